@@ -1,0 +1,293 @@
+"""The event protocol: what a sandboxed script reports, as the host reads it.
+
+A script writes one JSON object per line on stdout, ``{"v": 1, "kind": ..., ...}``
+(``sandbox/harness_runtime`` does this for it). The host turns every line into a
+typed, immutable event with a sequence number and a timestamp:
+
+* a JSON object with ``"v"`` is a protocol event; a known kind with a valid shape
+  becomes its model, anything else becomes :class:`UnknownEvent` (kept, never fatal);
+* every other line (plain text, other JSON, binary garbage) becomes :class:`OutputEvent`;
+* lines over :data:`MAX_LINE` bytes are cut and flagged ``truncated``;
+* the host adds its own :class:`RunStarted` / :class:`RunFinished` and
+  :class:`AgentReply`; a script that writes those kinds gets an ``unknown`` event.
+
+Nothing a script reports decides the run's status.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+
+__all__ = [
+    "MAX_LINE",
+    "SCHEMA_VERSION",
+    "AgentReply",
+    "AgentRequestEvent",
+    "ArtifactEvent",
+    "Event",
+    "LineSplitter",
+    "LogEvent",
+    "MetricEvent",
+    "OutputEvent",
+    "PhaseEvent",
+    "ProgressEvent",
+    "ResultEvent",
+    "RunFinished",
+    "RunStarted",
+    "UnknownEvent",
+    "parse_line",
+]
+
+SCHEMA_VERSION = 1
+MAX_LINE = 64 * 1024
+_TEXT = 16 * 1024  # longest text field kept from a script's event
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    seq: int = 0
+    t: float = Field(0.0, description="seconds since the run started, host monotonic clock")
+
+
+class PhaseEvent(_Event):
+    """A named phase started or ended."""
+
+    kind: Literal["phase"] = "phase"
+    name: Annotated[str, Field(max_length=200)]
+    status: Literal["start", "end"]
+    ok: bool | None = None
+
+
+class ProgressEvent(_Event):
+    """Progress inside a phase: ``done`` of ``total`` units."""
+
+    kind: Literal["progress"] = "progress"
+    done: float
+    total: float | None = None
+    message: Annotated[str, Field(max_length=_TEXT)] = ""
+    phase: str | None = None
+
+
+class LogEvent(_Event):
+    """A log line from the script."""
+
+    kind: Literal["log"] = "log"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    message: Annotated[str, Field(max_length=_TEXT)]
+
+
+class MetricEvent(_Event):
+    """A named measurement."""
+
+    kind: Literal["metric"] = "metric"
+    name: Annotated[str, Field(max_length=200)]
+    value: float
+    unit: Annotated[str, Field(max_length=50)] = ""
+
+
+class ArtifactEvent(_Event):
+    """A file under /output that the script declares as a deliverable."""
+
+    kind: Literal["artifact"] = "artifact"
+    path: Annotated[str, Field(max_length=4096)]
+    description: Annotated[str, Field(max_length=_TEXT)] = ""
+
+
+class ResultEvent(_Event):
+    """The script's structured result (informational only)."""
+
+    kind: Literal["result"] = "result"
+    data: JsonValue = None
+
+
+class AgentRequestEvent(_Event):
+    """The script asks the host for an LLM agent call."""
+
+    kind: Literal["agent_request"] = "agent_request"
+    id: Annotated[str, Field(max_length=100)]
+    role: Annotated[str, Field(max_length=100)]
+    prompt: Annotated[str, Field(max_length=MAX_LINE)]
+
+
+class OutputEvent(_Event):
+    """A line of plain output (anything that is not a protocol event)."""
+
+    kind: Literal["output"] = "output"
+    stream: Literal["stdout", "stderr"] = "stdout"
+    text: str
+    truncated: bool = False
+
+
+class UnknownEvent(_Event):
+    """A protocol line the host did not accept, kept with the reason."""
+
+    kind: Literal["unknown"] = "unknown"
+    raw: str
+    reason: str
+
+
+class RunStarted(_Event):
+    """Host event: the script was handed to a container."""
+
+    kind: Literal["run_started"] = "run_started"
+    run_id: str
+    image: str
+    pooled: bool
+
+
+class RunFinished(_Event):
+    """Host event: the run ended and its status was decided by the host."""
+
+    kind: Literal["run_finished"] = "run_finished"
+    run_id: str
+    status: str
+    exit_code: int | None
+    duration_s: float
+
+
+class AgentReply(_Event):
+    """Host event: how an agent request was answered (or why it was declined)."""
+
+    kind: Literal["agent_reply"] = "agent_reply"
+    id: str
+    ok: bool
+    error: str = ""
+
+
+Event = Annotated[
+    PhaseEvent
+    | ProgressEvent
+    | LogEvent
+    | MetricEvent
+    | ArtifactEvent
+    | ResultEvent
+    | AgentRequestEvent
+    | OutputEvent
+    | UnknownEvent
+    | RunStarted
+    | RunFinished
+    | AgentReply,
+    Field(discriminator="kind"),
+]
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+# Kinds a script may send. Host kinds written by a script are reported as unknown.
+_SCRIPT_KINDS: dict[str, type[_Event]] = {
+    "phase": PhaseEvent,
+    "progress": ProgressEvent,
+    "log": LogEvent,
+    "metric": MetricEvent,
+    "artifact": ArtifactEvent,
+    "result": ResultEvent,
+    "agent_request": AgentRequestEvent,
+}
+_LEVELS = {"warn": "warning", "critical": "error", "fatal": "error", "exception": "error"}
+
+
+def _short(text: str, limit: int = 2048) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def parse_line(
+    line: bytes,
+    *,
+    stream: Literal["stdout", "stderr"] = "stdout",
+    truncated: bool = False,
+    seq: int = 0,
+    t: float = 0.0,
+) -> Event:
+    """Turn one line of a script's output into an event; never raises."""
+    text = line.decode("utf-8", errors="replace").rstrip("\r")
+    if stream == "stderr" or truncated or not text.startswith("{"):
+        return OutputEvent(seq=seq, t=t, stream=stream, text=text, truncated=truncated)
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return OutputEvent(seq=seq, t=t, stream=stream, text=text)
+    if not isinstance(obj, dict) or "v" not in obj:
+        return OutputEvent(seq=seq, t=t, stream=stream, text=text)
+    kind = obj.pop("kind", None)
+    version = obj.pop("v")
+    if version != SCHEMA_VERSION:
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"unsupported protocol version {version!r}")
+    model = _SCRIPT_KINDS.get(kind) if isinstance(kind, str) else None
+    if model is None:
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"unknown kind {kind!r}")
+    if model is LogEvent and isinstance(obj.get("level"), str):
+        level = obj["level"].lower()
+        obj["level"] = _LEVELS.get(level, level)
+    obj.pop("seq", None)
+    obj.pop("t", None)
+    try:
+        return model.model_validate({**obj, "seq": seq, "t": t})  # type: ignore[return-value]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or kind
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"invalid {kind} event: {where}: {first['msg']}")
+    except (RecursionError, ValueError, TypeError) as exc:
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"invalid {kind} event: {exc}")
+
+
+class LineSplitter:
+    """Splits a byte stream into lines of at most ``max_line`` bytes, in bounded memory.
+
+    A longer line is cut at ``max_line`` bytes, flagged, and the rest of it dropped.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._discarding = False
+        self.rest: bytes | None = None
+
+    def feed(self, data: bytes, stop: bytes | None = None) -> list[tuple[bytes, bool]]:
+        """Add bytes; return the complete lines they finish as ``(line, truncated)``.
+
+        With ``stop``, splitting ends after the first complete line containing it (that line
+        is the last returned) and the bytes after it are left, unsplit, in :attr:`rest`.
+        """
+        out: list[tuple[bytes, bool]] = []
+        start = 0
+        self.rest = None
+        while (nl := data.find(b"\n", start)) >= 0:
+            if self._discarding:
+                self._discarding = False
+            else:
+                piece = data[start:nl]
+                if self._buf:
+                    self._buf += piece
+                    piece = bytes(self._buf)
+                    self._buf.clear()
+                if len(piece) > self.max_line:
+                    out.append((piece[: self.max_line], True))
+                else:
+                    out.append((piece, False))
+                    if stop is not None and stop in piece:
+                        self.rest = data[nl + 1 :]
+                        return out
+            start = nl + 1
+        if not self._discarding and start < len(data):
+            self._buf += data[start:]
+            if len(self._buf) > self.max_line:
+                out.append((bytes(self._buf[: self.max_line]), True))
+                self._buf.clear()
+                self._discarding = True
+        return out
+
+    def pending_size(self) -> int:
+        """Bytes held for a line that has not ended yet."""
+        return len(self._buf)
+
+    def flush(self) -> list[tuple[bytes, bool]]:
+        """Return the unfinished last line, if any, at the end of the stream."""
+        if self._buf and not self._discarding:
+            line = bytes(self._buf)
+            self._buf.clear()
+            return [(line, False)]
+        self._buf.clear()
+        self._discarding = False
+        return []

@@ -1,0 +1,535 @@
+"""The Docker backend: every script in its own hardened, throwaway container.
+
+Each run gets a fresh container (cold, or pre-started from the warm pool), receives its job
+on stdin, streams its output back over the attach connection, and is removed afterwards,
+also on timeout, error or Ctrl-C. Containers carry labels naming their owner process, so
+a later harness removes what a crashed one left. The container is the security boundary.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import secrets
+import socket
+import tarfile
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness import __version__
+from harness.errors import EngineRefused, EngineUnavailable, InputError
+from harness.events import AgentReply, AgentRequestEvent, RunFinished, RunStarted
+from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback
+from harness.execution.image import ImageBuilder, Progress
+from harness.execution.limits import Limits
+from harness.execution.outputs import collect_outputs, normalise_output_path
+from harness.execution.pool import Reaper, WarmPool
+from harness.execution.stream import Demuxer, RunReader
+from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
+from harness.settings import Settings
+
+__all__ = ["LABEL", "DockerBackend", "connect", "owner_token", "sweep"]
+
+log = logging.getLogger(__name__)
+
+LABEL = "harness.managed"
+USER = "10001:10001"
+_UID = "10001"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return "0"
+
+
+def owner_token(pid: int | None = None) -> str:
+    """``host:pid:start`` naming a live process, so its containers are not swept by others."""
+    pid = os.getpid() if pid is None else pid
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
+
+
+def _owner_alive(token: str) -> bool:
+    host, _, rest = token.partition(":")
+    pid, _, start = rest.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine's container on a shared engine: not ours to judge
+    if not pid.isdigit():
+        return False
+    return _start_time(int(pid)) == start and start != "0"
+
+
+def connect(settings: Settings) -> Any:
+    """A docker client for the configured engine, checked with a ping; EngineError when unusable."""
+    import docker
+    import docker.errors
+
+    where = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        client = docker.DockerClient(base_url=where, timeout=120) if settings.docker_host else docker.from_env(
+            timeout=120
+        )
+        client.ping()
+        return client
+    except docker.errors.DockerException as exc:
+        text = str(exc)
+        if "Permission denied" in text or "PermissionError" in text:
+            raise EngineRefused(
+                f"the Docker engine at {where} refused the connection (permission denied)",
+                hint="add your user to the docker group, or run as root",
+            ) from None
+        raise EngineUnavailable(
+            f"no Docker engine answered at {where}",
+            hint="start one (scripts/ensure-docker, or `sudo systemctl start docker`) or set DOCKER_HOST",
+        ) from None
+
+
+def sweep(client: Any, *, everything: bool = False) -> list[str]:
+    """Remove harness containers whose owner process is gone (or all, with ``everything``)."""
+    removed = []
+    for info in client.api.containers(all=True, filters={"label": LABEL}):
+        token = (info.get("Labels") or {}).get("harness.owner", "")
+        if not everything and token and _owner_alive(token):
+            continue
+        try:
+            client.api.remove_container(info["Id"], force=True)
+            removed.append(info["Id"][:12])
+        except Exception as exc:  # noqa: BLE001 - a sweep never fails the caller
+            log.warning("could not remove leftover container %s: %s", info["Id"][:12], exc)
+    return removed
+
+
+@dataclass
+class _Handle:
+    """A created, attached and started container waiting for its one job."""
+
+    cid: str
+    sock: Any
+    limits: Limits
+    pooled: bool
+    copy_inputs: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def raw(self) -> socket.socket:
+        return getattr(self.sock, "_sock", self.sock)  # type: ignore[no-any-return]
+
+
+def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
+    mounts: dict[str, Path] = {}
+    for path in inputs:
+        resolved = Path(path).expanduser().resolve()
+        if not resolved.exists():
+            raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+        name = resolved.name or "root"
+        if name in mounts:
+            raise InputError(f"two inputs are both called {name!r}", hint="inputs appear as /input/<name>; rename one")
+        mounts[name] = resolved
+    return mounts
+
+
+def _prepare_output(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".harness-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"output directory {path} is not writable ({exc.strerror})", hint="pick another --output") from None
+    return path.resolve()
+
+
+def _inputs_size(mounts: dict[str, Path]) -> int:
+    total = 0
+    for path in mounts.values():
+        if path.is_file():
+            total += path.stat().st_size
+        else:
+            for root, _, files in os.walk(path):
+                total += sum(os.path.getsize(os.path.join(root, f)) for f in files if not os.path.islink(os.path.join(root, f)))
+    return total
+
+
+def _inputs_tar(mounts: dict[str, Path]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, path in mounts.items():
+            # Symlinks inside inputs are not followed: the sandbox sees no more than the user named.
+            tar.add(str(path), arcname=name, filter=lambda i: i if (i.isfile() or i.isdir()) else None)
+    return buf.getvalue()
+
+
+class DockerBackend(Backend):
+    """Runs scripts in hardened containers on a Docker engine (docker SDK, API only)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        client: Any = None,
+        pool_size: int | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.client = client or connect(self.settings)
+        self.swept = sweep(self.client)
+        self.image = ImageBuilder(self.client, self.settings, progress).ensure()
+        self.owner = owner_token()
+        self.runtime = self.settings.runtime or "engine default (runc)"
+        self._active: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reaper = Reaper(self._remove)
+        size = self.settings.pool_size if pool_size is None else pool_size
+        self._pool: WarmPool[_Handle] | None = (
+            WarmPool(size, lambda: self._launch(self.settings.limits, {}, pooled=True), self._discard)
+            if size > 0
+            else None
+        )
+
+    # -- public -------------------------------------------------------------------------------
+    def run(
+        self,
+        spec: RunSpec,
+        *,
+        on_event: EventCallback | None = None,
+        on_agent: AgentHandler | None = None,
+    ) -> RunResult:
+        """Run ``spec`` in a fresh container; the host decides its status."""
+        if self._closed:
+            raise RuntimeError("this backend is closed")
+        limits = spec.limits or self.settings.limits
+        mounts = _input_mounts(spec.inputs)
+        out_dir = _prepare_output(spec.output_dir)
+        handle = None
+        inputs_blob = b""
+        if self._pool is not None and limits == self.settings.limits:
+            fits = not mounts or _inputs_size(mounts) <= limits.input_size
+            handle = self._pool.take() if fits else None
+            if handle is not None and mounts:
+                inputs_blob = _inputs_tar(mounts)
+        if handle is None:
+            handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id)
+        self._track(handle.cid, spec.run_id)
+        try:
+            result = self._drive(handle, spec, limits, mounts, inputs_blob, out_dir, on_event, on_agent)
+        except BaseException:
+            # Ctrl-C or a crash: stop the container now rather than in the background.
+            self._untrack(handle.cid)
+            self._close_sock(handle)
+            self._remove(handle.cid)
+            raise
+        self._untrack(handle.cid)
+        self._close_sock(handle)
+        self._reaper.put(handle.cid)
+        return result
+
+    def close(self) -> None:
+        """Drain the pool, remove every container this backend made, and stop its threads."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.close()
+        with self._lock:
+            leftover = list(self._active)
+        for cid in leftover:
+            self._remove(cid)
+        self._reaper.close()
+
+    # -- containers ---------------------------------------------------------------------------
+    def _labels(self, run_id: str) -> dict[str, str]:
+        return {LABEL: "1", "harness.version": __version__, "harness.owner": owner_token(), "harness.run_id": run_id}
+
+    def _launch(self, limits: Limits, mounts: dict[str, Path], *, pooled: bool, run_id: str = "pool") -> _Handle:
+        """Create, attach and start a container that waits for one job on stdin."""
+        import docker.errors
+        from docker.types import LogConfig, Ulimit
+
+        api = self.client.api
+        opts = "rw,noexec,nosuid,nodev"
+        owned = f"{opts},uid={_UID},gid={_UID}"
+        tmpfs = {
+            "/tmp": f"{opts},size={limits.tmp_size},mode=1777",
+            "/work": f"{owned},size={limits.work_size},mode=0700",
+            "/output": f"{owned},size={limits.output_size},mode=0755",
+        }
+        if pooled:
+            tmpfs["/input"] = f"{owned},size={limits.input_size},mode=0755"
+        binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
+        t0 = time.monotonic()
+        try:
+            host_config = api.create_host_config(
+                network_mode="none",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                init=True,
+                pids_limit=limits.pids,
+                mem_limit=limits.memory,
+                memswap_limit=limits.memory,
+                nano_cpus=int(limits.cpus * 1e9),
+                ulimits=[
+                    Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
+                    Ulimit(name="fsize", soft=limits.fsize, hard=limits.fsize),
+                    Ulimit(name="core", soft=0, hard=0),
+                ],
+                tmpfs=tmpfs,
+                shm_size=limits.shm_size,
+                ipc_mode="private",
+                log_config=LogConfig(type="none"),
+                binds=binds or None,
+                runtime=self.settings.runtime,
+                oom_score_adj=500,
+            )
+            created = api.create_container(
+                self.image,
+                user=USER,
+                stdin_open=True,
+                tty=False,
+                environment={},
+                labels=self._labels(run_id),
+                host_config=host_config,
+                working_dir="/work",
+                hostname="sandbox",
+                network_disabled=True,
+            )
+        except docker.errors.APIError as exc:
+            raise EngineRefused("the engine refused to create the sandbox container", hint=_api_text(exc)) from None
+        cid = created["Id"]
+        t1 = time.monotonic()
+        try:
+            sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            t2 = time.monotonic()
+            api.start(cid)
+        except BaseException as exc:
+            self._remove(cid)
+            if isinstance(exc, docker.errors.APIError):
+                raise EngineRefused("the engine could not start the sandbox container", hint=_api_text(exc)) from None
+            raise
+        t3 = time.monotonic()
+        timings = {"create_s": t1 - t0, "attach_s": t2 - t1, "start_s": t3 - t2}
+        return _Handle(cid=cid, sock=sock, limits=limits, pooled=pooled, copy_inputs=pooled, timings=timings)
+
+    def _remove(self, cid: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.api.remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            pass
+        except Exception as exc:  # noqa: BLE001 - cleanup failures are logged, not raised
+            log.warning("could not remove container %s: %s", cid[:12], exc)
+
+    def _discard(self, handle: _Handle) -> None:
+        self._close_sock(handle)
+        self._remove(handle.cid)
+
+    @staticmethod
+    def _close_sock(handle: _Handle) -> None:
+        try:
+            handle.sock.close()
+        except OSError:
+            pass
+
+    def _track(self, cid: str, run_id: str) -> None:
+        with self._lock:
+            self._active[cid] = run_id
+
+    def _untrack(self, cid: str) -> None:
+        with self._lock:
+            self._active.pop(cid, None)
+
+    # -- one run --------------------------------------------------------------------------------
+    def _drive(
+        self,
+        handle: _Handle,
+        spec: RunSpec,
+        limits: Limits,
+        mounts: dict[str, Path],
+        inputs_blob: bytes,
+        out_dir: Path | None,
+        on_event: EventCallback | None,
+        on_agent: AgentHandler | None,
+    ) -> RunResult:
+        import docker.errors
+
+        nonce = secrets.token_hex(12)
+        reader = RunReader(
+            nonce=nonce,
+            stdout_cap=limits.stdout_cap,
+            archive_cap=2 * limits.output_size + 16 * 1024 * 1024,
+            on_event=on_event,
+        )
+        reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled))
+        header = {
+            "v": 1,
+            "nonce": nonce,
+            "script": spec.script,
+            "name": spec.name,
+            "argv": list(spec.argv),
+            "env": dict(spec.env),
+            "inputs_size": len(inputs_blob),
+        }
+        raw = handle.raw
+        killed_for = ""
+        engine_error = ""
+        try:
+            raw.sendall(json.dumps(header).encode() + b"\n" + inputs_blob)
+        except OSError as exc:
+            engine_error = f"could not hand the script to the container: {exc}"
+        deadline = reader.t0 + limits.timeout_s
+        demux = Demuxer()
+        while not engine_error:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                killed_for = "timeout"
+                break
+            raw.settimeout(min(remaining, 0.5))
+            try:
+                data = raw.recv(1 << 18)
+            except TimeoutError:
+                continue
+            except OSError as exc:
+                engine_error = f"lost the connection to the container: {exc}"
+                break
+            if not data:
+                break
+            for stream, payload in demux.feed(data):
+                reader.feed(stream, payload)
+            while reader.agent_requests:
+                self._answer(raw, reader, reader.agent_requests.pop(0), on_agent)
+            if reader.over_cap:
+                killed_for = "output"
+                break
+            if reader.archive_over_cap:
+                killed_for = "archive"
+                break
+        t_stream = reader.elapsed()
+        if killed_for or engine_error:
+            self._kill(handle.cid)
+        reader.finish()
+
+        exit_code: int | None = None
+        oom = False
+        try:
+            exit_code = int(self.client.api.wait(handle.cid, timeout=30)["StatusCode"])
+            if exit_code != 0:
+                state = self.client.api.inspect_container(handle.cid)["State"]
+                oom = bool(state.get("OOMKilled"))
+        except (docker.errors.DockerException, OSError, KeyError, ValueError) as exc:
+            engine_error = engine_error or f"the engine did not report the exit: {exc}"
+        t_wait = reader.elapsed()
+
+        declared = {
+            path: e.description
+            for e in reader.events
+            if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
+        }
+        artifacts, warnings = [], []
+        if reader.archive is not None:
+            artifacts, warnings = collect_outputs(reader.archive, out_dir, cap=limits.output_size, declared=declared)
+            reader.archive.close()
+        elif not killed_for and not engine_error:
+            warnings.append("the container ended without sending its outputs")
+        if reader.archive_over_cap:
+            warnings.append("outputs exceeded the collection cap and were not all collected")
+
+        status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader)
+        duration = reader.elapsed()
+        reader.emit(RunFinished(run_id=spec.run_id, status=status, exit_code=exit_code, duration_s=duration))
+        input_mode = "none" if not mounts else ("copied_read_only" if handle.copy_inputs else "bind_read_only")
+        return RunResult(
+            run_id=spec.run_id,
+            status=status,
+            exit_code=exit_code,
+            message=message,
+            image=self.image,
+            pooled=handle.pooled,
+            duration_s=duration,
+            first_event_s=reader.first_event_s,
+            timings={
+                **({} if handle.pooled else handle.timings),
+                "stream_s": t_stream,
+                "wait_s": t_wait - t_stream,
+                "collect_s": duration - t_wait,
+            },
+            events_count=reader.seq,
+            events=tuple(reader.events),
+            events_dropped=reader.events_dropped,
+            stdout_bytes=reader.stdout_bytes,
+            stderr_bytes=reader.stderr_bytes,
+            stdout_tail=reader.stdout_tail,
+            stderr_tail=reader.stderr_tail,
+            output_dir=out_dir,
+            artifacts=tuple(artifacts),
+            output_warnings=tuple(warnings),
+            policy=PolicyReceipt(
+                runtime=self.settings.runtime or "runc",
+                input_mode=input_mode,
+                env_keys=tuple(sorted(spec.env)),
+                limits=limits.receipt(),
+            ),
+        )
+
+    def _kill(self, cid: str) -> None:
+        import docker.errors
+
+        try:
+            self.client.api.kill(cid)
+        except docker.errors.APIError:
+            pass  # already stopped
+
+    def _answer(
+        self, raw: socket.socket, reader: RunReader, request: AgentRequestEvent, on_agent: AgentHandler | None
+    ) -> None:
+        if on_agent is None:
+            ok, text, error = False, "", "no agent provider is configured for this run"
+        else:
+            try:
+                ok, text, error = True, on_agent(request), ""
+            except AgentDeclined as exc:
+                ok, text, error = False, "", str(exc) or "declined"
+        reader.emit(AgentReply(id=request.id, ok=ok, error=error))
+        reply = {"id": request.id, "ok": ok, "text": text, "error": error}
+        try:
+            raw.sendall(json.dumps(reply).encode() + b"\n")
+        except OSError:
+            pass  # the script is gone; its status will say why
+
+
+def _decide(
+    exit_code: int | None, oom: bool, killed_for: str, engine_error: str, limits: Limits, reader: RunReader
+) -> tuple[RunStatus, str]:
+    """The host's verdict on a run; nothing the script printed is consulted."""
+    if killed_for == "timeout":
+        return "timed_out", f"killed after the {limits.timeout_s:g} s timeout"
+    if killed_for == "output":
+        return "output_limit", f"stopped: stdout and stderr passed the {limits.receipt()['stdout_cap']} cap"
+    if oom:
+        return "oom_killed", f"killed by the kernel: out of memory (limit {limits.receipt()['memory']})"
+    if engine_error:
+        return "error", engine_error
+    if exit_code == 0:
+        return "succeeded", "exited with code 0"
+    if killed_for == "archive":
+        return "failed", "outputs exceeded the collection cap"
+    tail = reader.stderr_tail.strip().splitlines()
+    last = f": {tail[-1][:200]}" if tail else ""
+    return "failed", f"exited with code {exit_code}{last}"
+
+
+def _api_text(exc: Exception) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc).strip()

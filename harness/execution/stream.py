@@ -1,0 +1,232 @@
+"""Reading a run's output as it arrives: engine frames -> lines -> typed events.
+
+The container's stdout carries, in order: whatever the script prints (protocol events
+and plain output), then the entrypoint's end marker (which names the run's nonce), then
+a tar stream of /output. Everything is parsed defensively and in bounded memory:
+the script controls all of these bytes and is trusted for none of them.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import tempfile
+import time
+from collections.abc import Callable
+from typing import IO, Literal
+
+from harness.events import (
+    AgentRequestEvent,
+    Event,
+    LineSplitter,
+    parse_line,
+)
+
+__all__ = ["Demuxer", "RunReader"]
+
+_HEADER = struct.Struct(">BxxxL")
+_TAIL = 8 * 1024
+_SPOOL = 8 * 1024 * 1024
+
+
+class Demuxer:
+    """Splits the engine's multiplexed attach stream (8-byte frame headers) into payloads."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Add raw socket bytes; return complete ``(stream, payload)`` frames (1 stdout, 2 stderr)."""
+        self._buf += data
+        frames: list[tuple[int, bytes]] = []
+        pos = 0
+        buf = self._buf
+        while len(buf) - pos >= 8:
+            stream, size = _HEADER.unpack_from(buf, pos)
+            if len(buf) - pos - 8 < size:
+                break
+            frames.append((stream, bytes(buf[pos + 8 : pos + 8 + size])))
+            pos += 8 + size
+        del buf[:pos]
+        return frames
+
+
+class RunReader:
+    """Turns a run's stdout/stderr payloads into events, and collects the output archive.
+
+    ``on_event`` receives every event at once, in order. ``on_agent_request`` (optional) is
+    called for agent requests; the replies it returns are handed back through
+    :meth:`take_replies` for the caller to write to the container's stdin.
+    """
+
+    def __init__(
+        self,
+        *,
+        nonce: str,
+        stdout_cap: int,
+        archive_cap: int,
+        max_events: int = 10_000,
+        on_event: Callable[[Event], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._marker = b'{"v": 1, "kind": "_harness_end", "nonce": ' + json.dumps(nonce).encode()
+        self.stdout_cap = stdout_cap
+        self.archive_cap = archive_cap
+        self.max_events = max_events
+        self.on_event = on_event
+        self.clock = clock
+        self.t0 = clock()
+        self._out = LineSplitter()
+        self._err = LineSplitter()
+        self._blank_pending = False
+        self.seq = 0
+        self.events: list[Event] = []
+        self.events_dropped = 0
+        self.first_event_s: float | None = None
+        self.stdout_bytes = 0
+        self.stderr_bytes = 0
+        self._stdout_tail = bytearray()
+        self._stderr_tail = bytearray()
+        self.over_cap = False
+        self.ended = False
+        self.reported_exit: int | None = None
+        self.archive: IO[bytes] | None = None
+        self.archive_bytes = 0
+        self.archive_over_cap = False
+        self.agent_requests: list[AgentRequestEvent] = []
+
+    # -- feeding ---------------------------------------------------------------------------
+    def feed(self, stream: int, data: bytes) -> None:
+        """Consume one payload from the container (stream 1 stdout, 2 stderr)."""
+        if stream == 2:
+            self.stderr_bytes += len(data)
+            self._keep_tail(self._stderr_tail, data)
+            self._count(len(data))
+            for line, cut in self._err.feed(data):
+                self._emit(line, "stderr", cut)
+            return
+        if self.ended:
+            self._archive(data)
+            return
+        # Only bytes before the end marker count against the script's output cap.
+        self._out_feed(data)
+
+    def finish(self) -> None:
+        """Flush unfinished lines at the end of the stream."""
+        if not self.ended:
+            for line, cut in self._out.flush():
+                self._emit_stdout(line, cut)
+        for line, cut in self._err.flush():
+            self._emit(line, "stderr", cut)
+        if self.archive is not None:
+            self.archive.seek(0)
+
+    def emit(self, event: Event) -> Event:
+        """Number, timestamp, keep and hand on a host-made event (seq and t are replaced)."""
+        event = event.model_copy(update={"seq": self._next_seq(), "t": self.elapsed()})
+        self._deliver(event)
+        return event
+
+    def elapsed(self) -> float:
+        """Seconds since the reader was created (the script's hand-over)."""
+        return round(self.clock() - self.t0, 6)
+
+    @property
+    def stdout_tail(self) -> str:
+        """The last few KiB of the script's stdout, decoded leniently."""
+        return self._stdout_tail.decode("utf-8", errors="replace")
+
+    @property
+    def stderr_tail(self) -> str:
+        """The last few KiB of the script's stderr, decoded leniently."""
+        return self._stderr_tail.decode("utf-8", errors="replace")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _out_feed(self, data: bytes) -> None:
+        lines = self._out.feed(data, stop=self._marker)
+        for line, cut in lines:
+            at = -1 if cut else line.find(self._marker)
+            if at < 0:
+                self._count_stdout(line, newline=True)
+                self._emit_stdout(line, cut)
+                continue
+            if at > 0:
+                self._count_stdout(line[:at], newline=False)
+                self._emit_stdout(line[:at], False)
+            self._blank_pending = False
+            self._end(line[at:])
+            if self._out.rest:
+                self._archive(self._out.rest)
+            return
+        # Bytes still waiting for their newline count too, or a flood with no newlines escapes the cap.
+        self._count(0)
+
+    def _count_stdout(self, line: bytes, *, newline: bool) -> None:
+        size = len(line) + (1 if newline else 0)
+        self.stdout_bytes += size
+        self._keep_tail(self._stdout_tail, line + (b"\n" if newline else b""))
+        self._count(size)
+
+    def _count(self, size: int) -> None:
+        pending = self._out.pending_size()
+        if self.stdout_bytes + self.stderr_bytes + pending > self.stdout_cap:
+            self.over_cap = True
+
+    def _end(self, marker_line: bytes) -> None:
+        self.ended = True
+        try:
+            info = json.loads(marker_line)
+            code = info.get("exit_code")
+            self.reported_exit = code if isinstance(code, int) else None
+        except ValueError:
+            self.reported_exit = None
+        self.archive = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
+
+    def _archive(self, data: bytes) -> None:
+        if self.archive is None or self.archive_over_cap:
+            return
+        if self.archive_bytes + len(data) > self.archive_cap:
+            self.archive_over_cap = True
+            return
+        self.archive.write(data)
+        self.archive_bytes += len(data)
+
+    def _emit_stdout(self, line: bytes, cut: bool) -> None:
+        # The entrypoint puts a newline before its end marker; a blank line is held back one
+        # step so that this one never shows up as script output.
+        if not line and not cut:
+            if self._blank_pending:
+                self._emit(b"", "stdout", False)
+            self._blank_pending = True
+            return
+        if self._blank_pending:
+            self._blank_pending = False
+            self._emit(b"", "stdout", False)
+        self._emit(line, "stdout", cut)
+
+    def _emit(self, line: bytes, stream: Literal["stdout", "stderr"], cut: bool) -> None:
+        if self.first_event_s is None:
+            self.first_event_s = self.elapsed()
+        event = parse_line(line, stream=stream, truncated=cut, seq=self._next_seq(), t=self.elapsed())
+        if isinstance(event, AgentRequestEvent):
+            self.agent_requests.append(event)
+        self._deliver(event)
+
+    def _deliver(self, event: Event) -> None:
+        if len(self.events) < self.max_events:
+            self.events.append(event)
+        else:
+            self.events_dropped += 1
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def _next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    @staticmethod
+    def _keep_tail(tail: bytearray, data: bytes) -> None:
+        tail += data[-_TAIL:]
+        if len(tail) > _TAIL:
+            del tail[:-_TAIL]
+

@@ -1,0 +1,105 @@
+"""Typed, immutable records that pass between stages: what to run and what came of it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from harness.events import Event
+from harness.execution.limits import Limits
+
+__all__ = ["Artifact", "PolicyReceipt", "RunResult", "RunSpec", "RunStatus", "new_run_id"]
+
+RunStatus = Literal["succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "interrupted"]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def new_run_id() -> str:
+    """A short random id for a run (also the container's label and the run folder's name)."""
+    return uuid.uuid4().hex[:12]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunSpec(_Record):
+    """One script to run once in the sandbox."""
+
+    script: str = Field(description="Python source of the script")
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = "main.py"
+    argv: tuple[str, ...] = ()
+    env: dict[str, str] = Field(default_factory=dict, description="the only environment the script sees")
+    inputs: tuple[Path, ...] = Field((), description="host files or folders, visible read-only under /input")
+    output_dir: Path | None = Field(None, description="host folder that receives /output after the run")
+    limits: Limits | None = Field(None, description="None: the settings' limits")
+    run_id: str = Field(default_factory=new_run_id)
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, env: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in env if not _ENV_NAME.match(k)]
+        if bad:
+            raise ValueError(f"invalid environment variable name {bad[0]!r}")
+        return env
+
+
+class Artifact(_Record):
+    """A file collected from the run's /output."""
+
+    path: str = Field(description="path relative to the output directory")
+    size: int
+    declared: bool = Field(False, description="the script announced it with an artifact event")
+    description: str = ""
+
+
+class PolicyReceipt(_Record):
+    """What was applied to a run's container, as the engine was asked to apply it."""
+
+    network: str = "none"
+    read_only_rootfs: bool = True
+    user: str = "10001:10001"
+    cap_drop: tuple[str, ...] = ("ALL",)
+    no_new_privileges: bool = True
+    init: bool = True
+    seccomp: str = "engine default"
+    runtime: str = "runc"
+    ipc: str = "private"
+    log_driver: str = "none"
+    input_mode: Literal["none", "bind_read_only", "copied_read_only"] = "none"
+    env_keys: tuple[str, ...] = ()
+    limits: dict[str, object] = Field(default_factory=dict)
+
+
+class RunResult(_Record):
+    """The outcome of one run. ``status`` is decided by the host, never by the script."""
+
+    run_id: str
+    status: RunStatus
+    exit_code: int | None
+    message: str = Field("", description="why the run ended this way, in one line")
+    image: str
+    pooled: bool
+    duration_s: float = Field(description="from handing over the script to the end of collection")
+    first_event_s: float | None = Field(None, description="from hand-over to the first line received")
+    timings: dict[str, float] = Field(default_factory=dict)
+    events_count: int = 0
+    events: tuple[Event, ...] = Field((), description="the first events, up to a cap")
+    events_dropped: int = 0
+    stdout_bytes: int = 0
+    stderr_bytes: int = 0
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    output_dir: Path | None = None
+    artifacts: tuple[Artifact, ...] = ()
+    output_warnings: tuple[str, ...] = ()
+    policy: PolicyReceipt
+
+    @property
+    def ok(self) -> bool:
+        """True when the run succeeded."""
+        return self.status == "succeeded"

@@ -1,0 +1,72 @@
+"""One Settings model. Precedence: explicit argument > ``HARNESS_*`` environment > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import ConfigError
+from harness.execution.limits import Limits
+
+__all__ = ["Settings", "default_data_dir"]
+
+ENV_PREFIX = "HARNESS_"
+
+
+def default_data_dir() -> Path:
+    """The per-user data directory (runs, history), following the platform's conventions."""
+    from platformdirs import user_data_path
+
+    return user_data_path("harness", appauthor=False)
+
+
+class Settings(BaseModel):
+    """Everything harness can be configured with, resolved once and passed down."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    docker_host: str | None = Field(None, description="engine address; default: DOCKER_HOST or the local socket")
+    image: str | None = Field(None, description="sandbox image to use as is; default: built from this tree")
+    base_image: str = Field("python:3.11-slim", description="base for the sandbox image when it can be pulled")
+    runtime: str | None = Field(None, description="OCI runtime, e.g. runsc; default: the engine's")
+    data_dir: Path = Field(default_factory=default_data_dir, description="runs and history live here")
+    pool_size: int = Field(2, ge=0, le=32, description="pre-started containers kept ready; 0 turns the pool off")
+    limits: Limits = Field(default_factory=Limits)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Resolve settings from ``overrides`` (non-None), then ``HARNESS_*`` variables, then defaults."""
+        env = os.environ if environ is None else environ
+        data: dict[str, Any] = {}
+        for name in ("docker_host", "image", "base_image", "runtime", "data_dir", "pool_size"):
+            value = env.get(ENV_PREFIX + name.upper())
+            if value not in (None, ""):
+                data[name] = value
+        limit_env = {
+            field: env[ENV_PREFIX + field.upper()]
+            for field in Limits.model_fields
+            if env.get(ENV_PREFIX + field.upper())
+        }
+        limit_overrides = overrides.pop("limits", None) or {}
+        if isinstance(limit_overrides, Limits):
+            limit_overrides = limit_overrides.model_dump()
+        data["limits"] = Limits.build(**{**limit_env, **limit_overrides})
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"invalid setting {field}={first.get('input')!r}",
+                hint=f"{str(first['msg']).lower()} (set it with --{field.replace('_', '-')} or {ENV_PREFIX}{field.upper()})",
+            ) from None
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where each run's folder (report, outputs) is written."""
+        return self.data_dir / "runs"

@@ -1,0 +1,133 @@
+"""The helper that scripts running inside the harness sandbox import.
+
+Every call writes one JSON line to stdout (and flushes it), following the
+event protocol the host reads (``harness/events.py``).  Standard library only:
+this package is copied into the sandbox image and must work there unchanged.
+
+    import harness_runtime as hr
+
+    with hr.phase("scan"):
+        for i, path in enumerate(paths):
+            hr.progress(i + 1, len(paths), path.name)
+    hr.result({"files": len(paths)})
+
+Nothing here decides whether a run succeeded: the host reads the exit code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+__all__ = [
+    "AgentError",
+    "INPUT_DIR",
+    "OUTPUT_DIR",
+    "SCHEMA_VERSION",
+    "agent",
+    "artifact",
+    "emit",
+    "log",
+    "metric",
+    "phase",
+    "progress",
+    "result",
+]
+
+SCHEMA_VERSION = 1
+INPUT_DIR = "/input"
+OUTPUT_DIR = "/output"
+
+_lock = threading.Lock()
+_agent_ids = itertools.count(1)
+
+
+class AgentError(RuntimeError):
+    """Raised by :func:`agent` when the host could not answer (no provider, unknown role, budget)."""
+
+
+def emit(kind: str, **fields: Any) -> None:
+    """Write one protocol event as a single flushed JSON line on the real stdout."""
+    record = {"v": SCHEMA_VERSION, "kind": kind, **fields}
+    line = json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")) + "\n"
+    with _lock:
+        # Flush the script's own buffered prints first so event order matches write order,
+        # and write to the original stdout even when the script has redirected sys.stdout.
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            pass
+        out = sys.__stdout__
+        if out is None:
+            return
+        out.write(line)
+        out.flush()
+
+
+@contextlib.contextmanager
+def phase(name: str) -> Iterator[None]:
+    """Mark a named phase: a ``start`` event on entry and an ``end`` event on exit."""
+    emit("phase", name=name, status="start")
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        emit("phase", name=name, status="end", ok=ok)
+
+
+def progress(done: float, total: float | None = None, message: str = "", *, phase: str | None = None) -> None:
+    """Report progress: ``done`` out of ``total`` units, with an optional short message."""
+    emit("progress", done=done, total=total, message=message, phase=phase)
+
+
+def log(message: str, level: str = "info") -> None:
+    """Write a log line (level: debug, info, warning, error)."""
+    emit("log", level=level, message=str(message))
+
+
+def metric(name: str, value: float, unit: str = "") -> None:
+    """Report a named numeric measurement."""
+    emit("metric", name=name, value=value, unit=unit)
+
+
+def artifact(path: str, description: str = "") -> None:
+    """Declare a file written under /output as a deliverable of the run."""
+    emit("artifact", path=str(path), description=description)
+
+
+def result(data: Any) -> None:
+    """Report the script's structured result (informational: the exit code decides success)."""
+    emit("result", data=data)
+
+
+def agent(role: str, prompt: str) -> str:
+    """Ask the host to run an LLM agent call for ``role`` and return its answer.
+
+    The host holds the API key and the token budget; the sandbox has neither. The answer
+    arrives as one JSON line on stdin. Raises :class:`AgentError` when the host declines.
+    """
+    request_id = f"a{next(_agent_ids)}"
+    emit("agent_request", id=request_id, role=role, prompt=prompt)
+    stdin = sys.stdin
+    if stdin is None:
+        raise AgentError("no channel to the host: stdin is closed")
+    # Answers come back in order, one line each; skip anything that is not ours.
+    while True:
+        raw = stdin.buffer.readline() if hasattr(stdin, "buffer") else stdin.readline().encode()
+        if not raw:
+            raise AgentError("the host closed the agent channel before answering")
+        try:
+            reply = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(reply, dict) or reply.get("id") != request_id:
+            continue
+        if reply.get("ok"):
+            return str(reply.get("text", ""))
+        raise AgentError(str(reply.get("error") or "the host declined the agent call"))
