@@ -113,14 +113,11 @@ class _Handle:
 
     cid: str
     sock: Any
+    raw: socket.socket
     limits: Limits
     pooled: bool
-    copy_inputs: bool
     timings: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def raw(self) -> socket.socket:
-        return getattr(self.sock, "_sock", self.sock)  # type: ignore[no-any-return]
+    closed: bool = False
 
 
 def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
@@ -235,6 +232,10 @@ class DockerBackend(Backend):
         self._reaper.put(handle.cid)
         return result
 
+    def wait_pool(self, timeout: float = 30.0) -> bool:
+        """Block until the warm pool is full; False if there is no pool or it did not fill in time."""
+        return self._pool is not None and self._pool.wait_ready(self._pool.size, timeout)
+
     def close(self) -> None:
         """Drain the pool, remove every container this backend made, and stop its threads."""
         if self._closed:
@@ -320,7 +321,9 @@ class DockerBackend(Backend):
             raise
         t3 = time.monotonic()
         timings = {"create_s": t1 - t0, "attach_s": t2 - t1, "start_s": t3 - t2}
-        return _Handle(cid=cid, sock=sock, limits=limits, pooled=pooled, copy_inputs=pooled, timings=timings)
+        # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
+        raw = getattr(sock, "_sock", sock)
+        return _Handle(cid=cid, sock=sock, raw=raw, limits=limits, pooled=pooled, timings=timings)
 
     def _remove(self, cid: str) -> None:
         import docker.errors
@@ -338,10 +341,15 @@ class DockerBackend(Backend):
 
     @staticmethod
     def _close_sock(handle: _Handle) -> None:
-        try:
-            handle.sock.close()
-        except OSError:
-            pass
+        if handle.closed:
+            return
+        handle.closed = True
+        # Closing the SocketIO wrapper alone leaves the socket itself open.
+        for closable in (handle.sock, handle.raw):
+            try:
+                closable.close()
+            except Exception as exc:  # noqa: BLE001 - cleanup failures are logged, not raised
+                log.debug("closing the attach socket: %s", exc)
 
     def _track(self, cid: str, run_id: str) -> None:
         with self._lock:
@@ -418,6 +426,9 @@ class DockerBackend(Backend):
                 break
         t_stream = reader.elapsed()
         if killed_for or engine_error:
+            # Close our end first: while the engine is blocked writing to an attach stream nobody
+            # reads, it does not finish the kill.
+            self._close_sock(handle)
             self._kill(handle.cid)
         reader.finish()
 
@@ -449,7 +460,7 @@ class DockerBackend(Backend):
         status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader)
         duration = reader.elapsed()
         reader.emit(RunFinished(run_id=spec.run_id, status=status, exit_code=exit_code, duration_s=duration))
-        input_mode = "none" if not mounts else ("copied_read_only" if handle.copy_inputs else "bind_read_only")
+        input_mode = "none" if not mounts else ("copied_read_only" if handle.pooled else "bind_read_only")
         return RunResult(
             run_id=spec.run_id,
             status=status,

@@ -81,7 +81,8 @@ class Limits(BaseModel):
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"]) or "limits"
             raise ConfigError(
-                f"invalid limit {field}={first.get('input')!r}", hint=str(first["msg"]).lower()
+                f"invalid limit {field}={first.get('input')!r}",
+                hint=str(first["msg"]).removeprefix("Value error, ").lower(),
             ) from None
 
     def receipt(self) -> dict[str, Any]:

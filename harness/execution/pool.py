@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -45,6 +46,16 @@ class WarmPool(Generic[H]):
             self._count -= 1
         self._wanted.set()
         return handle
+
+    def wait_ready(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` handles are ready (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if self._count >= count:
+                    return True
+            time.sleep(0.01)
+        return False
 
     def close(self) -> None:
         """Stop refilling and discard every handle still waiting."""

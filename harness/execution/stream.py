@@ -101,7 +101,7 @@ class RunReader:
         if stream == 2:
             self.stderr_bytes += len(data)
             self._keep_tail(self._stderr_tail, data)
-            self._count(len(data))
+            self._count()
             for line, cut in self._err.feed(data):
                 self._emit(line, "stderr", cut)
             return
@@ -143,33 +143,30 @@ class RunReader:
 
     # -- internals ---------------------------------------------------------------------------
     def _out_feed(self, data: bytes) -> None:
+        # Every byte counts against the cap, including the parts of over-long lines that are dropped.
+        self.stdout_bytes += len(data)
         lines = self._out.feed(data, stop=self._marker)
         for line, cut in lines:
             at = -1 if cut else line.find(self._marker)
             if at < 0:
-                self._count_stdout(line, newline=True)
+                self._keep_tail(self._stdout_tail, line + b"\n")
                 self._emit_stdout(line, cut)
                 continue
             if at > 0:
-                self._count_stdout(line[:at], newline=False)
+                self._keep_tail(self._stdout_tail, line[:at])
                 self._emit_stdout(line[:at], False)
             self._blank_pending = False
             self._end(line[at:])
-            if self._out.rest:
-                self._archive(self._out.rest)
+            rest = self._out.rest or b""
+            # The marker, its newline and what follows are the entrypoint's, not the script's.
+            self.stdout_bytes -= len(line) - at + 1 + len(rest)
+            if rest:
+                self._archive(rest)
             return
-        # Bytes still waiting for their newline count too, or a flood with no newlines escapes the cap.
-        self._count(0)
+        self._count()
 
-    def _count_stdout(self, line: bytes, *, newline: bool) -> None:
-        size = len(line) + (1 if newline else 0)
-        self.stdout_bytes += size
-        self._keep_tail(self._stdout_tail, line + (b"\n" if newline else b""))
-        self._count(size)
-
-    def _count(self, size: int) -> None:
-        pending = self._out.pending_size()
-        if self.stdout_bytes + self.stderr_bytes + pending > self.stdout_cap:
+    def _count(self) -> None:
+        if self.stdout_bytes + self.stderr_bytes > self.stdout_cap:
             self.over_cap = True
 
     def _end(self, marker_line: bytes) -> None:

@@ -1,0 +1,76 @@
+"""The ``harness`` command. The only package that writes to the terminal.
+
+Results go to stdout (``--json`` prints what the library returns); progress, logs and
+diagnostics go to stderr. Errors print as one ``Error: ...`` line. Exit codes: 0 ok,
+1 a run or check failed, 2 usage or set-up error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import typer
+
+from harness.cli import exec_cmd, sandbox
+from harness.cli.console import err_console
+from harness.errors import HarnessError, UserError
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="harness",
+    help="Turn plain-language requests into vetted Python scripts and run them in hardened, throwaway containers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+exec_cmd.register(app)
+sandbox.register(app)
+
+for _optional in ("check", "templates"):
+    # Command groups that land separately register themselves when present.
+    try:
+        _module = __import__(f"harness.cli.{_optional}", fromlist=["register"])
+    except ImportError:
+        continue
+    _module.register(app)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every `finally` that removes a container runs.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; return its exit code instead of letting exceptions escape."""
+    signal.signal(signal.SIGTERM, _terminate)
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
+        result = app(args=args, standalone_mode=False)
+    except HarnessError as exc:
+        if debug:
+            raise
+        err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        return 2 if isinstance(exc, UserError) else 1
+    except KeyboardInterrupt:
+        err_console.print("Interrupted: containers of this run were removed.", highlight=False)
+        return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show(file=sys.stderr)
+            return exc.exit_code
+        raise
+    return 0

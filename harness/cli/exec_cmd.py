@@ -1,0 +1,111 @@
+"""``harness exec``: run one script in the sandbox with a live display."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli.console import err_console, out_console
+from harness.cli.display import RunDisplay
+from harness.errors import ConfigError, InputError
+from harness.events import Event
+from harness.records import RunResult, RunSpec, new_run_id
+from harness.settings import Settings
+
+__all__ = ["register"]
+
+_STATUS_STYLE = {"succeeded": "green", "failed": "red"}
+
+
+def parse_env(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` strings to a dict; ConfigError on a malformed pair."""
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"invalid --env {pair!r}", hint="use --env NAME=VALUE")
+        env[key] = value
+    return env
+
+
+def print_summary(result: RunResult, run_dir: Path) -> None:
+    """A short human summary of a run on stdout."""
+    style = _STATUS_STYLE.get(result.status, "yellow")
+    out_console.print(
+        f"[bold {style}]{result.status}[/] (exit code {result.exit_code}) in {result.duration_s:.2f}s"
+        f" · {result.events_count} events · {'pooled' if result.pooled else 'cold'} container",
+        highlight=False,
+    )
+    if result.status != "succeeded":
+        out_console.print(f"  {result.message}", highlight=False, markup=False)
+    for artifact in result.artifacts:
+        note = f" - {artifact.description}" if artifact.description else ""
+        out_console.print(f"  {artifact.path} ({artifact.size} bytes){note}", highlight=False, markup=False)
+    for warning in result.output_warnings:
+        out_console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+    if result.output_dir:
+        out_console.print(f"  outputs: {result.output_dir}", highlight=False, markup=False)
+    out_console.print(f"  run folder: {run_dir}", highlight=False, markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``exec`` command to ``app``."""
+
+    @app.command("exec")
+    def exec_command(
+        script: Annotated[Path, typer.Argument(help="Python script to run in the sandbox")],
+        inputs: Annotated[list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
+        timeout: Annotated[float | None, typer.Option(help="wall-clock seconds before the run is killed")] = None,
+        memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
+        cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
+        pids: Annotated[int | None, typer.Option(help="process limit")] = None,
+        env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE visible to the script")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
+    ) -> int:
+        """Run SCRIPT once in a hardened, throwaway container and show its progress live."""
+        from harness.execution.docker import DockerBackend
+
+        if not script.is_file():
+            raise InputError(f"script {script} does not exist", hint="give the path of a Python file")
+        for path in inputs or ():
+            if not path.exists():
+                raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+        source = script.read_text(encoding="utf-8", errors="replace")
+        limits = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
+        settings = Settings.from_env(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
+        run_id = new_run_id()
+        run_dir = settings.runs_dir / run_id
+        spec = RunSpec(
+            script=source,
+            name=script.name if script.name.endswith(".py") else "main.py",
+            env=parse_env(env or []),
+            inputs=tuple(inputs or ()),
+            output_dir=output or run_dir / "output",
+            run_id=run_id,
+        )
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+        def progress(message: str) -> None:
+            err_console.print(f"[dim]sandbox:[/] {message}", highlight=False)
+
+        with (
+            DockerBackend(settings, progress=progress) as backend,
+            (run_dir / "events.jsonl").open("w", encoding="utf-8") as log,
+            RunDisplay(err_console, f"{script.name} · run {run_id}") as display,
+        ):
+
+            def on_event(event: Event) -> None:
+                # Events are written as they come, so an interrupted run keeps its log.
+                log.write(event.model_dump_json() + "\n")
+                display.on_event(event)
+
+            result = backend.run(spec, on_event=on_event)
+        (run_dir / "result.json").write_text(result.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
+        if as_json:
+            out_console.print_json(result.model_dump_json(exclude={"events"}))
+        else:
+            print_summary(result, run_dir)
+        return 0 if result.ok else 1

@@ -1,0 +1,54 @@
+"""Test-wide fixtures: a clean environment, and the real engine for integration tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Tests never read the developer's HARNESS_* settings, and never write to their data dir.
+    for name in list(os.environ):
+        if name.startswith("HARNESS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path_factory.mktemp("harness-data")))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[Any]:
+    """A client for the real engine; the integration tier fails loudly without one."""
+    from harness.execution.docker import connect
+    from harness.settings import Settings
+
+    client = connect(Settings.from_env(environ={}))
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image(docker_client: Any) -> str:
+    """The sandbox image for this tree, built once per session if missing."""
+    from harness.execution.image import ImageBuilder
+    from harness.settings import Settings
+
+    return ImageBuilder(docker_client, Settings.from_env(environ={})).ensure()
+
+
+@pytest.fixture
+def no_leftovers(docker_client: Any) -> Iterator[None]:
+    """Fails the test if it leaves any harness container behind."""
+    from harness.execution.docker import LABEL
+
+    yield
+    left = docker_client.api.containers(all=True, filters={"label": LABEL})
+    assert not left, f"containers left behind: {[c['Id'][:12] for c in left]}"

@@ -1,0 +1,138 @@
+"""What a script can see and do from inside the container: each security default, verified."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.execution.docker import DockerBackend
+from harness.records import RunResult, RunSpec
+
+PROBE = r'''
+import json, os, socket, errno
+
+def try_write(path):
+    try:
+        with open(path, "w") as fh:
+            fh.write("x")
+        return "ok"
+    except OSError as exc:
+        return errno.errorcode.get(exc.errno, str(exc.errno))
+
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if ":" in line)
+net = sorted(os.listdir("/sys/class/net"))
+routes = [l for l in open("/proc/net/route").read().splitlines()[1:] if l.strip()]
+try:
+    s = socket.create_connection(("1.1.1.1", 53), timeout=2)
+    egress = "connected"
+except OSError as exc:
+    egress = type(exc).__name__ + ":" + str(exc.errno)
+shm = os.statvfs("/dev/shm")
+limits = {}
+for line in open("/proc/self/limits").read().splitlines()[1:]:
+    parts = line.split()
+    if line.startswith("Max open files"):
+        limits["nofile"] = parts[3]
+    if line.startswith("Max file size"):
+        limits["fsize"] = parts[3]
+print(json.dumps({
+    "uid": os.getuid(), "gid": os.getgid(), "euid": os.geteuid(),
+    "cap_eff": status["CapEff"].strip(), "cap_bnd": status["CapBnd"].strip(),
+    "no_new_privs": status["NoNewPrivs"].strip(), "seccomp": status["Seccomp"].strip(),
+    "net": net, "routes": routes, "egress": egress,
+    "root_write": try_write("/etc/harness-probe"), "usr_write": try_write("/usr/lib/probe"),
+    "input_write": try_write("/input/data/new.txt"), "input_overwrite": try_write("/input/data/hello.txt"),
+    "input_read": open("/input/data/hello.txt").read(),
+    "tmp_write": try_write("/tmp/probe"), "output_write": try_write("/output/probe"),
+    "work_write": try_write("/work/probe"),
+    "shm_bytes": shm.f_blocks * shm.f_frsize,
+    "env": dict(os.environ),
+    "pid1": open("/proc/1/cmdline").read().replace("\0", " "),
+    "docker_sock": os.path.exists("/var/run/docker.sock"),
+    "limits": limits,
+    "hostname": socket.gethostname(),
+}))
+'''
+
+
+def _probe(backend: DockerBackend, tmp_path: Path) -> dict:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "hello.txt").write_text("hello from the host")
+    result = backend.run(RunSpec(script=PROBE, inputs=(data,), output_dir=tmp_path / "out", env={"GREETING": "hi"}))
+    assert result.status == "succeeded", (result.message, result.stderr_tail)
+    return json.loads(result.stdout_tail.strip().splitlines()[-1]) | {"_result": result}
+
+
+@pytest.fixture(params=["cold", "pooled"])
+def probe(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-must-not-leak")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "host-secret")
+    backend = request.getfixturevalue("backend" if request.param == "cold" else "pooled")
+    if request.param == "pooled":
+        assert backend.wait_pool(60)
+    info = _probe(backend, tmp_path)
+    assert info["_result"].pooled is (request.param == "pooled")
+    return info
+
+
+def test_runs_as_non_root_without_capabilities(probe: dict) -> None:
+    assert probe["uid"] == 10001 and probe["euid"] == 10001 and probe["gid"] == 10001
+    assert int(probe["cap_eff"], 16) == 0
+    assert int(probe["cap_bnd"], 16) == 0
+    assert probe["no_new_privs"] == "1"
+    assert probe["seccomp"] == "2"  # the engine's default seccomp filter is on
+
+
+def test_no_network_but_loopback(probe: dict) -> None:
+    assert probe["net"] == ["lo"]
+    assert probe["routes"] == []
+    assert probe["egress"].startswith("OSError") or "101" in probe["egress"]
+
+
+def test_filesystem_is_read_only_except_scratch_and_output(probe: dict) -> None:
+    assert probe["root_write"] == "EROFS"
+    assert probe["usr_write"] == "EROFS"
+    assert probe["tmp_write"] == "ok"
+    assert probe["work_write"] == "ok"
+    assert probe["output_write"] == "ok"
+    assert probe["input_read"] == "hello from the host"
+    # Bind-mounted inputs are read-only mounts; copied inputs (pooled) are read-only files.
+    assert probe["input_write"] in ("EROFS", "EACCES")
+    assert probe["input_overwrite"] in ("EROFS", "EACCES")
+
+
+def test_input_is_a_read_only_mount_on_cold_runs(tmp_path: Path, backend: DockerBackend) -> None:
+    info = _probe(backend, tmp_path)
+    assert info["input_write"] == "EROFS"
+    assert info["_result"].policy.input_mode == "bind_read_only"
+
+
+def test_environment_holds_only_what_the_run_declares(probe: dict) -> None:
+    env = probe["env"]
+    assert env["GREETING"] == "hi"
+    assert "ANTHROPIC_API_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    leaked = [k for k, v in env.items() if "sk-ant" in v or "host-secret" in v]
+    assert not leaked
+    allowed = {"GREETING", "PATH", "HOME", "LANG", "TMPDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
+               "PYTHONPATH", "HARNESS_INPUT", "HARNESS_OUTPUT"}
+    assert set(env) <= allowed
+
+
+def test_init_shm_ulimits_and_no_engine_socket(probe: dict) -> None:
+    assert "docker-init" in probe["pid1"] or "tini" in probe["pid1"]
+    assert probe["shm_bytes"] <= 8 * 1024 * 1024
+    assert probe["limits"] == {"nofile": "1024", "fsize": str(256 * 1024 * 1024)}
+    assert probe["docker_sock"] is False
+    assert probe["hostname"] == "sandbox"
+
+
+def test_policy_receipt_lists_what_was_applied(probe: dict) -> None:
+    result: RunResult = probe["_result"]
+    receipt = result.policy
+    assert receipt.network == "none" and receipt.read_only_rootfs and receipt.no_new_privileges
+    assert receipt.cap_drop == ("ALL",) and receipt.user == "10001:10001" and receipt.init
+    assert receipt.env_keys == ("GREETING",)
+    assert receipt.limits["memory"] == "512m" and receipt.limits["pids"] == 128
