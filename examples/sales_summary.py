@@ -21,7 +21,9 @@ def main() -> int:
         print("no CSV files under /input", file=sys.stderr)
         return 2
 
-    regions: dict[str, dict] = defaultdict(lambda: {"rows": 0, "units": 0, "revenue": 0.0, "products": defaultdict(float)})
+    regions: dict[str, dict] = defaultdict(
+        lambda: {"rows": 0, "units": 0, "revenue": 0.0, "products": defaultdict(float)}
+    )
     with hr.phase("aggregate"):
         for index, path in enumerate(files, 1):
             with path.open(newline="", encoding="utf-8") as fh:
@@ -47,7 +49,10 @@ def main() -> int:
         OUTPUT.mkdir(parents=True, exist_ok=True)
         (OUTPUT / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         lines = ["| region | rows | units | revenue | best product |", "|---|---:|---:|---:|---|"]
-        lines += [f"| {r} | {s['rows']} | {s['units']} | {s['revenue']:.2f} | {s['best_product']} |" for r, s in summary.items()]
+        lines += [
+            f"| {r} | {s['rows']} | {s['units']} | {s['revenue']:.2f} | {s['best_product']} |"
+            for r, s in summary.items()
+        ]
         (OUTPUT / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
         hr.artifact("summary.json", "totals per region")
         hr.artifact("summary.md", "the same as a markdown table")

@@ -1,5 +1,47 @@
-"""harness: plain-language requests become vetted Python scripts, run in hardened throwaway containers."""
+"""harness: plain-language requests become vetted Python scripts, run in hardened throwaway containers.
+
+The container is the security boundary. Static checks are a gate in front of it.
+"""
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from harness.errors import (
+    ConfigError,
+    EngineError,
+    EngineRefused,
+    EngineUnavailable,
+    HarnessError,
+    ImageError,
+    InputError,
+    RunError,
+    UserError,
+)
+from harness.execution.backend import AgentDeclined, Backend
+from harness.execution.docker import DockerBackend
+from harness.execution.limits import Limits
+from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec
+from harness.settings import Settings
+
+__all__ = [
+    "AgentDeclined",
+    "Artifact",
+    "Backend",
+    "ConfigError",
+    "DockerBackend",
+    "EngineError",
+    "EngineRefused",
+    "EngineUnavailable",
+    "HarnessError",
+    "ImageError",
+    "InputError",
+    "Limits",
+    "PolicyReceipt",
+    "RunError",
+    "RunResult",
+    "RunSpec",
+    "Settings",
+    "UserError",
+    "__version__",
+]

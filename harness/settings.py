@@ -63,7 +63,7 @@ class Settings(BaseModel):
             field = ".".join(str(p) for p in first["loc"])
             raise ConfigError(
                 f"invalid setting {field}={first.get('input')!r}",
-                hint=f"{str(first['msg']).lower()} (set it with --{field.replace('_', '-')} or {ENV_PREFIX}{field.upper()})",
+                hint=f"{str(first['msg']).lower()} (set {ENV_PREFIX}{field.upper()} or pass it explicitly)",
             ) from None
 
     @property

@@ -125,7 +125,7 @@ def _run_child(path: str, argv: list[str], env: dict[str, str]) -> None:
         else:
             print(exc.code, file=sys.stderr)
             code = 1
-    except BaseException:  # noqa: BLE001 - the script's own error, reported like python3 would
+    except BaseException:
         traceback.print_exc()
         code = 1
     finally:

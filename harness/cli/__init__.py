@@ -48,29 +48,31 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit code instead of letting exceptions escape."""
     signal.signal(signal.SIGTERM, _terminate)
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
     try:
-        args = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--debug"]
-        result = app(args=args, standalone_mode=False)
+        result = app(args=[a for a in args if a != "--debug"], standalone_mode=False)
+        code = result if isinstance(result, int) else 0
     except HarnessError as exc:
         if debug:
             raise
         err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
         return 2 if isinstance(exc, UserError) else 1
-    except KeyboardInterrupt:
-        err_console.print("Interrupted: containers of this run were removed.", highlight=False)
-        return 130
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
     except typer.Exit as exc:
-        return int(exc.exit_code)
-    except typer.Abort:
-        return 130
+        code = int(exc.exit_code)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # click's usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            return exc.exit_code
+        code = exc.code if isinstance(exc.code, int) else 1
+    except Exception as exc:
+        # Usage errors from typer's (vendored) click: shown the way click shows them.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show(file=sys.stderr)
+            return exit_code
         raise
-    return 0
+    if code == 130:
+        # However Ctrl-C or SIGTERM surfaced (click reports it in several ways), every
+        # `finally` that removes a container has run by now.
+        err_console.print("Interrupted: containers of this run were removed.", highlight=False)
+    return code

@@ -56,7 +56,9 @@ def register(app: typer.Typer) -> None:
     @app.command("exec")
     def exec_command(
         script: Annotated[Path, typer.Argument(help="Python script to run in the sandbox")],
-        inputs: Annotated[list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")] = None,
+        inputs: Annotated[
+            list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")
+        ] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
         timeout: Annotated[float | None, typer.Option(help="wall-clock seconds before the run is killed")] = None,
         memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
@@ -64,7 +66,7 @@ def register(app: typer.Typer) -> None:
         pids: Annotated[int | None, typer.Option(help="process limit")] = None,
         env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE visible to the script")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
-    ) -> int:
+    ) -> None:
         """Run SCRIPT once in a hardened, throwaway container and show its progress live."""
         from harness.execution.docker import DockerBackend
 
@@ -108,4 +110,4 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(result.model_dump_json(exclude={"events"}))
         else:
             print_summary(result, run_dir)
-        return 0 if result.ok else 1
+        raise typer.Exit(0 if result.ok else 1)

@@ -44,34 +44,35 @@ def register(app: typer.Typer) -> None:
         info: dict[str, Any] = client.info()
         version: dict[str, Any] = client.version()
         containers = client.api.containers(all=True, filters={"label": LABEL})
-        report = {
-            "engine": {
-                "version": version.get("Version"),
-                "api_version": version.get("ApiVersion"),
-                "os": info.get("OperatingSystem"),
-                "cgroup_version": info.get("CgroupVersion"),
-                "default_runtime": info.get("DefaultRuntime"),
-                "runtimes": sorted((info.get("Runtimes") or {}).keys()),
-            },
+        engine: dict[str, Any] = {
+            "version": version.get("Version"),
+            "api_version": version.get("ApiVersion"),
+            "os": info.get("OperatingSystem"),
+            "cgroup_version": info.get("CgroupVersion"),
+            "default_runtime": info.get("DefaultRuntime"),
+            "runtimes": sorted((info.get("Runtimes") or {}).keys()),
+        }
+        limits: dict[str, Any] = settings.limits.receipt()
+        report: dict[str, Any] = {
+            "engine": engine,
             "runtime": settings.runtime or info.get("DefaultRuntime"),
             "image": ImageBuilder(client, settings).current(),
             "containers": [
                 {"id": c["Id"][:12], "state": c.get("State"), "owner": (c.get("Labels") or {}).get("harness.owner")}
                 for c in containers
             ],
-            "limits": settings.limits.receipt(),
+            "limits": limits,
             "pool_size": settings.pool_size,
         }
         if as_json:
             out_console.print_json(json.dumps(report))
             return
-        engine = report["engine"]
         out_console.print(f"engine   Docker {engine['version']} (API {engine['api_version']}) on {engine['os']}")
         out_console.print(f"runtime  {report['runtime']} (available: {', '.join(engine['runtimes'])})")
         out_console.print(f"image    {report['image'] or 'not built yet: run `harness sandbox build`'}")
         out_console.print(f"leftover containers: {len(containers)}")
-        limits = ", ".join(f"{k}={v}" for k, v in report["limits"].items())
-        out_console.print(f"default limits: {limits}", markup=False)
+        shown = ", ".join(f"{k}={v}" for k, v in limits.items())
+        out_console.print(f"default limits: {shown}", markup=False)
 
     @group.command("prune")
     def prune(

@@ -1,0 +1,1 @@
+"""Running scripts: backends, the Docker sandbox, limits, the warm pool, the image."""

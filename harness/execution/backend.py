@@ -16,7 +16,7 @@ AgentHandler = Callable[[AgentRequestEvent], str]
 """Answers an agent request with text, or raises AgentDeclined with the reason."""
 
 
-class AgentDeclined(Exception):  # noqa: N818 - reads as what happened to the request
+class AgentDeclined(Exception):
     """Raised by an agent handler to refuse a request; the script receives the reason."""
 
 

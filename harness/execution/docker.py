@@ -31,7 +31,7 @@ from harness.execution.limits import Limits
 from harness.execution.outputs import collect_outputs, normalise_output_path
 from harness.execution.pool import Reaper, WarmPool
 from harness.execution.stream import Demuxer, RunReader
-from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
+from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
 
 __all__ = ["LABEL", "DockerBackend", "connect", "owner_token", "sweep"]
@@ -74,8 +74,8 @@ def connect(settings: Settings) -> Any:
 
     where = settings.docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        client = docker.DockerClient(base_url=where, timeout=120) if settings.docker_host else docker.from_env(
-            timeout=120
+        client = (
+            docker.DockerClient(base_url=where, timeout=120) if settings.docker_host else docker.from_env(timeout=120)
         )
         client.ping()
         return client
@@ -143,7 +143,9 @@ def _prepare_output(path: Path | None) -> Path | None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise InputError(f"output directory {path} is not writable ({exc.strerror})", hint="pick another --output") from None
+        raise InputError(
+            f"output directory {path} is not writable ({exc.strerror})", hint="pick another --output"
+        ) from None
     return path.resolve()
 
 
@@ -154,7 +156,9 @@ def _inputs_size(mounts: dict[str, Path]) -> int:
             total += path.stat().st_size
         else:
             for root, _, files in os.walk(path):
-                total += sum(os.path.getsize(os.path.join(root, f)) for f in files if not os.path.islink(os.path.join(root, f)))
+                total += sum(
+                    os.path.getsize(os.path.join(root, f)) for f in files if not os.path.islink(os.path.join(root, f))
+                )
     return total
 
 
@@ -262,7 +266,7 @@ class DockerBackend(Backend):
         opts = "rw,noexec,nosuid,nodev"
         owned = f"{opts},uid={_UID},gid={_UID}"
         tmpfs = {
-            "/tmp": f"{opts},size={limits.tmp_size},mode=1777",
+            "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
             "/work": f"{owned},size={limits.work_size},mode=0700",
             "/output": f"{owned},size={limits.output_size},mode=0755",
         }
@@ -448,10 +452,15 @@ class DockerBackend(Backend):
             for e in reader.events
             if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
         }
-        artifacts, warnings = [], []
+        artifacts: list[Artifact] = []
+        warnings: list[str] = []
         if reader.archive is not None:
-            artifacts, warnings = collect_outputs(reader.archive, out_dir, cap=limits.output_size, declared=declared)
-            reader.archive.close()
+            try:
+                artifacts, warnings = collect_outputs(
+                    reader.archive, out_dir, cap=limits.output_size, declared=declared
+                )
+            finally:
+                reader.close()
         elif not killed_for and not engine_error:
             warnings.append("the container ended without sending its outputs")
         if reader.archive_over_cap:

@@ -184,7 +184,7 @@ class ImageBuilder:
                     raise ImageError("the sandbox image build failed", hint=str(chunk["error"]).strip())
                 line = str(chunk.get("stream", "")).strip()
                 if line.startswith("Step "):
-                    self.progress(line)
+                    self.progress(line if len(line) <= 100 else line[:99] + "…")
         except docker.errors.APIError as exc:
             raise ImageError("the sandbox image build failed", hint=str(exc)) from None
         return tag
@@ -222,7 +222,12 @@ class ImageBuilder:
         with tempfile.TemporaryDirectory(prefix="harness-base-") as tmp:
             rootfs = Path(tmp) / "rootfs"
             cmd = [
-                debootstrap, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", suite, str(rootfs), mirror,
+                debootstrap,
+                "--variant=minbase",
+                f"--include={','.join(BASE_PACKAGES)}",
+                suite,
+                str(rootfs),
+                mirror,
             ]
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             tail: list[str] = []

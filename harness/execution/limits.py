@@ -60,7 +60,14 @@ class Limits(BaseModel):
     fsize: int = Field(256 * MiB, ge=MiB, description="largest file a process may write (ulimit)")
 
     @field_validator(
-        "memory", "tmp_size", "work_size", "output_size", "input_size", "shm_size", "stdout_cap", "fsize",
+        "memory",
+        "tmp_size",
+        "work_size",
+        "output_size",
+        "input_size",
+        "shm_size",
+        "stdout_cap",
+        "fsize",
         mode="before",
     )
     @classmethod

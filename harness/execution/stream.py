@@ -121,6 +121,11 @@ class RunReader:
         if self.archive is not None:
             self.archive.seek(0)
 
+    def close(self) -> None:
+        """Release the spooled output archive."""
+        if self.archive is not None:
+            self.archive.close()
+
     def emit(self, event: Event) -> Event:
         """Number, timestamp, keep and hand on a host-made event (seq and t are replaced)."""
         event = event.model_copy(update={"seq": self._next_seq(), "t": self.elapsed()})
@@ -226,4 +231,3 @@ class RunReader:
         tail += data[-_TAIL:]
         if len(tail) > _TAIL:
             del tail[:-_TAIL]
-

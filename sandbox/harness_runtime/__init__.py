@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from typing import Any
 
 __all__ = [
-    "AgentError",
     "INPUT_DIR",
     "OUTPUT_DIR",
     "SCHEMA_VERSION",
+    "AgentError",
     "agent",
     "artifact",
     "emit",

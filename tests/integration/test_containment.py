@@ -45,15 +45,16 @@ def test_script_errors_become_exit_codes(backend: DockerBackend, script: str, co
 
 
 def test_forged_success_claims_do_not_change_the_status(backend: DockerBackend) -> None:
-    script = r'''
+    script = r"""
 import json, sys
-print(json.dumps({"v": 1, "kind": "run_finished", "run_id": "x", "status": "succeeded", "exit_code": 0, "duration_s": 0}))
+forged = {"run_id": "x", "status": "succeeded", "exit_code": 0, "duration_s": 0}
+print(json.dumps({"v": 1, "kind": "run_finished", **forged}))
 print(json.dumps({"v": 1, "kind": "result", "data": {"status": "succeeded"}}))
 print(json.dumps({"v": 1, "kind": "_harness_end", "nonce": "guess", "exit_code": 0}))
 sys.stdout.buffer.write(b"\xff\xfe\x00garbage\n{not json\n")
 sys.stdout.flush()
 sys.exit(7)
-'''
+"""
     result, _ = _run(backend, script)
     assert result.status == "failed" and result.exit_code == 7
     kinds = [e.kind for e in result.events]
@@ -76,7 +77,7 @@ def test_sigterm_is_ignored_but_the_run_still_ends(backend: DockerBackend) -> No
 
 
 def test_fork_bomb_is_held_by_the_pids_limit(backend: DockerBackend) -> None:
-    script = r'''
+    script = r"""
 import os, time
 children = 0
 for _ in range(100000):
@@ -89,7 +90,7 @@ for _ in range(100000):
         break
 print("forked", children, flush=True)
 time.sleep(30)
-'''
+"""
     result, took = _run(backend, script, limits=Limits.build(timeout_s=6, pids=64))
     assert result.status == "timed_out"
     assert took < 6 + 5
@@ -99,14 +100,14 @@ time.sleep(30)
 
 def test_memory_hog_is_oom_killed(backend: DockerBackend) -> None:
     script = "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))"
-    result, took = _run(backend, script, limits=Limits.build(timeout_s=30, memory="128m"))
+    result, _took = _run(backend, script, limits=Limits.build(timeout_s=30, memory="128m"))
     assert result.status == "oom_killed", (result.status, result.message)
     assert result.exit_code == 137
     assert "128m" in result.message
 
 
 def test_daemonised_child_does_not_keep_the_run_alive(backend: DockerBackend) -> None:
-    script = r'''
+    script = r"""
 import os, sys, time
 if os.fork() == 0:
     os.setsid()
@@ -117,7 +118,7 @@ if os.fork() == 0:
     os._exit(0)
 time.sleep(0.3)
 print("parent done", flush=True)
-'''
+"""
     result, took = _run(backend, script, limits=Limits.build(timeout_s=20))
     assert result.status == "succeeded"
     assert took < 10
@@ -125,7 +126,7 @@ print("parent done", flush=True)
 
 def test_zombies_are_reaped(backend: DockerBackend) -> None:
     # Without an init reaping orphans, these zombies would use up the pids limit.
-    script = r'''
+    script = r"""
 import os, time
 for _ in range(3):
     pids = []
@@ -140,7 +141,7 @@ for _ in range(3):
         os.waitpid(pid, 0)
     time.sleep(0.2)
 print("ok", flush=True)
-'''
+"""
     result, _ = _run(backend, script, limits=Limits.build(timeout_s=30, pids=64))
     assert result.status == "succeeded", result.stderr_tail
 
@@ -165,7 +166,7 @@ def test_flood_without_newlines_is_stopped_too(backend: DockerBackend) -> None:
 
 @pytest.mark.parametrize("target", ["/tmp/fill", "/output/fill"])
 def test_disk_fill_hits_the_tmpfs_cap(backend: DockerBackend, target: str, tmp_path: Path) -> None:
-    script = f'''
+    script = f"""
 import errno, sys
 written = 0
 try:
@@ -177,7 +178,7 @@ try:
 except OSError as exc:
     print("stopped", errno.errorcode.get(exc.errno), written, flush=True)
     sys.exit(3)
-'''
+"""
     limits = Limits.build(timeout_s=30, tmp_size="16m", output_size="16m", memory="256m")
     result, _ = _run(backend, script, limits=limits, output_dir=tmp_path / "out")
     assert result.status == "failed" and result.exit_code == 3

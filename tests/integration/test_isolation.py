@@ -10,7 +10,7 @@ import pytest
 from harness.execution.docker import DockerBackend
 from harness.records import RunResult, RunSpec
 
-PROBE = r'''
+PROBE = r"""
 import json, os, socket, errno
 
 def try_write(path):
@@ -54,7 +54,7 @@ print(json.dumps({
     "limits": limits,
     "hostname": socket.gethostname(),
 }))
-'''
+"""
 
 
 def _probe(backend: DockerBackend, tmp_path: Path) -> dict:
@@ -116,8 +116,18 @@ def test_environment_holds_only_what_the_run_declares(probe: dict) -> None:
     assert "ANTHROPIC_API_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
     leaked = [k for k, v in env.items() if "sk-ant" in v or "host-secret" in v]
     assert not leaked
-    allowed = {"GREETING", "PATH", "HOME", "LANG", "TMPDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED",
-               "PYTHONPATH", "HARNESS_INPUT", "HARNESS_OUTPUT"}
+    allowed = {
+        "GREETING",
+        "PATH",
+        "HOME",
+        "LANG",
+        "TMPDIR",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONUNBUFFERED",
+        "PYTHONPATH",
+        "HARNESS_INPUT",
+        "HARNESS_OUTPUT",
+    }
     assert set(env) <= allowed
 
 

@@ -1,0 +1,109 @@
+"""The `harness exec` command as a user runs it: exit codes, JSON, one-line errors, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.execution.docker import LABEL
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = [sys.executable, "-m", "harness"]
+
+
+def harness(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*HARNESS, *args], capture_output=True, text=True, env=env or os.environ.copy(), timeout=120, **kw
+    )
+
+
+def test_exec_bundled_example_json(tmp_path: Path) -> None:
+    done = harness(
+        "exec",
+        str(ROOT / "examples/sales_summary.py"),
+        "--input",
+        str(ROOT / "examples/data/sales.csv"),
+        "--output",
+        str(tmp_path),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "succeeded" and result["exit_code"] == 0
+    assert {a["path"] for a in result["artifacts"]} == {"summary.json", "summary.md"}
+    assert result["policy"]["network"] == "none"
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary) == {"east", "north", "south", "west"}
+    assert sum(r["rows"] for r in summary.values()) == 240
+
+
+def test_exec_failed_script_exits_1_and_keeps_events(tmp_path: Path) -> None:
+    script = tmp_path / "fail.py"
+    script.write_text("import harness_runtime as hr\nhr.log('about to fail')\nraise SystemExit(3)\n")
+    done = harness("exec", str(script), "--json")
+    assert done.returncode == 1
+    result = json.loads(done.stdout)
+    assert result["exit_code"] == 3 and result["status"] == "failed"
+    run_dir = Path(os.environ["HARNESS_DATA_DIR"]) / "runs" / result["run_id"]
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "log" and e["message"] == "about to fail" for e in events)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--memory", "lots"], "invalid limit memory"),
+        (["--timeout", "-1"], "invalid limit timeout_s"),
+        (["--input", "/definitely/not/here"], "does not exist"),
+        (["--output", "/proc/harness-cannot-write"], "not writable"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
+    script = tmp_path / "ok.py"
+    script.write_text("print('hi')\n")
+    done = harness("exec", str(script), *args)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and needle in lines[0], done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_no_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    script = tmp_path / "ok.py"
+    script.write_text("print('hi')\n")
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
+    done = harness("exec", str(script), env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert done.stderr.startswith("Error: no Docker engine answered") and "DOCKER_HOST" in done.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_exec_leaves_no_container(tmp_path: Path, docker_client: Any, sig: int) -> None:
+    script = tmp_path / "slow.py"
+    script.write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    # A shell's background jobs inherit SIGINT as ignored; a user's terminal delivers it.
+    proc = subprocess.Popen(
+        [*HARNESS, "exec", str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not docker_client.api.containers(filters={"label": LABEL}):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Interrupted" in err
+    assert docker_client.api.containers(all=True, filters={"label": LABEL}) == []
