@@ -12,7 +12,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from harness.events import Event
 from harness.execution.limits import Limits
 
-__all__ = ["Artifact", "PolicyReceipt", "RunResult", "RunSpec", "RunStatus", "new_run_id"]
+__all__ = [
+    "Analysis",
+    "Artifact",
+    "Candidate",
+    "Decision",
+    "Estimate",
+    "PolicyReceipt",
+    "RunResult",
+    "RunSpec",
+    "RunStatus",
+    "new_run_id",
+]
 
 RunStatus = Literal["succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "interrupted"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -103,3 +114,52 @@ class RunResult(_Record):
     def ok(self) -> bool:
         """True when the run succeeded."""
         return self.status == "succeeded"
+
+
+WorkflowType = Literal["automation", "security_audit", "research", "development", "project_management", "custom"]
+Complexity = Literal["simple", "moderate", "complex"]
+Strategy = Literal["use_template", "customise_template", "hybrid", "generate_custom"]
+
+
+class Candidate(_Record):
+    """A scaffold considered for a request, with how well it matched and why."""
+
+    name: str
+    workflow_type: str
+    score: float = Field(description="BM25 score of the request against the scaffold's metadata")
+    confidence: float = Field(ge=0, le=1)
+    matched_terms: tuple[str, ...] = ()
+
+
+class Estimate(_Record):
+    """What a request is expected to cost, and what the numbers are based on."""
+
+    duration_s: float
+    tokens: int
+    basis: str
+
+
+class Analysis(_Record):
+    """What a request asks for: workflow type, complexity, candidate scaffolds, stated parameters."""
+
+    request: str
+    workflow_type: WorkflowType
+    workflow_confidence: float = Field(ge=0, le=1)
+    workflow_features: tuple[str, ...] = Field((), description="what led to the workflow type")
+    complexity: Complexity
+    complexity_features: tuple[str, ...] = ()
+    roles: tuple[str, ...] = Field((), description="agent roles the request would use")
+    candidates: tuple[Candidate, ...] = ()
+    stated_params: dict[str, str] = Field(default_factory=dict, description="parameter values the request states")
+    estimate: Estimate
+
+
+class Decision(_Record):
+    """How a request will be served, with the reasoning; ``missing`` blocks a template run."""
+
+    strategy: Strategy
+    template: str | None = None
+    params: dict[str, object] = Field(default_factory=dict)
+    confidence: float = Field(ge=0, le=1)
+    reasoning: str
+    missing: tuple[str, ...] = Field((), description="what must be supplied before this can run")

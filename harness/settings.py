@@ -35,6 +35,7 @@ class Settings(BaseModel):
     runtime: str | None = Field(None, description="OCI runtime, e.g. runsc; default: the engine's")
     data_dir: Path = Field(default_factory=default_data_dir, description="runs and history live here")
     pool_size: int = Field(2, ge=0, le=32, description="pre-started containers kept ready; 0 turns the pool off")
+    match_threshold: float = Field(0.45, ge=0, le=1, description="least confidence to fill a scaffold unasked")
     limits: Limits = Field(default_factory=Limits)
 
     @classmethod
@@ -42,7 +43,7 @@ class Settings(BaseModel):
         """Resolve settings from ``overrides`` (non-None), then ``HARNESS_*`` variables, then defaults."""
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
-        for name in ("docker_host", "image", "base_image", "runtime", "data_dir", "pool_size"):
+        for name in ("docker_host", "image", "base_image", "runtime", "data_dir", "pool_size", "match_threshold"):
             value = env.get(ENV_PREFIX + name.upper())
             if value not in (None, ""):
                 data[name] = value

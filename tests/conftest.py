@@ -3,10 +3,26 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+_real_getaddrinfo = socket.getaddrinfo
+_LOOPBACK = ("localhost", "::1", "ip6-localhost")
+
+
+def _loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if host is not None and name not in _LOOPBACK and not name.startswith("127."):
+        raise ConnectionRefusedError(f"tests never leave this machine: refused a connection to {name!r}")
+    return _real_getaddrinfo(host, *args, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Any name lookup of a real host (api.anthropic.com, a registry, ...) fails the test that made it.
+    socket.getaddrinfo = _loopback_only
 
 
 @pytest.fixture(autouse=True)

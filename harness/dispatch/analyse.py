@@ -1,0 +1,330 @@
+"""Request analysis: workflow type, complexity, matching scaffolds (BM25), and stated parameters.
+
+Everything here is heuristic, explained, and offline: each number comes with the features
+that produced it, so a user (and a test) can see why a request went where it did.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from harness.dispatch.text import STOPWORDS, stem, tokens
+from harness.records import Analysis, Candidate, Complexity, Estimate, WorkflowType
+
+__all__ = ["ScaffoldLike", "analyse", "extract_params", "rank_scaffolds", "workflow_scores"]
+
+# Keyword families, after the seed's dispatcher, extended with everyday automation.
+FAMILIES: dict[WorkflowType, tuple[str, ...]] = {
+    "project_management": (
+        "plan",
+        "project",
+        "milestone",
+        "roadmap",
+        "task",
+        "schedule",
+        "deliverable",
+        "timeline",
+        "phase",
+        "dependency",
+        "estimate",
+        "sprint",
+        "backlog",
+        "feature",
+        "implement",
+        "coordinate",
+    ),
+    "research": (
+        "research",
+        "analyze",
+        "investigate",
+        "study",
+        "compare",
+        "competitive",
+        "market",
+        "corpus",
+        "document",
+        "literature",
+        "digest",
+        "term",
+        "topic",
+        "paper",
+        "article",
+        "insight",
+        "theme",
+        "keyphrase",
+    ),
+    "security_audit": (
+        "security",
+        "audit",
+        "vulnerability",
+        "compliance",
+        "penetration",
+        "secure",
+        "secret",
+        "credential",
+        "cve",
+        "leak",
+        "token",
+        "password",
+        "dangerous",
+        "unpinned",
+        "injection",
+        "threat",
+    ),
+    "development": (
+        "code",
+        "api",
+        "backend",
+        "frontend",
+        "database",
+        "service",
+        "package",
+        "skeleton",
+        "library",
+        "cli",
+        "unittest",
+        "module",
+        "rust",
+        "python",
+        "typescript",
+        "refactor",
+        "boilerplate",
+        "develop",
+        "build",
+    ),
+    "automation": (
+        "csv",
+        "json",
+        "log",
+        "folder",
+        "directory",
+        "organize",
+        "checksum",
+        "hash",
+        "sha256",
+        "archive",
+        "zip",
+        "tar",
+        "duplicate",
+        "dedupe",
+        "convert",
+        "transform",
+        "rename",
+        "summarize",
+        "backup",
+        "aggregate",
+        "group",
+        "manifest",
+        "report",
+        "extension",
+        "record",
+        "filter",
+    ),
+}
+_FAMILY_STEMS = {family: {stem(w) for w in words} for family, words in FAMILIES.items()}
+ROLES: dict[WorkflowType, tuple[str, ...]] = {
+    "security_audit": ("security-specialist",),
+    "research": ("research-analyst",),
+    "development": ("backend-architect", "code-reviewer"),
+    "project_management": ("project-manager",),
+    "automation": (),
+    "custom": ("orchestrator",),
+}
+_SEQUENCE = re.compile(r"\b(then|after that|afterwards|finally|followed by|next)\b|;|\d\)", re.IGNORECASE)
+_HARD = (
+    "comprehensive",
+    "end-to-end",
+    "pipeline",
+    "real-time",
+    "distributed",
+    "integrat",
+    "monitor",
+    "rollback",
+    "deploy",
+    "orchestrat",
+    "scal",
+    "migrat",
+    "concurren",
+    "multi",
+)
+CONTAINER_OVERHEAD_S = 1.0
+PRIOR_CUSTOM_TOKENS = 8000
+
+
+class ScaffoldLike(Protocol):
+    """What analysis reads from a scaffold's metadata."""
+
+    name: str
+    title: str
+    description: str
+    workflow_type: str
+    keywords: Sequence[str]
+
+
+def _scaffold_text(scaffold: Any) -> list[str]:
+    parts = [scaffold.name.replace("_", " "), scaffold.title, scaffold.description]
+    # Keywords and example requests say what users ask for; count them twice.
+    extra = [*scaffold.keywords, *[getattr(e, "request", "") for e in getattr(scaffold, "examples", ())]]
+    return tokens(" ".join(parts)) + 2 * tokens(" ".join(extra))
+
+
+def rank_scaffolds(request: str, scaffolds: Sequence[Any]) -> list[Candidate]:
+    """Scaffolds ordered by how well their metadata matches the request (BM25), with a confidence."""
+    query = list(dict.fromkeys(tokens(request)))
+    if not scaffolds or not query:
+        return []
+    from rank_bm25 import BM25Okapi
+
+    docs = [_scaffold_text(s) for s in scaffolds]
+    scores = [float(x) for x in BM25Okapi(docs).get_scores(query)]
+    order = sorted(range(len(scaffolds)), key=lambda i: scores[i], reverse=True)
+    best = scores[order[0]]
+    second = scores[order[1]] if len(order) > 1 else 0.0
+    candidates = []
+    for rank, i in enumerate(order):
+        vocab = set(docs[i])
+        matched = tuple(t for t in query if t in vocab)
+        coverage = len(matched) / len(query)
+        if scores[i] <= 0 or not matched:
+            confidence = 0.0
+        else:
+            # How much of the request the scaffold explains, and how clearly it beats its best rival.
+            rival = second if rank == 0 else best
+            margin = max(0.0, (scores[i] - rival) / scores[i])
+            confidence = min(1.0, 0.6 * coverage + 0.4 * margin)
+        candidates.append(
+            Candidate(
+                name=scaffolds[i].name,
+                workflow_type=scaffolds[i].workflow_type,
+                score=round(scores[i], 4),
+                confidence=round(confidence, 3),
+                matched_terms=matched,
+            )
+        )
+    return candidates
+
+
+def workflow_scores(request: str) -> tuple[dict[WorkflowType, float], list[str]]:
+    """Keyword-family scores for a request, and the features behind them."""
+    words = tokens(request)
+    seen = set(words)
+    scores: dict[WorkflowType, float] = {}
+    features = []
+    for family, stems in _FAMILY_STEMS.items():
+        hits = sorted(seen & stems)
+        if hits:
+            scores[family] = float(len(hits))
+            features.append(f"{family}: {', '.join(hits)}")
+    return scores, features
+
+
+def _complexity(request: str, families: int) -> tuple[Complexity, list[str]]:
+    words = [w for w in re.findall(r"[A-Za-z0-9']+", request)]
+    steps = len(_SEQUENCE.findall(request))
+    hard = sorted({h for h in _HARD if h in request.lower()})
+    features = [f"{len(words)} words", f"{families} workflow famil{'y' if families == 1 else 'ies'}"]
+    if steps:
+        features.append(f"{steps} sequencing cue(s)")
+    if hard:
+        features.append(f"demanding terms: {', '.join(hard)}")
+    points = (len(words) > 25) + (len(words) > 60) + min(steps, 2) + (families >= 2) + (families >= 3) + len(hard)
+    level: Complexity = "simple" if points <= 1 else "moderate" if points <= 3 else "complex"
+    return level, features
+
+
+def extract_params(request: str, parameters: Mapping[str, Any]) -> dict[str, str]:
+    """Parameter values a request states plainly (``name=value``, a choice word, ``by X``, ``top N``)."""
+    found: dict[str, str] = {}
+    text = request.strip()
+    lowered = text.lower()
+    for name, spec in parameters.items():
+        spoken = name.replace("_", " ")
+        explicit = re.search(
+            rf"\b(?:{re.escape(name)}|{re.escape(spoken)})\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)", text, re.IGNORECASE
+        )
+        if explicit:
+            found[name] = explicit.group(1).strip("\"'")
+            continue
+        choices = [str(c) for c in (getattr(spec, "choices", None) or ())]
+        hits = [c for c in choices if re.search(rf"\b{re.escape(c.lower())}\b", lowered)]
+        if len(hits) == 1:
+            found[name] = hits[0]
+            continue
+        kind = str(getattr(spec, "type", ""))
+        if name.endswith("_by") or name == "by":
+            verb = name[: -len("_by")].replace("_", " ") if name != "by" else ""
+            pattern = rf"\b{re.escape(verb)}\s+by\s+([\w.-]+)" if verb else r"\bby\s+([\w.-]+)"
+            match = re.search(pattern, text, re.IGNORECASE) or re.search(r"\bby\s+([\w.-]+)", text, re.IGNORECASE)
+            if match and match.group(1).lower() not in STOPWORDS:
+                found[name] = match.group(1)
+                continue
+        if kind in ("int", "float"):
+            for word in {name, *name.split("_")} - {"n", "max", "min"}:
+                match = re.search(rf"\b{re.escape(word)}\s+(\d+(?:\.\d+)?)\b", lowered) or re.search(
+                    rf"\b(\d+(?:\.\d+)?)\s+{re.escape(word)}", lowered
+                )
+                if match:
+                    found[name] = match.group(1)
+                    break
+    return found
+
+
+def analyse(
+    request: str,
+    scaffolds: Sequence[Any],
+    *,
+    history_tokens: Iterable[int] = (),
+) -> Analysis:
+    """Analyse a request against the scaffold library; pure, offline and explained."""
+    request = request.strip()
+    candidates = rank_scaffolds(request, scaffolds)
+    scores, features = workflow_scores(request)
+    top = candidates[0] if candidates else None
+    if top is not None and top.confidence > 0 and top.workflow_type in ROLES:
+        # The best-matching scaffold is evidence for its own workflow type.
+        boost = 3.0 * top.confidence
+        family = top.workflow_type
+        scores[family] = scores.get(family, 0.0) + boost
+        features.append(f"best scaffold {top.name} ({top.workflow_type}) adds {boost:.1f}")
+    workflow: WorkflowType = "custom"
+    confidence = 0.0
+    if scores:
+        workflow = max(scores, key=lambda k: scores[k])
+        total = sum(scores.values())
+        confidence = round(scores[workflow] / total * min(1.0, scores[workflow] / 2.0), 3)
+    else:
+        features.append("no workflow keywords matched")
+    complexity, complexity_features = _complexity(request, len([s for s in scores.values() if s >= 1]))
+    by_name = {s.name: s for s in scaffolds}
+    stated: dict[str, str] = {}
+    if top is not None and top.name in by_name:
+        stated = extract_params(request, getattr(by_name[top.name], "parameters", {}) or {})
+    if top is not None and top.confidence > 0 and top.name in by_name:
+        runtime = float(getattr(by_name[top.name], "expected_runtime_s", 5.0))
+        estimate = Estimate(
+            duration_s=runtime + CONTAINER_OVERHEAD_S,
+            tokens=0,
+            basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
+        )
+    else:
+        past = list(history_tokens)
+        tokens_needed = int(sorted(past)[len(past) // 2]) if past else PRIOR_CUSTOM_TOKENS
+        estimate = Estimate(
+            duration_s=30.0 + CONTAINER_OVERHEAD_S,
+            tokens=tokens_needed,
+            basis="median of past custom generations" if past else "prior for a generated script (no history yet)",
+        )
+    return Analysis(
+        request=request,
+        workflow_type=workflow,
+        workflow_confidence=min(1.0, confidence),
+        workflow_features=tuple(features),
+        complexity=complexity,
+        complexity_features=tuple(complexity_features),
+        roles=ROLES[workflow],
+        candidates=tuple(candidates[:5]),
+        stated_params=stated,
+        estimate=estimate,
+    )

@@ -1,0 +1,78 @@
+"""The dispatch decision: which strategy serves a request, with which scaffold and parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.records import Analysis, Decision
+
+__all__ = ["decide", "missing_params"]
+
+
+def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -> tuple[str, ...]:
+    """Required parameters (no default) that ``given`` does not supply, each with how to pass it."""
+    missing = []
+    for name, spec in parameters.items():
+        if name in given or getattr(spec, "required", False) is False:
+            continue
+        example = getattr(spec, "example", None)
+        hint = f" (e.g. {example!r})" if example is not None else ""
+        missing.append(f"--param {name}=<{getattr(spec, 'type', 'value')}>{hint}: {getattr(spec, 'description', '')}")
+    return tuple(missing)
+
+
+def decide(
+    analysis: Analysis,
+    scaffolds: Mapping[str, Any],
+    *,
+    template: str | None = None,
+    params: Mapping[str, object] | None = None,
+    threshold: float = 0.45,
+) -> Decision:
+    """Choose a strategy for ``analysis``; a forced ``template`` always wins.
+
+    Offline, only ``use_template`` can run. Below ``threshold`` the decision says so and
+    names the closest scaffolds instead of guessing.
+    """
+    given = dict(params or {})
+    top = analysis.candidates[0] if analysis.candidates else None
+    if template is not None:
+        scaffold = scaffolds[template]
+        stated = analysis.stated_params if top is not None and top.name == template else {}
+        chosen = {**stated, **given}
+        return Decision(
+            strategy="use_template",
+            template=template,
+            params=chosen,
+            confidence=1.0,
+            reasoning=f"scaffold {template} was chosen explicitly",
+            missing=missing_params(scaffold.parameters, chosen),
+        )
+    if top is not None and top.confidence >= threshold and top.name in scaffolds:
+        chosen = {**analysis.stated_params, **given}
+        terms = ", ".join(top.matched_terms[:6])
+        return Decision(
+            strategy="use_template",
+            template=top.name,
+            params=chosen,
+            confidence=top.confidence,
+            reasoning=f"{top.name} matches the request ({terms}) with confidence {top.confidence:.2f}",
+            missing=missing_params(scaffolds[top.name].parameters, chosen),
+        )
+    close = ", ".join(f"{c.name} ({c.confidence:.2f})" for c in analysis.candidates[:3] if c.confidence > 0)
+    return Decision(
+        strategy="generate_custom",
+        template=None,
+        params=given,
+        confidence=round(1.0 - (top.confidence if top else 0.0), 3),
+        reasoning=(
+            f"no scaffold matches confidently (threshold {threshold:.2f}"
+            + (f"; closest: {close}" if close else "; nothing close")
+            + "): a new script is needed"
+        ),
+        missing=(
+            "a scaffold: pass --template NAME (see `harness templates list`), or configure an LLM "
+            "(ANTHROPIC_API_KEY) to generate a script",
+        ),
+    )

@@ -1,0 +1,173 @@
+"""The per-request report: what was asked, how it was served, what came of it, and what it cost.
+
+Shaped after the seed orchestrator's progress report (workflow analysis, dispatch decision,
+execution result, quality and performance metrics). ``docs/report.schema.json`` is this
+model's JSON schema; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+from harness.records import Analysis, Decision, PolicyReceipt, RunResult, RunStatus
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "DispatchDecision",
+    "ExecutionResult",
+    "PerformanceMetrics",
+    "QualityMetrics",
+    "Report",
+    "WorkflowAnalysis",
+    "write_schema",
+]
+
+SCHEMA_VERSION = 1
+ReportStatus = RunStatus | Literal["gate_failed", "not_run", "dry_run"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkflowAnalysis(_Part):
+    """What the request was understood to be."""
+
+    workflow_type: str
+    confidence: float
+    features: tuple[str, ...]
+    complexity: str
+    complexity_features: tuple[str, ...]
+    roles: tuple[str, ...]
+    estimated_duration_s: float
+    estimated_tokens: int
+    estimate_basis: str
+
+    @classmethod
+    def of(cls, analysis: Analysis) -> WorkflowAnalysis:
+        """Summarise an Analysis for the report."""
+        return cls(
+            workflow_type=analysis.workflow_type,
+            confidence=analysis.workflow_confidence,
+            features=analysis.workflow_features,
+            complexity=analysis.complexity,
+            complexity_features=analysis.complexity_features,
+            roles=analysis.roles,
+            estimated_duration_s=analysis.estimate.duration_s,
+            estimated_tokens=analysis.estimate.tokens,
+            estimate_basis=analysis.estimate.basis,
+        )
+
+
+class DispatchDecision(_Part):
+    """How the request was served and why."""
+
+    strategy: str
+    template: str | None
+    params: dict[str, JsonValue]
+    confidence: float
+    reasoning: str
+    candidates: tuple[dict[str, JsonValue], ...] = ()
+
+    @classmethod
+    def of(cls, decision: Decision, analysis: Analysis, params: dict[str, Any]) -> DispatchDecision:
+        """Summarise a Decision (with the validated parameters) for the report."""
+        return cls(
+            strategy=decision.strategy,
+            template=decision.template,
+            params=json.loads(json.dumps(params, default=str)),
+            confidence=decision.confidence,
+            reasoning=decision.reasoning,
+            candidates=tuple(
+                {"name": c.name, "confidence": c.confidence, "score": c.score} for c in analysis.candidates[:3]
+            ),
+        )
+
+
+class Deliverable(_Part):
+    """A file the run produced."""
+
+    path: str
+    size: int
+    description: str = ""
+
+
+class ExecutionResult(_Part):
+    """What the run did; ``status`` is the host's verdict."""
+
+    status: ReportStatus
+    exit_code: int | None = None
+    message: str = ""
+    phases_completed: int = 0
+    phases: tuple[dict[str, JsonValue], ...] = ()
+    deliverables: tuple[Deliverable, ...] = ()
+    output_dir: str | None = None
+    result: JsonValue = None
+    events_count: int = 0
+
+    @classmethod
+    def of(cls, run: RunResult) -> ExecutionResult:
+        """Summarise a RunResult for the report."""
+        phases: dict[str, bool | None] = {}
+        data: JsonValue = None
+        for event in run.events:
+            if event.kind == "phase":
+                phases[event.name] = None if event.status == "start" else event.ok is not False
+            elif event.kind == "result":
+                data = event.data
+        return cls(
+            status=run.status,
+            exit_code=run.exit_code,
+            message=run.message,
+            phases_completed=sum(1 for ok in phases.values() if ok),
+            phases=tuple({"name": name, "ok": ok} for name, ok in phases.items()),
+            deliverables=tuple(Deliverable(path=a.path, size=a.size, description=a.description) for a in run.artifacts),
+            output_dir=str(run.output_dir) if run.output_dir else None,
+            result=data,
+            events_count=run.events_count,
+        )
+
+
+class QualityMetrics(_Part):
+    """The static-check gate's verdict on the script that ran."""
+
+    gate_policy: str
+    gate_passed: bool
+    checks_run: tuple[str, ...]
+    findings_by_severity: dict[str, int]
+    findings: tuple[dict[str, JsonValue], ...] = ()
+
+
+class PerformanceMetrics(_Part):
+    """Where the time went, per stage, and the estimate against the actual."""
+
+    total_s: float
+    stages_s: dict[str, float]
+    container_s: dict[str, float] = Field(default_factory=dict)
+    estimated_duration_s: float
+    tokens_used: int = 0
+
+
+class Report(_Part):
+    """One request, end to end. Written as ``report.json`` in the run's folder."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    created_at: str = Field(description="UTC, ISO 8601")
+    request: str
+    workflow_analysis: WorkflowAnalysis
+    dispatch_decision: DispatchDecision
+    execution_result: ExecutionResult
+    quality_metrics: QualityMetrics | None = None
+    performance_metrics: PerformanceMetrics
+    policy: PolicyReceipt | None = None
+    script_path: str | None = Field(None, description="the exact script that was checked and run")
+
+
+def write_schema(path: Path) -> None:
+    """Write the report's JSON schema (the documented format) to ``path``."""
+    path.write_text(json.dumps(Report.model_json_schema(), indent=2, sort_keys=True) + "\n", encoding="utf-8")
