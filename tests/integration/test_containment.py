@@ -125,12 +125,13 @@ print("parent done", flush=True)
 
 
 def test_zombies_are_reaped(backend: DockerBackend) -> None:
-    # Without an init reaping orphans, these zombies would use up the pids limit.
+    # 120 orphaned grandchildren in all, at most ~40 alive at once: without an init reaping
+    # the orphans, their zombies would use up the pids limit of 64 by the fourth round.
     script = r"""
 import os, time
-for _ in range(3):
+for _ in range(6):
     pids = []
-    for _ in range(40):
+    for _ in range(20):
         pid = os.fork()
         if pid == 0:
             if os.fork() == 0:
