@@ -1,0 +1,89 @@
+"""``harness templates list|show``: the scaffold library."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli.console import err_console, out_console
+
+__all__ = ["register"]
+
+
+def _describe(scaffold: Any) -> dict[str, Any]:
+    return {
+        "name": scaffold.name,
+        "title": scaffold.title,
+        "workflow_type": scaffold.workflow_type,
+        "description": scaffold.description,
+        "keywords": list(scaffold.keywords),
+        "parameters": {n: p.model_dump(exclude_none=True) for n, p in scaffold.parameters.items()},
+        "inputs": [i.model_dump() for i in scaffold.inputs],
+        "outputs": [o.model_dump() for o in scaffold.outputs],
+        "expected_runtime_s": scaffold.expected_runtime_s,
+        "examples": [e.model_dump(exclude_none=True) for e in scaffold.examples],
+        "provenance": scaffold.provenance,
+    }
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``templates`` command group to ``app``."""
+    group = typer.Typer(help="List and inspect the scaffold library.", no_args_is_help=True)
+    app.add_typer(group, name="templates")
+
+    @group.command("list")
+    def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+        """List the scaffolds: name, workflow type, description."""
+        from harness.generation.scaffolds import load_library
+
+        library = load_library()
+        for error in library.errors:
+            err_console.print(f"[yellow]warning:[/] scaffold not loaded: {error}", highlight=False)
+        if as_json:
+            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]))
+            return
+        table = Table(header_style="bold")
+        table.add_column("name", no_wrap=True)
+        table.add_column("type", no_wrap=True)
+        table.add_column("description")
+        for scaffold in library.scaffolds:
+            table.add_row(scaffold.name, scaffold.workflow_type, escape(scaffold.title))
+        out_console.print(table)
+
+    @group.command("show")
+    def show_command(
+        name: Annotated[str, typer.Argument(help="scaffold name")],
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    ) -> None:
+        """Show a scaffold: description, parameters, inputs, outputs and an example invocation."""
+        from harness.generation.scaffolds import load_library
+
+        scaffold = load_library().get(name)
+        if as_json:
+            out_console.print_json(json.dumps(_describe(scaffold)))
+            return
+        out_console.print(f"[bold]{scaffold.name}[/] · {scaffold.workflow_type} · ~{scaffold.expected_runtime_s:g}s")
+        out_console.print(scaffold.title, style="bold")
+        out_console.print(scaffold.description, markup=False)
+        table = Table(header_style="bold", title="parameters", title_justify="left")
+        for column in ("name", "type", "default", "example", "description"):
+            table.add_column(column, overflow="fold")
+        for pname, p in scaffold.parameters.items():
+            kind = f"choice: {', '.join(p.choices)}" if p.type == "choice" else p.type
+            default = "(required)" if p.required else json.dumps(p.default)
+            table.add_row(pname, escape(kind), escape(default), escape(json.dumps(p.example)), escape(p.description))
+        out_console.print(table)
+        for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
+            for spec in specs:
+                out_console.print(f"{label} {spec.path}: {spec.description}", markup=False)
+        example = scaffold.examples[0]
+        params = " ".join(
+            f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in example.params.items()
+        )
+        out_console.print(
+            f'\nexample: harness run "{example.request}" --template {scaffold.name} {params}'.rstrip(), markup=False
+        )

@@ -1,0 +1,1 @@
+"""Making scripts: the scaffold library, safe rendering, and (with a key) the LLM."""

@@ -1,0 +1,122 @@
+"""Filling a scaffold: validate parameters against its schema, render it safely.
+
+Parameters reach the script only as Python literals (the ``py`` filter writes ``repr`` of a
+validated value), never as raw text, so a value like ``"); import os; os.system("id") #``
+stays a string. Templates render in Jinja2's sandboxed environment with StrictUndefined.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.generation.scaffolds import Parameter, Scaffold
+
+__all__ = ["py_literal", "render", "validate_params"]
+
+_TRUE = {"true", "yes", "1", "on"}
+_FALSE = {"false", "no", "0", "off"}
+
+
+def py_literal(value: Any) -> str:
+    """A Python literal for a plain data value; anything else is refused."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        text = repr(value)
+    elif isinstance(value, (list, tuple)):
+        text = "[" + ", ".join(py_literal(v) for v in value) + "]"
+    elif isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        text = "{" + ", ".join(f"{py_literal(k)}: {py_literal(v)}" for k, v in value.items()) + "}"
+    else:
+        raise ConfigError(f"cannot put a {type(value).__name__} into a script", hint="use plain data values")
+    # repr() escapes everything that could end the literal; prove it parses back to the value.
+    if ast.literal_eval(text) != (list(value) if isinstance(value, tuple) else value):
+        raise ConfigError("a parameter value did not survive quoting", hint="use plain text")
+    return text
+
+
+def _coerce(name: str, spec: Parameter, raw: object) -> object:
+    def bad(why: str) -> ConfigError:
+        return ConfigError(
+            f"invalid value {raw!r} for parameter {name}", hint=f"{why} (e.g. --param {name}={spec.example})"
+        )
+
+    kind = spec.type
+    value: object
+    if kind == "bool":
+        if isinstance(raw, bool):
+            value = raw
+        elif isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
+            value = raw.strip().lower() in _TRUE
+        else:
+            raise bad("expected true or false")
+    elif kind in ("int", "float"):
+        try:
+            if isinstance(raw, bool):
+                raise ValueError
+            value = int(str(raw)) if kind == "int" else float(str(raw))
+        except ValueError:
+            raise bad(f"expected {'a whole number' if kind == 'int' else 'a number'}") from None
+        if spec.min is not None and value < spec.min:
+            raise bad(f"must be at least {spec.min:g}")
+        if spec.max is not None and value > spec.max:
+            raise bad(f"must be at most {spec.max:g}")
+    elif kind == "list[str]":
+        if isinstance(raw, str):
+            value = [part.strip() for part in raw.split(",") if part.strip()]
+        elif isinstance(raw, (list, tuple)) and all(isinstance(v, str) for v in raw):
+            value = list(raw)
+        else:
+            raise bad("expected a comma-separated list")
+    else:
+        if not isinstance(raw, (str, int, float)) or isinstance(raw, bool):
+            raise bad("expected text")
+        value = str(raw)
+        if kind == "choice" and value not in spec.choices:
+            raise bad(f"must be one of {', '.join(spec.choices)}")
+        if spec.pattern and not re.fullmatch(spec.pattern, value):
+            raise bad(f"must match {spec.pattern}")
+    return value
+
+
+def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, object]:
+    """Check and coerce parameters (CLI strings welcome) against the schema; apply defaults."""
+    unknown = sorted(set(raw) - set(scaffold.parameters))
+    if unknown:
+        known = ", ".join(sorted(scaffold.parameters)) or "none"
+        raise ConfigError(f"{scaffold.name} has no parameter {unknown[0]!r}", hint=f"its parameters: {known}")
+    values: dict[str, object] = {}
+    for name, spec in scaffold.parameters.items():
+        if name in raw:
+            values[name] = _coerce(name, spec, raw[name])
+        elif spec.required:
+            raise ConfigError(
+                f"{scaffold.name} needs parameter {name}",
+                hint=f"pass --param {name}=<{spec.type}> (e.g. {spec.example!r}): {spec.description}",
+            )
+        else:
+            values[name] = spec.default
+    return values
+
+
+def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
+    """Render the scaffold's template with validated ``params``; the result is Python source."""
+    from jinja2 import StrictUndefined, TemplateError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env.filters["py"] = py_literal
+    try:
+        template = env.from_string(scaffold.template_path.read_text(encoding="utf-8"))
+        source = template.render(params=dict(params), scaffold={"name": scaffold.name, "title": scaffold.title})
+    except TemplateError as exc:
+        raise ConfigError(f"scaffold {scaffold.name} failed to render: {exc}", hint="fix the template") from None
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        raise ConfigError(
+            f"scaffold {scaffold.name} rendered invalid Python (line {exc.lineno}): {exc.msg}", hint="fix the template"
+        ) from None
+    return source

@@ -1,0 +1,138 @@
+"""The scaffold library: loading, validation errors, parameters, and hostile values."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.checks import gate, run_checks
+from harness.errors import ConfigError, UserError
+from harness.generation.render import py_literal, render, validate_params
+from harness.generation.scaffolds import load_library, scaffolds_root
+
+LIBRARY = load_library()
+NAMES = LIBRARY.names()
+
+
+def test_library_loads_completely() -> None:
+    assert LIBRARY.errors == []
+    assert len(LIBRARY) >= 12
+    kinds = {s.workflow_type for s in LIBRARY.scaffolds}
+    assert kinds == {"automation", "security_audit", "research", "development", "project_management"}
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_scaffold_renders_and_passes_the_gate(name: str) -> None:
+    scaffold = LIBRARY.get(name)
+    assert scaffold.examples and scaffold.description and scaffold.keywords
+    for example in scaffold.examples:
+        source = render(scaffold, validate_params(scaffold, example.params))
+        ast.parse(source)
+        report = run_checks(source, "standard")
+        assert gate(report, "standard").passed, [f for f in report.findings if f.severity == "error"]
+        assert gate(report, "strict").passed, [f for f in report.findings if f.severity != "info"]
+        assert "import harness_runtime" in source and "hr.phase(" in source and "hr.progress(" in source
+
+
+def test_broken_scaffold_is_one_clear_error_and_the_rest_still_load(tmp_path: Path) -> None:
+    root = tmp_path / "scaffolds"
+    shutil.copytree(scaffolds_root() / "csv_summary", root / "csv_summary")
+    shutil.copytree(scaffolds_root() / "log_analysis", root / "broken")
+    meta = root / "broken" / "scaffold.toml"
+    meta.write_text(
+        meta.read_text()
+        .replace('name = "log_analysis"', 'name = "broken"')
+        .replace('type = "choice"', 'type = "colour"')
+    )
+    (root / "bad_toml").mkdir()
+    (root / "bad_toml" / "scaffold.toml").write_text("name = \n")
+    library = load_library(root)
+    assert library.names() == ["csv_summary"]
+    assert len(library.errors) == 2
+    assert any(e.startswith("broken/scaffold.toml: parameters.bucket.type:") for e in library.errors)
+    assert any(e.startswith("bad_toml/scaffold.toml: not valid TOML") for e in library.errors)
+
+
+def test_unknown_scaffold_suggests_close_names() -> None:
+    with pytest.raises(UserError, match="no scaffold called 'csv_sumary'") as info:
+        LIBRARY.get("csv_sumary")
+    assert "csv_summary" in info.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "expected"),
+    [
+        ("log_analysis", {"top": "7", "bucket": "day"}, {"top": 7, "bucket": "day", "pattern": "**/*.log"}),
+        (
+            "csv_summary",
+            {"group_by": "region", "columns": "units, unit_price"},
+            {"group_by": "region", "columns": ["units", "unit_price"], "pattern": "**/*.csv"},
+        ),
+        ("checksum_manifest", {"fail_on_mismatch": "no"}, {"fail_on_mismatch": False}),
+        ("project_plan", {"hours_per_day": "7.5"}, {"hours_per_day": 7.5}),
+    ],
+)
+def test_parameters_are_coerced_from_cli_strings(name: str, raw: dict, expected: dict) -> None:
+    values = validate_params(LIBRARY.get(name), raw)
+    assert {k: values[k] for k in expected} == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "needle"),
+    [
+        ("log_analysis", {"top": "ten"}, "invalid value 'ten' for parameter top"),
+        ("log_analysis", {"top": "0"}, "at least 1"),
+        ("log_analysis", {"bucket": "week"}, "one of minute, hour, day"),
+        ("log_analysis", {"colour": "red"}, "no parameter 'colour'"),
+        ("csv_summary", {}, "needs parameter group_by"),
+        ("checksum_manifest", {"fail_on_mismatch": "maybe"}, "true or false"),
+        ("project_skeleton", {"package": "Not-Valid"}, "must match"),
+    ],
+)
+def test_bad_parameters_are_one_clear_error(name: str, raw: dict, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_params(LIBRARY.get(name), raw)
+    assert needle in info.value.one_line()
+
+
+HOSTILE = [
+    '"); import os; os.system("id") #',
+    "'''",
+    '"""',
+    "line\nbreak\r\nand\\backslash",
+    "{{ 7*7 }}",
+    "{% raw %}{% endraw %}",
+    "\x00nul",
+    "\u2028separator\u2029",
+    "x" * 10_000,
+    "\\N{BULLET}",
+    "']; __import__('os').system('id'); x=['",
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_values_stay_data(value: str) -> None:
+    scaffold = LIBRARY.get("csv_summary")
+    source = render(scaffold, validate_params(scaffold, {"group_by": value, "pattern": value}))
+    tree = ast.parse(source)
+    assigned = {
+        node.targets[0].id: ast.literal_eval(node.value)
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and isinstance(node.targets[0], ast.Name)
+        and node.targets[0].id in ("GROUP_BY", "PATTERN")
+    }
+    assert assigned == {"GROUP_BY": value, "PATTERN": value}
+    clean = render(scaffold, validate_params(scaffold, {"group_by": "region"}))
+    count = lambda src, kind: sum(isinstance(n, kind) for n in ast.walk(ast.parse(src)))  # noqa: E731
+    assert count(source, ast.Call) == count(clean, ast.Call)
+    assert count(source, ast.Import) == count(clean, ast.Import)
+
+
+def test_py_literal_refuses_objects() -> None:
+    assert py_literal(["a", 1, None, True, {"k": 2.5}]) == "['a', 1, None, True, {'k': 2.5}]"
+    with pytest.raises(ConfigError):
+        py_literal(object())
