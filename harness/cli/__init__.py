@@ -13,7 +13,7 @@ from types import FrameType
 
 import typer
 
-from harness.cli import exec_cmd, sandbox
+from harness.cli import check, exec_cmd, run_cmd, sandbox, templates
 from harness.cli.console import err_console
 from harness.errors import HarnessError, UserError
 
@@ -28,16 +28,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-exec_cmd.register(app)
-sandbox.register(app)
-
-for _optional in ("check", "templates"):
-    # Command groups that land separately register themselves when present.
-    try:
-        _module = __import__(f"harness.cli.{_optional}", fromlist=["register"])
-    except ImportError:
-        continue
-    _module.register(app)
+for _group in (run_cmd, exec_cmd, check, templates, sandbox):
+    _group.register(app)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

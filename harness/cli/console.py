@@ -7,4 +7,4 @@ from rich.console import Console
 __all__ = ["err_console", "out_console"]
 
 out_console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -6,6 +6,7 @@ that produced it, so a user (and a test) can see why a request went where it did
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
@@ -193,7 +194,9 @@ def rank_scaffolds(request: str, scaffolds: Sequence[Any]) -> list[Candidate]:
             # How much of the request the scaffold explains, and how clearly it beats its best rival.
             rival = second if rank == 0 else best
             margin = max(0.0, (scores[i] - rival) / scores[i])
-            confidence = min(1.0, 0.6 * coverage + 0.4 * margin)
+            # A request mostly unexplained by the scaffold cannot be a confident match, however
+            # far ahead of the others it is.
+            confidence = min(1.0, math.sqrt(coverage) * (0.6 + 0.4 * margin))
         candidates.append(
             Candidate(
                 name=scaffolds[i].name,
@@ -239,7 +242,16 @@ def extract_params(request: str, parameters: Mapping[str, Any]) -> dict[str, str
     found: dict[str, str] = {}
     text = request.strip()
     lowered = text.lower()
+    # "a package called inventory": the name goes to the first required text parameter.
+    called = re.search(r"\b(?:called|named)\s+[\"']?([\w.-]+)", text, re.IGNORECASE)
+    if called:
+        for name, spec in parameters.items():
+            if getattr(spec, "type", "") == "str" and getattr(spec, "required", False):
+                found[name] = called.group(1)
+                break
     for name, spec in parameters.items():
+        if name in found:
+            continue
         spoken = name.replace("_", " ")
         explicit = re.search(
             rf"\b(?:{re.escape(name)}|{re.escape(spoken)})\s*[=:]\s*(\"[^\"]*\"|'[^']*'|[^\s,;]+)", text, re.IGNORECASE

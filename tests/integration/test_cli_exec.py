@@ -107,3 +107,45 @@ def test_interrupting_exec_leaves_no_container(tmp_path: Path, docker_client: An
     assert proc.returncode == 130, err
     assert "Interrupted" in err
     assert docker_client.api.containers(all=True, filters={"label": LABEL}) == []
+
+
+def test_run_bundled_request_end_to_end(tmp_path: Path) -> None:
+    done = harness(
+        "run",
+        "summarise every CSV in the sales data by region",
+        "--input",
+        str(ROOT / "examples/data"),
+        "--output",
+        str(tmp_path),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dispatch_decision"]["template"] == "csv_summary"
+    assert report["dispatch_decision"]["params"]["group_by"] == "region"
+    assert report["execution_result"]["status"] == "succeeded"
+    assert report["execution_result"]["phases_completed"] == 3
+    assert {d["path"] for d in report["execution_result"]["deliverables"]} == {"summary.json", "summary.md"}
+    assert report["quality_metrics"]["gate_passed"] is True
+    assert report["policy"]["network"] == "none"
+    assert set(report["performance_metrics"]["stages_s"]) >= {"analyse_s", "render_s", "check_s", "run_s"}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["rows"] == 240 and set(summary["groups"]) == {"east", "north", "south", "west"}
+    assert "decision use_template csv_summary" in done.stderr
+
+
+def test_run_failed_script_exits_1_with_report(tmp_path: Path) -> None:
+    # verify mode against a manifest that does not match: the scaffold fails on purpose.
+    tampered = ROOT / "scaffolds/checksum_manifest/example/tampered"
+    done = harness(
+        "run",
+        "verify the files against the sha256 manifest",
+        "--input",
+        str(tampered),
+        "--param",
+        "manifest=tampered/MANIFEST.sha256",
+        "--json",
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["execution_result"]["status"] == "failed" and report["execution_result"]["exit_code"] == 1

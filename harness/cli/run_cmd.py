@@ -1,0 +1,169 @@
+"""``harness run`` (the main job) and ``harness analyze``: a request in, a vetted run and a report out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from harness.cli.console import err_console, out_console
+from harness.cli.display import RunDisplay
+from harness.errors import ConfigError, InputError, UserError
+from harness.settings import Settings
+
+__all__ = ["register"]
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``key=value`` strings to a dict; ConfigError on a malformed pair."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"invalid --param {pair!r}", hint="use --param NAME=VALUE")
+        params[key.strip()] = value
+    return params
+
+
+def _show_analysis(analysis: Any, decision: Any) -> None:
+    err_console.print(
+        f"[bold]analysis[/] {analysis.workflow_type} (confidence {analysis.workflow_confidence:.2f}), "
+        f"{analysis.complexity}, ~{analysis.estimate.duration_s:g}s, {analysis.estimate.tokens} tokens",
+        highlight=False,
+    )
+    target = f" [bold]{decision.template}[/]" if decision.template else ""
+    err_console.print(
+        f"[bold]decision[/] {decision.strategy}{target} (confidence {decision.confidence:.2f}): "
+        f"{escape(decision.reasoning)}",
+        highlight=False,
+    )
+    if decision.params:
+        shown = ", ".join(f"{k}={v!r}" for k, v in decision.params.items())
+        err_console.print(f"[bold]parameters[/] {escape(shown)}", highlight=False)
+
+
+def _show_findings(findings: Any, *, include_info: bool = False) -> None:
+    shown = [f for f in findings if include_info or f.severity != "info"]
+    if not shown:
+        return
+    table = Table(header_style="bold")
+    for column in ("code", "severity", "where", "message", "hint"):
+        table.add_column(column, overflow="fold")
+    for f in shown:
+        table.add_row(f.code, f.severity, f"{f.line}:{f.col}", escape(f.message), escape(f.hint))
+    err_console.print(table)
+
+
+def _summary(report: Any, run_dir: Path) -> None:
+    result = report.execution_result
+    style = "green" if result.status == "succeeded" else "red"
+    perf = report.performance_metrics
+    out_console.print(
+        f"[bold {style}]{result.status}[/] · {report.dispatch_decision.template} · "
+        f"{result.phases_completed} phase(s) · {perf.total_s:.2f}s (estimated {perf.estimated_duration_s:g}s)",
+        highlight=False,
+    )
+    if result.status != "succeeded" and result.message:
+        out_console.print(f"  {result.message}", markup=False)
+    for item in result.deliverables:
+        note = f" - {item.description}" if item.description else ""
+        out_console.print(f"  {item.path} ({item.size} bytes){note}", markup=False)
+    if result.output_dir:
+        out_console.print(f"  outputs: {result.output_dir}", markup=False)
+    out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``run`` and ``analyze`` commands to ``app``."""
+
+    @app.command("run")
+    def run_command(
+        request: Annotated[str, typer.Argument(help="what you want done, in plain language")],
+        template: Annotated[str | None, typer.Option("--template", "-t", help="use this scaffold")] = None,
+        param: Annotated[list[str] | None, typer.Option("--param", "-p", help="scaffold parameter NAME=VALUE")] = None,
+        inputs: Annotated[
+            list[Path] | None, typer.Option("--input", "-i", help="file or folder, at /input/NAME")
+        ] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
+    ) -> None:
+        """Serve REQUEST: match a scaffold, fill it, gate it, run it in the sandbox, and report."""
+        from harness.pipeline import Harness
+
+        for path in inputs or ():
+            if not path.exists():
+                raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+        harness = Harness(Settings.from_env())
+        prepared = harness.prepare(request, template=template, params=parse_params(param or []))
+        _show_analysis(prepared.analysis, prepared.decision)
+        if prepared.decision.missing:
+            for item in prepared.decision.missing[1:]:
+                err_console.print(f"  also missing: {escape(item)}", highlight=False)
+            raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
+        assert prepared.checks is not None and prepared.script is not None
+        if dry_run:
+            out_console.print(
+                Syntax(prepared.script, "python", line_numbers=True) if sys.stdout.isatty() else prepared.script,
+                markup=False,
+                highlight=False,
+            )
+            _show_findings(prepared.checks.findings, include_info=True)
+            verdict = "passes" if prepared.gate_passed else "fails"
+            err_console.print(f"dry run: the script {verdict} the {prepared.gate_policy} gate; nothing was run")
+            raise typer.Exit(0 if prepared.gate_passed else 1)
+        if not prepared.gate_passed:
+            report = harness.execute(prepared)
+            _show_findings(prepared.checks.findings)
+            kept = f"script, findings and report are in {prepared.run_dir}"
+            err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
+            if as_json:
+                out_console.print_json(report.model_dump_json())
+            raise typer.Exit(1)
+        if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
+            raise typer.Exit(1)
+        title = f"{prepared.decision.template} · run {prepared.run_id}"
+        with RunDisplay(err_console, title) as display:
+            report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
+        if as_json:
+            out_console.print_json(report.model_dump_json())
+        else:
+            _summary(report, prepared.run_dir)
+        raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+
+    @app.command("analyze")
+    def analyze_command(
+        request: Annotated[str, typer.Argument(help="what you want done, in plain language")],
+        as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
+    ) -> None:
+        """Show how REQUEST would be served (analysis, decision) without running anything."""
+        from harness.pipeline import Harness
+
+        analysis, decision = Harness(Settings.from_env()).analyse(request)
+        if as_json:
+            payload = {
+                "analysis": json.loads(analysis.model_dump_json()),
+                "decision": json.loads(decision.model_dump_json()),
+            }
+            out_console.print_json(json.dumps(payload))
+            return
+        _show_analysis(analysis, decision)
+        for feature in analysis.workflow_features:
+            out_console.print(f"  type evidence: {feature}", markup=False)
+        for feature in analysis.complexity_features:
+            out_console.print(f"  complexity: {feature}", markup=False)
+        for candidate in analysis.candidates[:3]:
+            out_console.print(
+                f"  candidate {candidate.name}: confidence {candidate.confidence:.2f}, score {candidate.score:.2f}, "
+                f"matched {', '.join(candidate.matched_terms) or 'nothing'}",
+                markup=False,
+            )
+        for item in decision.missing:
+            out_console.print(f"  missing: {item}", markup=False)

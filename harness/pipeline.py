@@ -1,0 +1,261 @@
+"""The spine: analyse → decide → generate → check → run → report. Only this module knows every stage.
+
+``Harness.prepare`` does everything up to the sandbox (so a caller can show the decision and
+stop, as ``--dry-run`` does); ``Harness.execute`` runs a prepared request and writes its report.
+Every stage's output is kept in the run folder, also when a later stage fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.checks import CheckReport, gate, run_checks
+from harness.dispatch.analyse import analyse
+from harness.dispatch.decide import decide
+from harness.errors import ConfigError, UserError
+from harness.events import Event
+from harness.execution.backend import Backend
+from harness.generation.render import render, validate_params
+from harness.generation.scaffolds import Library, load_library
+from harness.records import Analysis, Decision, RunSpec, new_run_id
+from harness.report import (
+    DispatchDecision,
+    ExecutionResult,
+    PerformanceMetrics,
+    QualityMetrics,
+    Report,
+    WorkflowAnalysis,
+)
+from harness.settings import Settings
+
+__all__ = ["Harness", "Prepared"]
+
+MAX_REQUEST = 20_000
+
+
+@dataclass
+class Prepared:
+    """A request taken as far as it can go without running anything."""
+
+    run_id: str
+    run_dir: Path
+    request: str
+    analysis: Analysis
+    decision: Decision
+    params: dict[str, Any] = field(default_factory=dict)
+    script: str | None = None
+    checks: CheckReport | None = None
+    gate_passed: bool = False
+    gate_policy: str = "standard"
+    stages_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def runnable(self) -> bool:
+        """True when a script exists, nothing is missing, and the gate passed."""
+        return self.script is not None and not self.decision.missing and self.gate_passed
+
+
+class Harness:
+    """The library's front door: requests in, reports out."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        library: Library | None = None,
+        backend_factory: Callable[[Settings], Backend] | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self._library = library
+        self._backend_factory = backend_factory
+
+    @property
+    def library(self) -> Library:
+        """The scaffold library (loaded once)."""
+        if self._library is None:
+            self._library = load_library()
+        return self._library
+
+    # -- stages up to the sandbox --------------------------------------------------------------
+    def analyse(self, request: str) -> tuple[Analysis, Decision]:
+        """Analyse a request and decide how to serve it; runs nothing."""
+        return self._analyse_and_decide(_clean_request(request), None, {})
+
+    def prepare(
+        self, request: str, *, template: str | None = None, params: Mapping[str, str] | None = None
+    ) -> Prepared:
+        """Analyse, decide, render and check; stops short of running anything."""
+        request = _clean_request(request)
+        stages: dict[str, float] = {}
+        t0 = time.monotonic()
+        if template is not None:
+            self.library.get(template)  # unknown names fail here, with close matches
+        analysis, decision = self._analyse_and_decide(request, template, dict(params or {}))
+        stages["analyse_s"] = time.monotonic() - t0
+        run_id = new_run_id()
+        prepared = Prepared(
+            run_id=run_id,
+            run_dir=self.settings.runs_dir / run_id,
+            request=request,
+            analysis=analysis,
+            decision=decision,
+            stages_s=stages,
+        )
+        if decision.strategy != "use_template" or decision.template is None or decision.missing:
+            return prepared
+        scaffold = self.library.get(decision.template)
+        t1 = time.monotonic()
+        prepared.params = validate_params(scaffold, decision.params)
+        prepared.script = render(scaffold, prepared.params)
+        stages["render_s"] = time.monotonic() - t1
+        t2 = time.monotonic()
+        prepared.gate_policy = "standard"
+        prepared.checks = run_checks(prepared.script, prepared.gate_policy)
+        prepared.gate_passed = gate(prepared.checks, prepared.gate_policy).passed
+        stages["check_s"] = time.monotonic() - t2
+        return prepared
+
+    # -- the sandbox and the report ---------------------------------------------------------------
+    def execute(
+        self,
+        prepared: Prepared,
+        *,
+        inputs: Sequence[Path] = (),
+        output_dir: Path | None = None,
+        on_event: Callable[[Event], None] | None = None,
+        backend: Backend | None = None,
+    ) -> Report:
+        """Run a prepared request in the sandbox (if it may run) and write its report."""
+        started = time.monotonic()
+        run_dir = prepared.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        script_path = None
+        if prepared.script is not None:
+            script_path = run_dir / "script.py"
+            script_path.write_text(prepared.script, encoding="utf-8")
+        if prepared.checks is not None:
+            (run_dir / "checks.json").write_text(prepared.checks.model_dump_json(indent=2), encoding="utf-8")
+        run = None
+        if prepared.runnable:
+            assert prepared.script is not None
+            spec = RunSpec(
+                script=prepared.script,
+                name="main.py",
+                inputs=tuple(inputs),
+                output_dir=output_dir or run_dir / "output",
+                run_id=prepared.run_id,
+            )
+            t_run = time.monotonic()
+            with (run_dir / "events.jsonl").open("w", encoding="utf-8") as log:
+
+                def record(event: Event) -> None:
+                    log.write(event.model_dump_json() + "\n")
+                    if on_event is not None:
+                        on_event(event)
+
+                if backend is not None:
+                    run = backend.run(spec, on_event=record)
+                else:
+                    with self._make_backend() as own:
+                        run = own.run(spec, on_event=record)
+            prepared.stages_s["run_s"] = time.monotonic() - t_run
+            (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
+        report = self._report(prepared, run, script_path, time.monotonic() - started)
+        (run_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        return report
+
+    def run_request(
+        self,
+        request: str,
+        *,
+        template: str | None = None,
+        params: Mapping[str, str] | None = None,
+        inputs: Sequence[Path] = (),
+        output_dir: Path | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> Report:
+        """Serve a request end to end; raises UserError when it cannot run as asked."""
+        prepared = self.prepare(request, template=template, params=params)
+        if prepared.decision.missing:
+            raise UserError(
+                f"cannot run this request: missing {prepared.decision.missing[0]}",
+                hint=prepared.decision.reasoning,
+            )
+        return self.execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event)
+
+    # -- internals ------------------------------------------------------------------------------
+    def _analyse_and_decide(
+        self, request: str, template: str | None, params: dict[str, str]
+    ) -> tuple[Analysis, Decision]:
+        scaffolds = self.library.scaffolds
+        analysis = analyse(request, scaffolds)
+        decision = decide(
+            analysis,
+            {s.name: s for s in scaffolds},
+            template=template,
+            params=params,
+            threshold=self.settings.match_threshold,
+        )
+        return analysis, decision
+
+    def _make_backend(self) -> Backend:
+        if self._backend_factory is not None:
+            return self._backend_factory(self.settings)
+        from harness.execution.docker import DockerBackend
+
+        return DockerBackend(self.settings, pool_size=0)
+
+    def _report(self, prepared: Prepared, run: Any, script_path: Path | None, took: float) -> Report:
+        if run is not None:
+            execution = ExecutionResult.of(run)
+        elif prepared.script is not None and not prepared.gate_passed:
+            execution = ExecutionResult(status="gate_failed", message="the static-check gate refused the script")
+        else:
+            execution = ExecutionResult(status="not_run", message="; ".join(prepared.decision.missing))
+        quality = None
+        if prepared.checks is not None:
+            checks = prepared.checks
+            quality = QualityMetrics(
+                gate_policy=prepared.gate_policy,
+                gate_passed=prepared.gate_passed,
+                checks_run=tuple(checks.checkers_run),
+                findings_by_severity=dict(checks.counts),
+                findings=tuple(json.loads(f.model_dump_json()) for f in checks.findings),
+            )
+        stages = {k: round(v, 4) for k, v in prepared.stages_s.items()}
+        total = round(sum(stages.values()) + took - stages.get("run_s", 0.0), 4)
+        return Report(
+            run_id=prepared.run_id,
+            created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            request=prepared.request,
+            workflow_analysis=WorkflowAnalysis.of(prepared.analysis),
+            dispatch_decision=DispatchDecision.of(prepared.decision, prepared.analysis, prepared.params),
+            execution_result=execution,
+            quality_metrics=quality,
+            performance_metrics=PerformanceMetrics(
+                total_s=total,
+                stages_s=stages,
+                container_s={k: round(v, 4) for k, v in (run.timings if run is not None else {}).items()},
+                estimated_duration_s=prepared.analysis.estimate.duration_s,
+            ),
+            policy=run.policy if run is not None else None,
+            script_path=str(script_path) if script_path else None,
+        )
+
+
+def _clean_request(request: str) -> str:
+    text = request.strip()
+    if not text:
+        raise ConfigError("the request is empty", hint='say what you want, e.g. harness run "summarise the CSVs"')
+    if len(text) > MAX_REQUEST:
+        raise ConfigError(
+            f"the request is {len(text)} characters long",
+            hint=f"keep it under {MAX_REQUEST}; put data in --input files",
+        )
+    return text
