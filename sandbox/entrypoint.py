@@ -8,7 +8,9 @@ Protocol (host -> container, on stdin):
     which cannot receive bind mounts once started). Anything after that on stdin
     belongs to the script (answers to agent calls).
 
-Protocol (container -> host, on stdout), after the script has ended:
+Protocol (container -> host, on stdout): first, once the interpreter is up,
+    {"v": 1, "kind": "_harness_ready"}
+then, after the script has ended:
     {"v": 1, "kind": "_harness_end", "nonce": str, "exit_code": int}
     then a tar stream of /output until end of file.
 
@@ -36,6 +38,7 @@ INPUT_DIR = "/input"
 OUTPUT_DIR = "/output"
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_HEADER = 16 * 1024 * 1024
+READY = b'{"v": 1, "kind": "_harness_ready"}\n'
 BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORK_DIR,
@@ -162,6 +165,9 @@ def _send_outputs(nonce: str, exit_code: int) -> None:
 def main() -> int:
     """Read the job, run the script in a child, then send its outputs; return its exit code."""
     reader = _StdinReader()
+    # Tell the host this interpreter is up and waiting, so a pooled container is handed out
+    # only once it can take its job at once.
+    os.write(1, READY)
     try:
         job = reader.header()
     except ValueError:
@@ -194,4 +200,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Skip interpreter teardown: the outputs are written and flushed, and the container's end
+    # is on the caller's critical path.
+    os._exit(code)

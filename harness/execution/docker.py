@@ -39,6 +39,7 @@ __all__ = ["LABEL", "DockerBackend", "connect", "owner_token", "sweep"]
 log = logging.getLogger(__name__)
 
 LABEL = "harness.managed"
+READY = b'{"v": 1, "kind": "_harness_ready"}\n'  # the entrypoint's first line, see sandbox/entrypoint.py
 USER = "10001:10001"
 _UID = "10001"
 
@@ -118,6 +119,8 @@ class _Handle:
     pooled: bool
     timings: dict[str, float] = field(default_factory=dict)
     closed: bool = False
+    demux: Demuxer = field(default_factory=Demuxer)
+    early: bytes = b""  # stdout that arrived with the ready line (normally none)
 
 
 def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
@@ -324,10 +327,42 @@ class DockerBackend(Backend):
                 raise EngineRefused("the engine could not start the sandbox container", hint=_api_text(exc)) from None
             raise
         t3 = time.monotonic()
-        timings = {"create_s": t1 - t0, "attach_s": t2 - t1, "start_s": t3 - t2}
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        return _Handle(cid=cid, sock=sock, raw=raw, limits=limits, pooled=pooled, timings=timings)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, limits=limits, pooled=pooled)
+        try:
+            self._await_ready(handle)
+        except BaseException:
+            self._discard(handle)
+            raise
+        handle.timings = {
+            "create_s": t1 - t0, "attach_s": t2 - t1, "start_s": t3 - t2, "ready_s": time.monotonic() - t3
+        }
+        return handle
+
+    def _await_ready(self, handle: _Handle, timeout: float = 60.0) -> None:
+        """Read until the entrypoint says it waits for its job (its interpreter is up)."""
+        seen = b""
+        errors = b""
+        deadline = time.monotonic() + timeout
+        while READY not in seen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise EngineRefused("the sandbox container did not become ready", hint=f"waited {timeout:g} s")
+            handle.raw.settimeout(remaining)
+            try:
+                data = handle.raw.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                tail = errors.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+                raise EngineRefused("the sandbox container exited before it was ready", hint=tail[0][:300])
+            for stream, payload in handle.demux.feed(data):
+                if stream == 1:
+                    seen += payload
+                else:
+                    errors = (errors + payload)[-4096:]
+        handle.early = seen.split(READY, 1)[1]
 
     def _remove(self, cid: str) -> None:
         import docker.errors
@@ -402,7 +437,9 @@ class DockerBackend(Backend):
         except OSError as exc:
             engine_error = f"could not hand the script to the container: {exc}"
         deadline = reader.t0 + limits.timeout_s
-        demux = Demuxer()
+        demux = handle.demux
+        if handle.early:
+            reader.feed(1, handle.early)
         while not engine_error:
             remaining = deadline - time.monotonic()
             if remaining <= 0:

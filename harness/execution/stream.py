@@ -89,6 +89,7 @@ class RunReader:
         self._stderr_tail = bytearray()
         self.over_cap = False
         self.ended = False
+        self.ended_s: float | None = None
         self.reported_exit: int | None = None
         self.archive: IO[bytes] | None = None
         self.archive_bytes = 0
@@ -176,6 +177,7 @@ class RunReader:
 
     def _end(self, marker_line: bytes) -> None:
         self.ended = True
+        self.ended_s = self.elapsed()
         try:
             info = json.loads(marker_line)
             code = info.get("exit_code")
