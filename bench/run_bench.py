@@ -53,7 +53,8 @@ def spin(n):
     return x
 for i in range(50):
     spin({loops})
-    print(json.dumps({{"v": 1, "kind": "progress", "done": i + 1, "total": 50, "message": repr(time.time())}}), flush=True)
+    event = {{"v": 1, "kind": "progress", "done": i + 1, "total": 50, "message": repr(time.time())}}
+    print(json.dumps(event), flush=True)
 """
 EXIT3 = "import sys\nprint('claims success', flush=True)\nsys.exit(3)\n"
 

@@ -7,6 +7,7 @@ Every stage's output is kept in the run folder, also when a later stage fails.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
@@ -21,9 +22,13 @@ from harness.dispatch.decide import decide
 from harness.errors import ConfigError, UserError
 from harness.events import Event
 from harness.execution.backend import Backend
+from harness.generation.agents import AgentBroker
+from harness.generation.budget import Budget, cost_usd
+from harness.generation.generate import Generation, Generator, record_run
+from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
-from harness.records import Analysis, Decision, RunSpec, new_run_id
+from harness.records import Analysis, Decision, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
     ExecutionResult,
@@ -32,6 +37,7 @@ from harness.report import (
     Report,
     WorkflowAnalysis,
 )
+from harness.review.store import GeneratedStore
 from harness.settings import Settings
 
 __all__ = ["Harness", "Prepared"]
@@ -54,6 +60,10 @@ class Prepared:
     gate_passed: bool = False
     gate_policy: str = "standard"
     stages_s: dict[str, float] = field(default_factory=dict)
+    budget: Budget | None = None
+    llm: Llm | None = None
+    generator: Generator | None = None
+    generation: Generation | None = None
 
     @property
     def runnable(self) -> bool:
@@ -87,16 +97,29 @@ class Harness:
         """Analyse a request and decide how to serve it; runs nothing."""
         return self._analyse_and_decide(_clean_request(request), None, {})
 
+    @property
+    def llm_available(self) -> bool:
+        """True when an API key is configured (the LLM strategies can run)."""
+        return self.settings.anthropic_api_key is not None
+
     def prepare(
-        self, request: str, *, template: str | None = None, params: Mapping[str, str] | None = None
+        self,
+        request: str,
+        *,
+        template: str | None = None,
+        params: Mapping[str, str] | None = None,
+        strategy: str | None = None,
+        inputs: Sequence[Path] = (),
+        budget: int | None = None,
+        on_text: Callable[[str], None] | None = None,
     ) -> Prepared:
-        """Analyse, decide, render and check; stops short of running anything."""
+        """Analyse, decide, then render or generate, and check; stops short of running anything."""
         request = _clean_request(request)
         stages: dict[str, float] = {}
         t0 = time.monotonic()
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
-        analysis, decision = self._analyse_and_decide(request, template, dict(params or {}))
+        analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy)
         stages["analyse_s"] = time.monotonic() - t0
         run_id = new_run_id()
         prepared = Prepared(
@@ -106,9 +129,27 @@ class Harness:
             analysis=analysis,
             decision=decision,
             stages_s=stages,
+            budget=Budget(budget or self.settings.budget),
         )
-        if decision.strategy != "use_template" or decision.template is None or decision.missing:
+        if self.llm_available:
+            assert prepared.budget is not None
+            prepared.llm = Llm(self.settings, prepared.budget, on_text=on_text)
+        if decision.missing:
             return prepared
+        if decision.strategy != "use_template":
+            assert prepared.llm is not None
+            t1 = time.monotonic()
+            prepared.generator = Generator(prepared.llm, self.library, GeneratedStore(self.settings.generated_dir))
+            generation = prepared.generator.generate(
+                request, analysis, decision.strategy, base=decision.template, inputs=inputs
+            )
+            prepared.generation = generation
+            prepared.script, prepared.checks = generation.script, generation.checks
+            prepared.gate_passed, prepared.gate_policy = generation.gate_passed, generation.policy
+            prepared.params = dict(generation.record.parameters)
+            stages["generate_s"] = time.monotonic() - t1
+            return prepared
+        assert decision.template is not None
         scaffold = self.library.get(decision.template)
         t1 = time.monotonic()
         prepared.params = validate_params(scaffold, decision.params)
@@ -159,11 +200,11 @@ class Harness:
                     if on_event is not None:
                         on_event(event)
 
-                if backend is not None:
-                    run = backend.run(spec, on_event=record)
-                else:
-                    with self._make_backend() as own:
-                        run = own.run(spec, on_event=record)
+                broker = AgentBroker(prepared.llm)
+                with contextlib.ExitStack() as stack:
+                    runner = backend if backend is not None else stack.enter_context(self._make_backend())
+                    run = runner.run(spec, on_event=record, on_agent=broker)
+                    run = self._repair_runs(prepared, run, spec, runner, record, broker)
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         report = self._report(prepared, run, script_path, time.monotonic() - started)
@@ -181,7 +222,7 @@ class Harness:
         on_event: Callable[[Event], None] | None = None,
     ) -> Report:
         """Serve a request end to end; raises UserError when it cannot run as asked."""
-        prepared = self.prepare(request, template=template, params=params)
+        prepared = self.prepare(request, template=template, params=params, inputs=inputs)
         if prepared.decision.missing:
             raise UserError(
                 f"cannot run this request: missing {prepared.decision.missing[0]}",
@@ -191,7 +232,7 @@ class Harness:
 
     # -- internals ------------------------------------------------------------------------------
     def _analyse_and_decide(
-        self, request: str, template: str | None, params: dict[str, str]
+        self, request: str, template: str | None, params: dict[str, str], strategy: str | None = None
     ) -> tuple[Analysis, Decision]:
         scaffolds = self.library.scaffolds
         analysis = analyse(request, scaffolds)
@@ -201,8 +242,35 @@ class Harness:
             template=template,
             params=params,
             threshold=self.settings.match_threshold,
+            llm=self.llm_available,
+            strategy=strategy,
         )
         return analysis, decision
+
+    def _repair_runs(
+        self,
+        prepared: Prepared,
+        run: RunResult,
+        spec: RunSpec,
+        runner: Backend,
+        record: Callable[[Event], None],
+        broker: AgentBroker,
+    ) -> RunResult:
+        """After a failed run of a generated script, ask for fixes and run again (up to the setting)."""
+        generation, generator = prepared.generation, prepared.generator
+        if generation is None or generator is None:
+            return run
+        record_run(generation, generator.store, run)
+        for _ in range(self.settings.run_repairs):
+            if run.ok or prepared.generation is None:
+                break
+            generator.repair_after_run(generation, run, prepared.request)
+            if not generation.gate_passed or generation.script is None or generation.why_stopped:
+                break
+            prepared.script, prepared.checks = generation.script, generation.checks
+            run = runner.run(spec.model_copy(update={"script": generation.script}), on_event=record, on_agent=broker)
+            record_run(generation, generator.store, run)
+        return run
 
     def _make_backend(self) -> Backend:
         if self._backend_factory is not None:
@@ -243,10 +311,41 @@ class Harness:
                 stages_s=stages,
                 container_s={k: round(v, 4) for k, v in (run.timings if run is not None else {}).items()},
                 estimated_duration_s=prepared.analysis.estimate.duration_s,
+                estimated_tokens=prepared.analysis.estimate.tokens,
+                tokens_used=prepared.budget.used.total if prepared.budget else 0,
+                token_budget=prepared.budget.limit if prepared.budget else 0,
+                cost_usd=cost_usd(prepared.budget.used, self.settings.model) if prepared.budget else 0.0,
             ),
+            generation=_generation_summary(prepared),
             policy=run.policy if run is not None else None,
             script_path=str(script_path) if script_path else None,
         )
+
+
+def _generation_summary(prepared: Prepared) -> dict[str, Any] | None:
+    generation = prepared.generation
+    if generation is None:
+        return None
+    record = generation.record
+    return {
+        "id": record.id,
+        "strategy": record.strategy,
+        "base_scaffold": record.base_scaffold,
+        "model": record.model,
+        "attempts": [
+            {
+                "number": a.number,
+                "stage": a.stage,
+                "problem": a.problem,
+                "findings": list(a.findings),
+                "gate_passed": a.gate_passed,
+                "run_status": a.run_status,
+            }
+            for a in record.attempts
+        ],
+        "why_stopped": generation.why_stopped,
+        "status": record.status,
+    }
 
 
 def _clean_request(request: str) -> str:

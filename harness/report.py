@@ -149,7 +149,10 @@ class PerformanceMetrics(_Part):
     stages_s: dict[str, float]
     container_s: dict[str, float] = Field(default_factory=dict)
     estimated_duration_s: float
+    estimated_tokens: int = 0
     tokens_used: int = 0
+    token_budget: int = 0
+    cost_usd: float = 0.0
 
 
 class Report(_Part):
@@ -166,6 +169,7 @@ class Report(_Part):
     performance_metrics: PerformanceMetrics
     policy: PolicyReceipt | None = None
     script_path: str | None = Field(None, description="the exact script that was checked and run")
+    generation: dict[str, JsonValue] | None = Field(None, description="the LLM attempts, for generated scripts")
 
 
 def write_schema(path: Path) -> None:

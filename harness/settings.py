@@ -7,14 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from harness.errors import ConfigError
 from harness.execution.limits import Limits
 
-__all__ = ["Settings", "default_data_dir"]
+__all__ = ["DEFAULT_MODEL", "Settings", "default_data_dir", "default_generated_dir"]
 
 ENV_PREFIX = "HARNESS_"
+# The one place the default model is named: a current model of the installed SDK's list.
+DEFAULT_MODEL = "claude-sonnet-5-5"
 
 
 def default_data_dir() -> Path:
@@ -22,6 +24,13 @@ def default_data_dir() -> Path:
     from platformdirs import user_data_path
 
     return user_data_path("harness", appauthor=False)
+
+
+def default_generated_dir() -> Path:
+    """``generated/`` beside the scaffold library (the project's review queue)."""
+    from harness.generation.scaffolds import scaffolds_root
+
+    return scaffolds_root().parent / "generated"
 
 
 class Settings(BaseModel):
@@ -37,16 +46,51 @@ class Settings(BaseModel):
     pool_size: int = Field(2, ge=0, le=32, description="pre-started containers kept ready; 0 turns the pool off")
     match_threshold: float = Field(0.45, ge=0, le=1, description="least confidence to fill a scaffold unasked")
     limits: Limits = Field(default_factory=Limits)
+    anthropic_api_key: SecretStr | None = Field(None, description="from ANTHROPIC_API_KEY; only the host holds it")
+    anthropic_base_url: str | None = Field(None, description="from ANTHROPIC_BASE_URL; default: the SDK's")
+    model: str = Field(DEFAULT_MODEL, description="model for generation and agent calls")
+    max_tokens: int = Field(8192, ge=256, le=64000, description="largest answer per call")
+    temperature: float | None = Field(None, ge=0, le=1, description="sent only when set; default: the model's")
+    budget: int = Field(60_000, ge=1000, description="tokens per request, all calls included")
+    gate_attempts: int = Field(3, ge=1, le=10, description="generations tried against the gate")
+    run_repairs: int = Field(1, ge=0, le=5, description="fixes tried after a failed sandbox run")
+    llm_retries: int = Field(2, ge=0, le=10, description="SDK retries on 429/5xx, with backoff")
+    llm_timeout_s: float = Field(120.0, gt=0, description="per API call")
+    generated_dir: Path = Field(default_factory=lambda: default_generated_dir(), description="generated scripts")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Resolve settings from ``overrides`` (non-None), then ``HARNESS_*`` variables, then defaults."""
         env = os.environ if environ is None else environ
         data: dict[str, Any] = {}
-        for name in ("docker_host", "image", "base_image", "runtime", "data_dir", "pool_size", "match_threshold"):
+        for name in (
+            "docker_host",
+            "image",
+            "base_image",
+            "runtime",
+            "data_dir",
+            "pool_size",
+            "match_threshold",
+            "model",
+            "max_tokens",
+            "temperature",
+            "budget",
+            "gate_attempts",
+            "run_repairs",
+            "llm_retries",
+            "llm_timeout_s",
+            "generated_dir",
+        ):
             value = env.get(ENV_PREFIX + name.upper())
             if value not in (None, ""):
                 data[name] = value
+        # The SDK's own variable names, so an existing set-up works as it is.
+        for name, variable in (
+            ("anthropic_api_key", "ANTHROPIC_API_KEY"),
+            ("anthropic_base_url", "ANTHROPIC_BASE_URL"),
+        ):
+            if env.get(variable):
+                data[name] = env[variable]
         limit_env = {
             field: env[ENV_PREFIX + field.upper()]
             for field in Limits.model_fields

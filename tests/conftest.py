@@ -29,9 +29,10 @@ def pytest_configure(config: pytest.Config) -> None:
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     # Tests never read the developer's HARNESS_* settings, and never write to their data dir.
     for name in list(os.environ):
-        if name.startswith("HARNESS_"):
+        if name.startswith(("HARNESS_", "ANTHROPIC_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path_factory.mktemp("harness-data")))
+    monkeypatch.setenv("HARNESS_GENERATED_DIR", str(tmp_path_factory.mktemp("generated")))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay
-from harness.errors import ConfigError, InputError, UserError
+from harness.errors import ConfigError, InputError, RunError, UserError
 from harness.settings import Settings
 
 __all__ = ["register"]
@@ -60,6 +60,27 @@ def _show_findings(findings: Any, *, include_info: bool = False) -> None:
     err_console.print(table)
 
 
+STRATEGIES = ("use_template", "customise_template", "hybrid", "generate_custom")
+
+
+class _TokenStream:
+    """Shows a generation's tokens on stderr as they arrive."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    def __call__(self, text: str) -> None:
+        if not self.started:
+            err_console.print("[dim]generating…[/]", highlight=False)
+            self.started = True
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def end(self) -> None:
+        if self.started:
+            sys.stderr.write("\n")
+
+
 def _summary(report: Any, run_dir: Path) -> None:
     result = report.execution_result
     style = "green" if result.status == "succeeded" else "red"
@@ -94,20 +115,54 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
+        strategy: Annotated[
+            str | None,
+            typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
+        ] = None,
+        budget: Annotated[int | None, typer.Option(help="token budget for this request (all LLM calls)")] = None,
     ) -> None:
-        """Serve REQUEST: match a scaffold, fill it, gate it, run it in the sandbox, and report."""
+        """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
         from harness.pipeline import Harness
 
         for path in inputs or ():
             if not path.exists():
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
         harness = Harness(Settings.from_env())
-        prepared = harness.prepare(request, template=template, params=parse_params(param or []))
+        stream = _TokenStream()
+        prepared = harness.prepare(
+            request,
+            template=template,
+            params=parse_params(param or []),
+            strategy=strategy,
+            inputs=tuple(inputs or ()),
+            budget=budget,
+            on_text=None if as_json else stream,
+        )
+        stream.end()
         _show_analysis(prepared.analysis, prepared.decision)
         if prepared.decision.missing:
             for item in prepared.decision.missing[1:]:
                 err_console.print(f"  also missing: {escape(item)}", highlight=False)
             raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
+        if prepared.generation is not None:
+            record = prepared.generation.record
+            err_console.print(
+                f"[bold]generated[/] {record.id} in {len(record.attempts)} attempt(s), "
+                f"{record.tokens.get('input_tokens', 0) + record.tokens.get('output_tokens', 0)} tokens; "
+                f"kept in {harness.settings.generated_dir / record.id} for review",
+                highlight=False,
+            )
+            for attempt in record.attempts:
+                if attempt.problem or attempt.findings:
+                    why = attempt.problem or ", ".join(attempt.findings[:6])
+                    err_console.print(f"  attempt {attempt.number} ({attempt.stage}): {escape(why)}", highlight=False)
+            if prepared.script is None:
+                raise RunError(
+                    f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
+                    hint=f"the attempts are kept in {harness.settings.generated_dir / record.id}",
+                )
         assert prepared.checks is not None and prepared.script is not None
         if dry_run:
             out_console.print(
@@ -129,7 +184,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(1)
         if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
             raise typer.Exit(1)
-        title = f"{prepared.decision.template} · run {prepared.run_id}"
+        title = f"{prepared.decision.template or prepared.decision.strategy} · run {prepared.run_id}"
         with RunDisplay(err_console, title) as display:
             report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
         if as_json:

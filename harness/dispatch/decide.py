@@ -22,6 +22,9 @@ def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -
     return tuple(missing)
 
 
+HYBRID_FLOOR = 0.2  # below this a scaffold is no useful starting point
+
+
 def decide(
     analysis: Analysis,
     scaffolds: Mapping[str, Any],
@@ -29,12 +32,56 @@ def decide(
     template: str | None = None,
     params: Mapping[str, object] | None = None,
     threshold: float = 0.45,
+    llm: bool = False,
+    strategy: str | None = None,
 ) -> Decision:
-    """Choose a strategy for ``analysis``; a forced ``template`` always wins.
+    """Choose a strategy for ``analysis``; a forced ``strategy`` or ``template`` wins.
 
-    Offline, only ``use_template`` can run. Below ``threshold`` the decision says so and
-    names the closest scaffolds instead of guessing.
+    Offline (``llm`` false) only ``use_template`` can run: below ``threshold`` the decision
+    says so and names the closest scaffolds instead of guessing. With an LLM, a good match
+    missing parameters is customised, a partial match is the base of a hybrid, and anything
+    else is generated from scratch.
     """
+    decision = _decide(analysis, scaffolds, template=template, params=params, threshold=threshold, llm=llm)
+    if llm and decision.strategy == "use_template" and decision.missing and decision.template:
+        decision = decision.model_copy(
+            update={
+                "strategy": "customise_template",
+                "missing": (),
+                "reasoning": decision.reasoning + "; the LLM fills the missing parameters",
+            }
+        )
+    if strategy is not None and strategy != decision.strategy:
+        base = decision.template or (analysis.candidates[0].name if analysis.candidates else None)
+        needs_base = strategy in ("customise_template", "hybrid", "use_template")
+        missing: tuple[str, ...] = ()
+        if needs_base and base is None:
+            missing = (f"a scaffold for --strategy {strategy}: pass --template NAME",)
+        elif strategy != "use_template" and not llm:
+            missing = ("an LLM for --strategy " + strategy + ": export ANTHROPIC_API_KEY=sk-ant-...",)
+        elif strategy == "use_template" and base is not None:
+            missing = missing_params(scaffolds[base].parameters, decision.params)
+        decision = decision.model_copy(
+            update={
+                "strategy": strategy,
+                "template": base if needs_base else None,
+                "confidence": 1.0,
+                "reasoning": f"strategy {strategy} was chosen explicitly",
+                "missing": missing,
+            }
+        )
+    return decision
+
+
+def _decide(
+    analysis: Analysis,
+    scaffolds: Mapping[str, Any],
+    *,
+    template: str | None,
+    params: Mapping[str, object] | None,
+    threshold: float,
+    llm: bool,
+) -> Decision:
     given = dict(params or {})
     top = analysis.candidates[0] if analysis.candidates else None
     if template is not None:
@@ -61,6 +108,21 @@ def decide(
             missing=missing_params(scaffolds[top.name].parameters, chosen),
         )
     close = ", ".join(f"{c.name} ({c.confidence:.2f})" for c in analysis.candidates[:3] if c.confidence > 0)
+    if llm and top is not None and top.confidence >= HYBRID_FLOOR and top.name in scaffolds:
+        return Decision(
+            strategy="hybrid",
+            template=top.name,
+            params=given,
+            confidence=round(top.confidence, 3),
+            reasoning=f"{top.name} fits only partly ({top.confidence:.2f}); the LLM writes a new script from it",
+        )
+    if llm:
+        return Decision(
+            strategy="generate_custom",
+            params=given,
+            confidence=round(1.0 - (top.confidence if top else 0.0), 3),
+            reasoning="no scaffold fits" + (f" (closest: {close})" if close else "") + ": the LLM writes a new script",
+        )
     return Decision(
         strategy="generate_custom",
         template=None,

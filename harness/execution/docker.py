@@ -336,7 +336,10 @@ class DockerBackend(Backend):
             self._discard(handle)
             raise
         handle.timings = {
-            "create_s": t1 - t0, "attach_s": t2 - t1, "start_s": t3 - t2, "ready_s": time.monotonic() - t3
+            "create_s": t1 - t0,
+            "attach_s": t2 - t1,
+            "start_s": t3 - t2,
+            "ready_s": time.monotonic() - t3,
         }
         return handle
 

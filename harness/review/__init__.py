@@ -1,0 +1,1 @@
+"""Generated scripts awaiting review, and their promotion into the scaffold library."""

@@ -1,0 +1,130 @@
+"""The review queue: every generated script under ``generated/<id>/``, with how it came to be.
+
+``meta.json`` records the request, analysis, strategy, model, prompt hash, every attempt
+(with its findings and run status) and the tokens used. Trust fields (``status``) are set
+here only; nothing an LLM returns can set them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
+
+from harness.errors import UserError
+
+__all__ = ["Attempt", "GeneratedRecord", "GeneratedStore", "ReviewStatus"]
+
+ReviewStatus = Literal["pending_review", "approved", "rejected", "promoted"]
+_ID = re.compile(r"^g-[0-9a-f]{12}$")
+
+
+class Attempt(BaseModel):
+    """One try at a script: what was asked, what came back, and what the gate or sandbox said."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    number: int
+    stage: Literal["generate", "gate_repair", "run_repair", "customise"]
+    prompt_summary: str
+    response: str = Field(description="the model's text and tool call, shortened")
+    code_sha256: str | None = None
+    problem: str = ""
+    findings: tuple[str, ...] = ()
+    gate_passed: bool = False
+    run_status: str | None = None
+    tokens: int = 0
+
+
+class GeneratedRecord(BaseModel):
+    """``meta.json`` of a generated script."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    created_at: str
+    request: str
+    analysis: dict[str, JsonValue] = Field(default_factory=dict)
+    strategy: str
+    base_scaffold: str | None = None
+    model: str
+    prompt_hash: str = ""
+    attempts: list[Attempt] = Field(default_factory=list)
+    tokens: dict[str, int] = Field(default_factory=dict)
+    cost_usd: float = 0.0
+    gate_passed: bool = False
+    runs: list[str] = Field(default_factory=list)
+    status: ReviewStatus = "pending_review"
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    explanation: str = ""
+
+
+class GeneratedStore:
+    """Reads and writes ``generated/<id>/`` folders."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def new_id(self) -> str:
+        """A fresh id for a generated script."""
+        return f"g-{uuid.uuid4().hex[:12]}"
+
+    def folder(self, record_id: str) -> Path:
+        """The folder of a generated script; UserError for a malformed id."""
+        if not _ID.match(record_id):
+            raise UserError(f"{record_id!r} is not a generated-script id", hint="ids look like g-0123456789ab")
+        return self.root / record_id
+
+    def save(
+        self,
+        record: GeneratedRecord,
+        script: str | None = None,
+        attempt_code: dict[int, str] | None = None,
+        checks_json: str | None = None,
+    ) -> Path:
+        """Write meta.json (and the script, attempts and findings when given) atomically."""
+        folder = self.folder(record.id)
+        (folder / "attempts").mkdir(parents=True, exist_ok=True)
+        if script is not None:
+            _write(folder / "script.py", script)
+        for number, code in (attempt_code or {}).items():
+            _write(folder / "attempts" / f"{number:02d}.py", code)
+        if checks_json is not None:
+            _write(folder / "checks.json", checks_json)
+        _write(folder / "meta.json", record.model_dump_json(indent=2))
+        return folder
+
+    def load(self, record_id: str) -> tuple[GeneratedRecord, str]:
+        """The record and its script; UserError when unknown or unreadable."""
+        folder = self.folder(record_id)
+        try:
+            record = GeneratedRecord.model_validate_json((folder / "meta.json").read_text(encoding="utf-8"))
+            script = (folder / "script.py").read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UserError(f"no generated script {record_id}", hint=f"see the folders in {self.root}") from None
+        except (ValidationError, ValueError) as exc:
+            raise UserError(f"generated script {record_id} has a damaged meta.json", hint=str(exc)[:200]) from None
+        return record, script
+
+    @staticmethod
+    def now() -> str:
+        """UTC time for records."""
+        return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def summarise(value: object, limit: int = 2000) -> str:
+    """A JSON rendering shortened for the record."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= limit else text[:limit] + "…"
