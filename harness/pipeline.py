@@ -28,7 +28,7 @@ from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
-from harness.records import Analysis, Decision, RunResult, RunSpec, new_run_id
+from harness.records import Analysis, Decision, Estimate, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
     ExecutionResult,
@@ -64,6 +64,11 @@ class Prepared:
     llm: Llm | None = None
     generator: Generator | None = None
     generation: Generation | None = None
+
+    def close(self) -> None:
+        """Release the LLM client, if one was made."""
+        if self.llm is not None:
+            self.llm.close()
 
     @property
     def runnable(self) -> bool:
@@ -140,9 +145,24 @@ class Harness:
             assert prepared.llm is not None
             t1 = time.monotonic()
             prepared.generator = Generator(prepared.llm, self.library, GeneratedStore(self.settings.generated_dir))
-            generation = prepared.generator.generate(
-                request, analysis, decision.strategy, base=decision.template, inputs=inputs
+            tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
+            analysis = analysis.model_copy(
+                update={
+                    "estimate": Estimate(
+                        duration_s=analysis.estimate.duration_s + 30.0,
+                        tokens=tokens,
+                        basis=f"the {decision.strategy} prompt as it will be sent plus a typical script, one attempt",
+                    )
+                }
             )
+            prepared.analysis = analysis
+            try:
+                generation = prepared.generator.generate(
+                    request, analysis, decision.strategy, base=decision.template, inputs=inputs
+                )
+            except BaseException:
+                prepared.close()
+                raise
             prepared.generation = generation
             prepared.script, prepared.checks = generation.script, generation.checks
             prepared.gate_passed, prepared.gate_policy = generation.gate_passed, generation.policy
@@ -173,6 +193,20 @@ class Harness:
         backend: Backend | None = None,
     ) -> Report:
         """Run a prepared request in the sandbox (if it may run) and write its report."""
+        try:
+            return self._execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event, backend=backend)
+        finally:
+            prepared.close()
+
+    def _execute(
+        self,
+        prepared: Prepared,
+        *,
+        inputs: Sequence[Path],
+        output_dir: Path | None,
+        on_event: Callable[[Event], None] | None,
+        backend: Backend | None,
+    ) -> Report:
         started = time.monotonic()
         run_dir = prepared.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -224,6 +258,7 @@ class Harness:
         """Serve a request end to end; raises UserError when it cannot run as asked."""
         prepared = self.prepare(request, template=template, params=params, inputs=inputs)
         if prepared.decision.missing:
+            prepared.close()
             raise UserError(
                 f"cannot run this request: missing {prepared.decision.missing[0]}",
                 hint=prepared.decision.reasoning,

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, RunError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
 from harness.settings import Settings
@@ -50,12 +50,42 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     out_console.print(f"  run folder: {run_dir}", highlight=False, markup=False)
 
 
+def _generated_source(settings: Settings, record_id: str) -> tuple[Any, str]:
+    """A generated script and its record, refused unless it passes the strict gate within default limits."""
+    from harness.checks import gate, run_checks
+    from harness.execution.limits import Limits
+    from harness.review.store import GeneratedStore
+
+    record, source = GeneratedStore(settings.generated_dir).load(record_id)
+    defaults = Limits()
+    raised = [
+        field for field in ("timeout_s", "memory", "cpus", "pids")
+        if getattr(settings.limits, field) > getattr(defaults, field)
+    ]
+    if raised and record.status != "approved":
+        raise ConfigError(
+            f"{record_id} is {record.status}: an unreviewed script runs only within the default limits",
+            hint=f"drop the raised limits ({', '.join(raised)}) or approve the script first",
+        )
+    verdict = gate(run_checks(source, "strict"), "strict")
+    if not verdict.passed:
+        first = verdict.blocking[0]
+        raise RunError(
+            f"{record_id} fails the strict gate: {first.code} line {first.line}: {first.message}",
+            hint=f"{len(verdict.blocking)} blocking finding(s); see harness check",
+        )
+    return record, source
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``exec`` command to ``app``."""
 
     @app.command("exec")
     def exec_command(
-        script: Annotated[Path, typer.Argument(help="Python script to run in the sandbox")],
+        script: Annotated[Path | None, typer.Argument(help="Python script to run in the sandbox")] = None,
+        generated: Annotated[
+            str | None, typer.Option("--generated", help="run a generated script again by its id (strict gate)")
+        ] = None,
         inputs: Annotated[
             list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")
         ] = None,
@@ -67,22 +97,29 @@ def register(app: typer.Typer) -> None:
         env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE visible to the script")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
     ) -> None:
-        """Run SCRIPT once in a hardened, throwaway container and show its progress live."""
+        """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
         from harness.execution.docker import DockerBackend
 
-        if not script.is_file():
-            raise InputError(f"script {script} does not exist", hint="give the path of a Python file")
         for path in inputs or ():
             if not path.exists():
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
-        source = script.read_text(encoding="utf-8", errors="replace")
         limits = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
         settings = Settings.from_env(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
+        record = None
+        if generated is not None:
+            record, source = _generated_source(settings, generated)
+            name = "main.py"
+        elif script is not None and script.is_file():
+            source = script.read_text(encoding="utf-8", errors="replace")
+            name = script.name if script.name.endswith(".py") else "main.py"
+        else:
+            raise InputError(f"script {script} does not exist" if script else "no script given",
+                             hint="give the path of a Python file, or --generated ID")
         run_id = new_run_id()
         run_dir = settings.runs_dir / run_id
         spec = RunSpec(
             script=source,
-            name=script.name if script.name.endswith(".py") else "main.py",
+            name=name,
             env=parse_env(env or []),
             inputs=tuple(inputs or ()),
             output_dir=output or run_dir / "output",
@@ -96,7 +133,7 @@ def register(app: typer.Typer) -> None:
         with (
             DockerBackend(settings, progress=progress) as backend,
             (run_dir / "events.jsonl").open("w", encoding="utf-8") as log,
-            RunDisplay(err_console, f"{script.name} · run {run_id}") as display,
+            RunDisplay(err_console, f"{generated or name} · run {run_id}") as display,
         ):
 
             def on_event(event: Event) -> None:
@@ -106,6 +143,11 @@ def register(app: typer.Typer) -> None:
 
             result = backend.run(spec, on_event=on_event)
         (run_dir / "result.json").write_text(result.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
+        if record is not None:
+            from harness.review.store import GeneratedStore
+
+            record.runs.append(run_id)
+            GeneratedStore(settings.generated_dir).save(record)
         if as_json:
             out_console.print_json(result.model_dump_json(exclude={"events"}))
         else:

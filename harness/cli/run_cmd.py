@@ -100,6 +100,70 @@ def _summary(report: Any, run_dir: Path) -> None:
     out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
 
 
+def _serve(
+    harness: Any,
+    prepared: Any,
+    template: str | None,
+    inputs: list[Path] | None,
+    output: Path | None,
+    dry_run: bool,
+    as_json: bool,
+    yes: bool,
+) -> None:
+    """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
+    _show_analysis(prepared.analysis, prepared.decision)
+    if prepared.decision.missing:
+        for item in prepared.decision.missing[1:]:
+            err_console.print(f"  also missing: {escape(item)}", highlight=False)
+        raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
+    if prepared.generation is not None:
+        record = prepared.generation.record
+        err_console.print(
+            f"[bold]generated[/] {record.id} in {len(record.attempts)} attempt(s), "
+            f"{record.tokens.get('input_tokens', 0) + record.tokens.get('output_tokens', 0)} tokens; "
+            f"kept in {harness.settings.generated_dir / record.id} for review",
+            highlight=False,
+        )
+        for attempt in record.attempts:
+            if attempt.problem or attempt.findings:
+                why = attempt.problem or ", ".join(attempt.findings[:6])
+                err_console.print(f"  attempt {attempt.number} ({attempt.stage}): {escape(why)}", highlight=False)
+        if prepared.script is None:
+            raise RunError(
+                f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
+                hint=f"the attempts are kept in {harness.settings.generated_dir / record.id}",
+            )
+    assert prepared.checks is not None and prepared.script is not None
+    if dry_run:
+        out_console.print(
+            Syntax(prepared.script, "python", line_numbers=True) if sys.stdout.isatty() else prepared.script,
+            markup=False,
+            highlight=False,
+        )
+        _show_findings(prepared.checks.findings, include_info=True)
+        verdict = "passes" if prepared.gate_passed else "fails"
+        err_console.print(f"dry run: the script {verdict} the {prepared.gate_policy} gate; nothing was run")
+        raise typer.Exit(0 if prepared.gate_passed else 1)
+    if not prepared.gate_passed:
+        report = harness.execute(prepared)
+        _show_findings(prepared.checks.findings)
+        kept = f"script, findings and report are in {prepared.run_dir}"
+        err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
+        if as_json:
+            out_console.print_json(report.model_dump_json())
+        raise typer.Exit(1)
+    if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
+        raise typer.Exit(1)
+    title = f"{prepared.decision.template or prepared.decision.strategy} · run {prepared.run_id}"
+    with RunDisplay(err_console, title) as display:
+        report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
+    if as_json:
+        out_console.print_json(report.model_dump_json())
+    else:
+        _summary(report, prepared.run_dir)
+    raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``run`` and ``analyze`` commands to ``app``."""
 
@@ -141,57 +205,10 @@ def register(app: typer.Typer) -> None:
             on_text=None if as_json else stream,
         )
         stream.end()
-        _show_analysis(prepared.analysis, prepared.decision)
-        if prepared.decision.missing:
-            for item in prepared.decision.missing[1:]:
-                err_console.print(f"  also missing: {escape(item)}", highlight=False)
-            raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
-        if prepared.generation is not None:
-            record = prepared.generation.record
-            err_console.print(
-                f"[bold]generated[/] {record.id} in {len(record.attempts)} attempt(s), "
-                f"{record.tokens.get('input_tokens', 0) + record.tokens.get('output_tokens', 0)} tokens; "
-                f"kept in {harness.settings.generated_dir / record.id} for review",
-                highlight=False,
-            )
-            for attempt in record.attempts:
-                if attempt.problem or attempt.findings:
-                    why = attempt.problem or ", ".join(attempt.findings[:6])
-                    err_console.print(f"  attempt {attempt.number} ({attempt.stage}): {escape(why)}", highlight=False)
-            if prepared.script is None:
-                raise RunError(
-                    f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
-                    hint=f"the attempts are kept in {harness.settings.generated_dir / record.id}",
-                )
-        assert prepared.checks is not None and prepared.script is not None
-        if dry_run:
-            out_console.print(
-                Syntax(prepared.script, "python", line_numbers=True) if sys.stdout.isatty() else prepared.script,
-                markup=False,
-                highlight=False,
-            )
-            _show_findings(prepared.checks.findings, include_info=True)
-            verdict = "passes" if prepared.gate_passed else "fails"
-            err_console.print(f"dry run: the script {verdict} the {prepared.gate_policy} gate; nothing was run")
-            raise typer.Exit(0 if prepared.gate_passed else 1)
-        if not prepared.gate_passed:
-            report = harness.execute(prepared)
-            _show_findings(prepared.checks.findings)
-            kept = f"script, findings and report are in {prepared.run_dir}"
-            err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
-            if as_json:
-                out_console.print_json(report.model_dump_json())
-            raise typer.Exit(1)
-        if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
-            raise typer.Exit(1)
-        title = f"{prepared.decision.template or prepared.decision.strategy} · run {prepared.run_id}"
-        with RunDisplay(err_console, title) as display:
-            report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
-        if as_json:
-            out_console.print_json(report.model_dump_json())
-        else:
-            _summary(report, prepared.run_dir)
-        raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+        try:
+            _serve(harness, prepared, template, inputs, output, dry_run, as_json, yes)
+        finally:
+            prepared.close()
 
     @app.command("analyze")
     def analyze_command(

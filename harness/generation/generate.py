@@ -25,6 +25,8 @@ from harness.review.store import Attempt, GeneratedRecord, GeneratedStore, summa
 
 __all__ = ["Generation", "Generator"]
 
+TYPICAL_SCRIPT_TOKENS = 2500  # a 150-line script with its explanation
+
 
 @dataclass
 class Generation:
@@ -86,6 +88,12 @@ class Generator:
         finally:
             self._save(generation)
         return generation
+
+    def estimate_tokens(self, request: str, analysis: Analysis, strategy: str, base: str | None) -> int:
+        """Tokens one attempt should take: the prompt as it will be sent, plus a typical script."""
+        examples = [] if strategy == "customise_template" else self._examples(request, analysis, base)
+        prompt = len(json.dumps(prompts.system_blocks(examples))) + len(request) + 2000
+        return prompt // 4 + TYPICAL_SCRIPT_TOKENS
 
     # -- internals -----------------------------------------------------------------------------------
     def _examples(self, request: str, analysis: Analysis, base: str | None) -> list[tuple[str, str]]:

@@ -164,6 +164,12 @@ class Llm:
             self._client = client_for(self.settings)
         return self._client
 
+    def close(self) -> None:
+        """Release the SDK client's connections."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
     def write_script(self, system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> Answer:
         """Ask for a script through the ``write_script`` tool, streaming the answer."""
         self.budget.reserve(_estimate(system, messages) + self.settings.max_tokens // 4, "generating a script")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -14,8 +15,20 @@ MODEL = "claude-sonnet-5-5"
 TOOL = {"name": "write_script", "description": "d", "input_schema": {"type": "object", "properties": {}}}
 
 
+_clients: list[anthropic.Anthropic] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    while _clients:
+        _clients.pop().close()
+
+
 def client(server: FakeAnthropic, **kw: object) -> anthropic.Anthropic:
-    return anthropic.Anthropic(api_key="test-key", base_url=server.base_url, **kw)  # type: ignore[arg-type]
+    made = anthropic.Anthropic(api_key="test-key", base_url=server.base_url, **kw)  # type: ignore[arg-type]
+    _clients.append(made)
+    return made
 
 
 def ask(c: anthropic.Anthropic, **kw: object) -> anthropic.types.Message:
@@ -79,6 +92,7 @@ def test_running_out_of_script_is_a_clear_server_error() -> None:
 
 def test_real_api_hosts_are_unreachable_from_tests() -> None:
     c = anthropic.Anthropic(api_key="test-key", max_retries=0)
+    _clients.append(c)
     with warnings.catch_warnings(), pytest.raises(anthropic.APIConnectionError) as info:
         warnings.simplefilter("ignore")
         ask(c)

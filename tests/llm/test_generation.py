@@ -196,3 +196,24 @@ def test_agent_call_from_a_real_container(
     assert "Rotate the AWS key first" in (tmp_path / "security_report.md").read_text()
     assert report["performance_metrics"]["tokens_used"] > 0  # type: ignore[index]
     assert json.loads((tmp_path / "findings.json").read_text())["agent_review"].startswith("Rotate")
+
+
+def test_generated_script_runs_again_by_id_under_the_strict_gate(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None
+) -> None:
+    fake.add(write(GOOD))
+    code, report, err = run(capsys, REQUEST, "--strategy", "generate_custom")
+    assert code == 0, err
+    folder, _ = generated(report)  # type: ignore[arg-type]
+    record_id = folder.name
+    assert main(["exec", "--generated", record_id, "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["status"] == "succeeded"
+    assert again["run_id"] in json.loads((folder / "meta.json").read_text())["runs"]
+    assert main(["exec", "--generated", record_id, "--memory", "2g"]) == 2
+    assert "runs only within the default limits" in capsys.readouterr().err
+    (folder / "script.py").write_text(BAD_GATE)
+    assert main(["exec", "--generated", record_id]) == 1
+    assert "fails the strict gate: HP101" in capsys.readouterr().err
+    assert main(["exec", "--generated", "g-000000000000"]) == 2
+    assert "no generated script" in capsys.readouterr().err
