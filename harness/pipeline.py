@@ -117,6 +117,7 @@ class Harness:
         inputs: Sequence[Path] = (),
         budget: int | None = None,
         on_text: Callable[[str], None] | None = None,
+        on_call: Callable[[int], None] | None = None,
     ) -> Prepared:
         """Analyse, decide, then render or generate, and check; stops short of running anything."""
         request = _clean_request(request)
@@ -138,7 +139,7 @@ class Harness:
         )
         if self.llm_available:
             assert prepared.budget is not None
-            prepared.llm = Llm(self.settings, prepared.budget, on_text=on_text)
+            prepared.llm = Llm(self.settings, prepared.budget, on_text=on_text, on_call=on_call)
         if decision.missing:
             return prepared
         if decision.strategy != "use_template":
@@ -348,6 +349,7 @@ class Harness:
                 estimated_duration_s=prepared.analysis.estimate.duration_s,
                 estimated_tokens=prepared.analysis.estimate.tokens,
                 tokens_used=prepared.budget.used.total if prepared.budget else 0,
+                tokens=prepared.budget.used.model_dump(exclude={"calls"}) if prepared.budget else {},
                 token_budget=prepared.budget.limit if prepared.budget else 0,
                 cost_usd=cost_usd(prepared.budget.used, self.settings.model) if prepared.budget else 0.0,
             ),

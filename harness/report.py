@@ -151,6 +151,7 @@ class PerformanceMetrics(_Part):
     estimated_duration_s: float
     estimated_tokens: int = 0
     tokens_used: int = 0
+    tokens: dict[str, int] = Field(default_factory=dict, description="input, output, cache writes and reads")
     token_budget: int = 0
     cost_usd: float = 0.0
 

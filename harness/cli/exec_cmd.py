@@ -59,7 +59,8 @@ def _generated_source(settings: Settings, record_id: str) -> tuple[Any, str]:
     record, source = GeneratedStore(settings.generated_dir).load(record_id)
     defaults = Limits()
     raised = [
-        field for field in ("timeout_s", "memory", "cpus", "pids")
+        field
+        for field in ("timeout_s", "memory", "cpus", "pids")
         if getattr(settings.limits, field) > getattr(defaults, field)
     ]
     if raised and record.status != "approved":
@@ -113,8 +114,10 @@ def register(app: typer.Typer) -> None:
             source = script.read_text(encoding="utf-8", errors="replace")
             name = script.name if script.name.endswith(".py") else "main.py"
         else:
-            raise InputError(f"script {script} does not exist" if script else "no script given",
-                             hint="give the path of a Python file, or --generated ID")
+            raise InputError(
+                f"script {script} does not exist" if script else "no script given",
+                hint="give the path of a Python file, or --generated ID",
+            )
         run_id = new_run_id()
         run_dir = settings.runs_dir / run_id
         spec = RunSpec(

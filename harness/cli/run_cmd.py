@@ -64,21 +64,24 @@ STRATEGIES = ("use_template", "customise_template", "hybrid", "generate_custom")
 
 
 class _TokenStream:
-    """Shows a generation's tokens on stderr as they arrive."""
+    """Shows a generation's attempt number and its tokens on stderr as they arrive."""
 
     def __init__(self) -> None:
         self.started = False
 
+    def attempt(self, number: int) -> None:
+        self.end()
+        err_console.print(f"[bold]generating[/] (LLM call {number})…", highlight=False)
+        self.started = True
+
     def __call__(self, text: str) -> None:
-        if not self.started:
-            err_console.print("[dim]generating…[/]", highlight=False)
-            self.started = True
         sys.stderr.write(text)
         sys.stderr.flush()
 
     def end(self) -> None:
         if self.started:
             sys.stderr.write("\n")
+            self.started = False
 
 
 def _summary(report: Any, run_dir: Path) -> None:
@@ -203,6 +206,7 @@ def register(app: typer.Typer) -> None:
             inputs=tuple(inputs or ()),
             budget=budget,
             on_text=None if as_json else stream,
+            on_call=None if as_json else stream.attempt,
         )
         stream.end()
         try:

@@ -151,10 +151,13 @@ class Llm:
         *,
         client: Any = None,
         on_text: Callable[[str], None] | None = None,
+        on_call: Callable[[int], None] | None = None,
     ) -> None:
         self.settings = settings
         self.budget = budget
         self.on_text = on_text
+        self.on_call = on_call
+        self.calls = 0
         self._client = client
 
     @property
@@ -173,6 +176,9 @@ class Llm:
     def write_script(self, system: list[dict[str, Any]], messages: list[dict[str, Any]]) -> Answer:
         """Ask for a script through the ``write_script`` tool, streaming the answer."""
         self.budget.reserve(_estimate(system, messages) + self.settings.max_tokens // 4, "generating a script")
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call(self.calls)
         with self._errors():
             with self.client.messages.stream(
                 model=self.settings.model,

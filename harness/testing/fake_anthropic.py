@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +51,7 @@ class Reply:
     error_message: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     chunk: int = 12  # characters per streamed delta
+    delay_s: float = 0.0  # wait this long before answering (to test client time-outs)
 
     @classmethod
     def text(cls, text: str, **kw: Any) -> Reply:
@@ -151,6 +153,8 @@ class FakeAnthropic:
                     self._send_json(200, {"input_tokens": _estimate_tokens(body)})
                     return
                 reply = fake._next(request)
+                if reply.delay_s:
+                    time.sleep(reply.delay_s)
                 if reply.status != 200:
                     self._send_json(reply.status, _error_body(reply.status, reply.error_message), reply.headers)
                 elif body.get("stream"):

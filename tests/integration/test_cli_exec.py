@@ -149,3 +149,13 @@ def test_run_failed_script_exits_1_with_report(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert report["execution_result"]["status"] == "failed" and report["execution_result"]["exit_code"] == 1
+
+
+def test_missing_image_that_cannot_be_built_is_one_line(tmp_path: Path) -> None:
+    script = tmp_path / "ok.py"
+    script.write_text("print('hi')\n")
+    env = {**os.environ, "HARNESS_IMAGE": "harness-sandbox:does-not-exist"}
+    done = harness("exec", str(script), env=env)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith("Error: sandbox image harness-sandbox:does-not-exist is not on this engine")
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -76,6 +76,8 @@ def test_custom_script_end_to_end(
     assert report["execution_result"]["status"] == "succeeded"
     assert (tmp_path / "hello.txt").read_text() == "hello from a generated script\n"
     assert report["performance_metrics"]["tokens_used"] == 3200
+    assert report["performance_metrics"]["tokens"]["cache_creation_input_tokens"] == 2000
+    assert report["performance_metrics"]["estimated_tokens"] > 1000  # from the prompt as sent
     assert report["performance_metrics"]["cost_usd"] > 0
     folder, meta = generated(report)
     assert meta["status"] == "pending_review" and meta["gate_passed"] is True
@@ -151,6 +153,32 @@ def test_llm_failures_are_one_clear_line(
     error_lines = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and "Traceback" not in err
     assert needle in error_lines[0] or needle in err
+
+
+def test_api_time_out_is_one_clear_line(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HARNESS_LLM_TIMEOUT_S", "0.5")
+    monkeypatch.setenv("HARNESS_LLM_RETRIES", "0")
+    fake.add(Reply.text("late", delay_s=2.0))
+    code = main(["run", REQUEST, "--yes"])
+    err = capsys.readouterr().err
+    assert code == 1 and "did not answer within 0.5 s" in err
+
+
+def test_the_container_never_sees_the_key(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None, tmp_path: Path
+) -> None:
+    snoop = GOOD.replace(
+        '(out / "hello.txt").write_text("hello from a generated script\\n", encoding="utf-8")',
+        '(out / "env.json").write_text(json.dumps(dict(os.environ)), encoding="utf-8")',
+    ).replace("import os\n", "import json\nimport os\n")
+    assert "env.json" in snoop
+    fake.add(write(snoop))
+    code, report, err = run(capsys, REQUEST, "--strategy", "generate_custom", "--output", str(tmp_path))
+    assert code == 0, err
+    seen = (tmp_path / "env.json").read_text()
+    assert "sk-ant" not in seen and "ANTHROPIC" not in seen and fake.base_url not in seen
 
 
 def test_customise_fills_missing_parameters(
