@@ -175,7 +175,7 @@ def test_the_container_never_sees_the_key(
     ).replace("import os\n", "import json\nimport os\n")
     assert "env.json" in snoop
     fake.add(write(snoop))
-    code, report, err = run(capsys, REQUEST, "--strategy", "generate_custom", "--output", str(tmp_path))
+    code, _, err = run(capsys, REQUEST, "--strategy", "generate_custom", "--output", str(tmp_path))
     assert code == 0, err
     seen = (tmp_path / "env.json").read_text()
     assert "sk-ant" not in seen and "ANTHROPIC" not in seen and fake.base_url not in seen
