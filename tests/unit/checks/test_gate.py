@@ -12,7 +12,9 @@ from harness.checks import POLICIES, gate, run_checks
 from harness.checks.policy import module_allowed
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "checks"
-GOOD = sorted((FIXTURES / "good").glob("*.py"))
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+# The benign corpus, plus the example scripts shipped in examples/.
+GOOD = sorted((FIXTURES / "good").glob("*.py")) + sorted(EXAMPLES.glob("*.py"))
 BAD = sorted((FIXTURES / "bad").glob("*.py"))
 
 
