@@ -333,7 +333,10 @@ class Harness:
                 findings=tuple(json.loads(f.model_dump_json()) for f in checks.findings),
             )
         stages = {k: round(v, 4) for k, v in prepared.stages_s.items()}
-        total = round(sum(stages.values()) + took - stages.get("run_s", 0.0), 4)
+        # Everything before execute() (analyse, render or generate, check) plus execute() itself,
+        # which already contains the sandbox run.
+        before = sum(v for k, v in prepared.stages_s.items() if k != "run_s")
+        total = round(before + took, 4)
         return Report(
             run_id=prepared.run_id,
             created_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
