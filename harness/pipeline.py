@@ -28,6 +28,7 @@ from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
+from harness.history.store import HistoryStore
 from harness.records import Analysis, Decision, Estimate, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
@@ -89,6 +90,7 @@ class Harness:
         self.settings = settings or Settings.from_env()
         self._library = library
         self._backend_factory = backend_factory
+        self._history: HistoryStore | None = None
 
     @property
     def library(self) -> Library:
@@ -101,6 +103,13 @@ class Harness:
     def analyse(self, request: str) -> tuple[Analysis, Decision]:
         """Analyse a request and decide how to serve it; runs nothing."""
         return self._analyse_and_decide(_clean_request(request), None, {})
+
+    @property
+    def history(self) -> HistoryStore:
+        """The history store in the data directory (opened once)."""
+        if self._history is None:
+            self._history = HistoryStore(self.settings.data_dir / "history.sqlite3")
+        return self._history
 
     @property
     def llm_available(self) -> bool:
@@ -194,10 +203,37 @@ class Harness:
         backend: Backend | None = None,
     ) -> Report:
         """Run a prepared request in the sandbox (if it may run) and write its report."""
+        analysis, decision = prepared.analysis, prepared.decision
+        self.history.started(
+            prepared.run_id,
+            prepared.request,
+            workflow_type=analysis.workflow_type,
+            complexity=analysis.complexity,
+            strategy=decision.strategy,
+            template=decision.template,
+            estimated_duration_s=analysis.estimate.duration_s,
+            estimated_tokens=analysis.estimate.tokens,
+        )
         try:
-            return self._execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event, backend=backend)
+            report = self._execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event, backend=backend)
+        except KeyboardInterrupt:
+            self.history.finished(prepared.run_id, "interrupted")
+            raise
+        except BaseException:
+            self.history.finished(prepared.run_id, "error")
+            raise
         finally:
             prepared.close()
+        result = report.execution_result
+        self.history.finished(
+            prepared.run_id,
+            result.status,
+            exit_code=result.exit_code,
+            duration_s=report.performance_metrics.total_s,
+            tokens_used=report.performance_metrics.tokens_used,
+            generated_id=prepared.generation.record.id if prepared.generation else None,
+        )
+        return report
 
     def _execute(
         self,
@@ -271,7 +307,7 @@ class Harness:
         self, request: str, template: str | None, params: dict[str, str], strategy: str | None = None
     ) -> tuple[Analysis, Decision]:
         scaffolds = self.library.scaffolds
-        analysis = analyse(request, scaffolds)
+        analysis = analyse(request, scaffolds, outcomes=self.history.outcomes())
         decision = decide(
             analysis,
             {s.name: s for s in scaffolds},

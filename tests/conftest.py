@@ -62,10 +62,28 @@ def sandbox_image(docker_client: Any) -> str:
 
 
 @pytest.fixture
-def no_leftovers(docker_client: Any) -> Iterator[None]:
-    """Fails the test if it leaves any harness container behind."""
-    from harness.execution.docker import LABEL
+def leftovers(docker_client: Any) -> Any:
+    """A function listing leftover harness containers.
 
+    Leftovers are containers made by this process, or by a process that is gone (a CLI run in a
+    subprocess); a live harness elsewhere on the machine keeps its own containers.
+    """
+    from harness.execution.docker import LABEL, owner_alive, owner_token
+
+    def find() -> list[str]:
+        ours = owner_token()
+        return [
+            c["Id"][:12]
+            for c in docker_client.api.containers(all=True, filters={"label": LABEL})
+            if (owner := (c.get("Labels") or {}).get("harness.owner", "")) == ours or not owner_alive(owner)
+        ]
+
+    return find
+
+
+@pytest.fixture
+def no_leftovers(leftovers: Any) -> Iterator[None]:
+    """Fails the test if it leaves any harness container behind."""
     yield
-    left = docker_client.api.containers(all=True, filters={"label": LABEL})
-    assert not left, f"containers left behind: {[c['Id'][:12] for c in left]}"
+    left = leftovers()
+    assert not left, f"containers left behind: {left}"

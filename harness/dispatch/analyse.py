@@ -283,16 +283,37 @@ def extract_params(request: str, parameters: Mapping[str, Any]) -> dict[str, str
     return found
 
 
+def _steer(
+    candidates: list[Candidate], outcomes: Mapping[str, tuple[int, int]], features: list[str]
+) -> list[Candidate]:
+    """Scale each candidate's confidence by its scaffold's track record, and re-rank."""
+    from harness.history.store import success_factor
+
+    steered = []
+    for candidate in candidates:
+        ok, bad = outcomes.get(candidate.name, (0, 0))
+        if ok + bad:
+            factor = success_factor(ok, bad)
+            if candidate.confidence > 0:
+                features.append(f"history: {candidate.name} {ok} succeeded / {bad} failed, confidence x{factor:.2f}")
+            candidate = candidate.model_copy(update={"confidence": round(min(1.0, candidate.confidence * factor), 3)})
+        steered.append(candidate)
+    return sorted(steered, key=lambda c: c.confidence, reverse=True)
+
+
 def analyse(
     request: str,
     scaffolds: Sequence[Any],
     *,
     history_tokens: Iterable[int] = (),
+    outcomes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Analysis:
-    """Analyse a request against the scaffold library; pure, offline and explained."""
+    """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking."""
     request = request.strip()
     candidates = rank_scaffolds(request, scaffolds)
     scores, features = workflow_scores(request)
+    if outcomes:
+        candidates = _steer(candidates, outcomes, features)
     top = candidates[0] if candidates else None
     if top is not None and top.confidence > 0 and top.workflow_type in ROLES:
         # The best-matching scaffold is evidence for its own workflow type.

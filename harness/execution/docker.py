@@ -34,7 +34,7 @@ from harness.execution.stream import Demuxer, RunReader
 from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
 
-__all__ = ["LABEL", "DockerBackend", "connect", "owner_token", "sweep"]
+__all__ = ["LABEL", "DockerBackend", "connect", "owner_alive", "owner_token", "sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,8 @@ def owner_token(pid: int | None = None) -> str:
     return f"{socket.gethostname()}:{pid}:{_start_time(pid)}"
 
 
-def _owner_alive(token: str) -> bool:
+def owner_alive(token: str) -> bool:
+    """True unless ``token`` names a process on this host that is gone."""
     host, _, rest = token.partition(":")
     pid, _, start = rest.partition(":")
     if host != socket.gethostname():
@@ -98,7 +99,7 @@ def sweep(client: Any, *, everything: bool = False) -> list[str]:
     removed = []
     for info in client.api.containers(all=True, filters={"label": LABEL}):
         token = (info.get("Labels") or {}).get("harness.owner", "")
-        if not everything and token and _owner_alive(token):
+        if not everything and token and owner_alive(token):
             continue
         try:
             client.api.remove_container(info["Id"], force=True)

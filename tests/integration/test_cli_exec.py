@@ -87,7 +87,7 @@ def test_no_engine_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_interrupting_exec_leaves_no_container(tmp_path: Path, docker_client: Any, sig: int) -> None:
+def test_interrupting_exec_leaves_no_container(tmp_path: Path, docker_client: Any, leftovers: Any, sig: int) -> None:
     script = tmp_path / "slow.py"
     script.write_text("import time\nprint('started', flush=True)\ntime.sleep(120)\n")
     # A shell's background jobs inherit SIGINT as ignored; a user's terminal delivers it.
@@ -99,14 +99,22 @@ def test_interrupting_exec_leaves_no_container(tmp_path: Path, docker_client: An
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not docker_client.api.containers(filters={"label": LABEL}):
+
+    def started() -> bool:
+        owners = [
+            (c.get("Labels") or {}).get("harness.owner", "")
+            for c in docker_client.api.containers(filters={"label": LABEL})
+        ]
+        return any(owner.split(":")[1:2] == [str(proc.pid)] for owner in owners)
+
+    while time.monotonic() < deadline and not started():
         time.sleep(0.1)
     time.sleep(1.0)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Interrupted" in err
-    assert docker_client.api.containers(all=True, filters={"label": LABEL}) == []
+    assert leftovers() == []
 
 
 def test_run_bundled_request_end_to_end(tmp_path: Path) -> None:
@@ -132,6 +140,9 @@ def test_run_bundled_request_end_to_end(tmp_path: Path) -> None:
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["rows"] == 240 and set(summary["groups"]) == {"east", "north", "south", "west"}
     assert "decision use_template csv_summary" in done.stderr
+    history = json.loads(harness("history", "--json").stdout)
+    assert history[0]["run_id"] == report["run_id"] and history[0]["status"] == "succeeded"
+    assert history[0]["template"] == "csv_summary" and history[0]["duration_s"] > 0
 
 
 def test_run_failed_script_exits_1_with_report(tmp_path: Path) -> None:

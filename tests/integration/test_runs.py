@@ -160,14 +160,14 @@ open("/output/who.txt", "w").write(me)
     assert len({r.run_id for r in results.values()}) == 4
 
 
-def test_interrupt_removes_the_container_at_once(backend: DockerBackend, docker_client: Any) -> None:
+def test_interrupt_removes_the_container_at_once(backend: DockerBackend, docker_client: Any, leftovers: Any) -> None:
     def on_event(event: Event) -> None:
         if event.kind == "output":
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         backend.run(RunSpec(script="import time\nprint('go', flush=True)\ntime.sleep(60)"), on_event=on_event)
-    assert docker_client.api.containers(all=True, filters={"label": LABEL}) == []
+    assert leftovers() == []
 
 
 def test_start_up_sweep_removes_leftovers_of_dead_processes(sandbox_image: str, docker_client: Any) -> None:

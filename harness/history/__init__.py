@@ -1,0 +1,1 @@
+"""History that learns: every request's outcome, for stats and dispatch."""
