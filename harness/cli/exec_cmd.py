@@ -56,7 +56,12 @@ def _generated_source(settings: Settings, record_id: str) -> tuple[Any, str]:
     from harness.execution.limits import Limits
     from harness.review.store import GeneratedStore
 
-    record, source = GeneratedStore(settings.generated_dir).load(record_id)
+    store = GeneratedStore(settings.generated_dir)
+    record, source = store.load(record_id)
+    if record.status in ("approved", "promoted") and store.script_sha256(record_id) != record.reviewed_sha256:
+        raise RunError(
+            f"{record_id}'s script changed after it was approved", hint="the reviewed bytes must run; review it again"
+        )
     defaults = Limits()
     raised = [
         field

@@ -8,6 +8,7 @@ here only; nothing an LLM returns can set them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,10 @@ class GeneratedRecord(BaseModel):
     status: ReviewStatus = "pending_review"
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     explanation: str = ""
+    reviewed_sha256: str | None = Field(None, description="hash of the exact bytes a reviewer approved")
+    reviewer: str | None = None
+    review_note: str = ""
+    promoted_as: str | None = None
 
 
 class GeneratedStore:
@@ -111,6 +116,48 @@ class GeneratedStore:
         except (ValidationError, ValueError) as exc:
             raise UserError(f"generated script {record_id} has a damaged meta.json", hint=str(exc)[:200]) from None
         return record, script
+
+    def all(self) -> list[GeneratedRecord]:
+        """Every readable record, newest first (damaged ones are skipped)."""
+        records = []
+        for folder in sorted(self.root.glob("g-*")) if self.root.is_dir() else []:
+            try:
+                records.append(GeneratedRecord.model_validate_json((folder / "meta.json").read_text(encoding="utf-8")))
+            except (OSError, ValidationError, ValueError):
+                continue
+        return sorted(records, key=lambda r: r.created_at, reverse=True)
+
+    def script_sha256(self, record_id: str) -> str:
+        """The hash of the script's bytes as they are on disk now."""
+        return hashlib.sha256((self.folder(record_id) / "script.py").read_bytes()).hexdigest()
+
+    def transition(self, record_id: str, to: ReviewStatus, *, reviewer: str, note: str = "") -> GeneratedRecord:
+        """Approve, reject or mark promoted, with the audit log; UserError for a move that is not allowed."""
+        record, _ = self.load(record_id)
+        allowed = {
+            "approved": ("pending_review",),
+            "rejected": ("pending_review", "approved"),
+            "promoted": ("approved",),
+        }
+        if record.status not in allowed.get(to, ()):
+            raise UserError(
+                f"{record_id} is {record.status}; it cannot become {to}",
+                hint="see harness review show " + record_id,
+            )
+        update: dict[str, object] = {"status": to, "reviewer": reviewer, "review_note": note}
+        if to == "approved":
+            update["reviewed_sha256"] = self.script_sha256(record_id)
+        record = record.model_copy(update=update)
+        self.save(record)
+        self.audit(record_id, to, reviewer=reviewer, note=note, sha256=record.reviewed_sha256)
+        return record
+
+    def audit(self, record_id: str, action: str, **details: object) -> None:
+        """Append one line to the audit log (never rewritten)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        line = json.dumps({"at": self.now(), "id": record_id, "action": action, **details}, default=str)
+        with (self.root / "audit.log").open("a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
 
     @staticmethod
     def now() -> str:

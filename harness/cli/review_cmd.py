@@ -1,0 +1,138 @@
+"""``harness review list|show|diff|approve|reject`` and ``harness promote``: people decide what is trusted."""
+
+from __future__ import annotations
+
+import difflib
+import getpass
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from harness.cli.console import err_console, out_console
+from harness.errors import ConfigError
+from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.review.store import GeneratedStore
+
+__all__ = ["register"]
+
+
+def _store() -> tuple[Settings, GeneratedStore]:
+    from harness.review.store import GeneratedStore
+
+    settings = Settings.from_env()
+    return settings, GeneratedStore(settings.generated_dir)
+
+
+def _reviewer(name: str | None) -> str:
+    try:
+        return name or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``review`` group and the ``promote`` command to ``app``."""
+    group = typer.Typer(help="Review generated scripts before they are trusted.", no_args_is_help=True)
+    app.add_typer(group, name="review")
+
+    @group.command("list")
+    def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+        """List generated scripts: pending, approved, rejected, promoted."""
+        _, store = _store()
+        records = store.all()
+        if as_json:
+            out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
+            return
+        table = Table(header_style="bold")
+        for column in ("id", "status", "strategy", "gate", "created", "request"):
+            table.add_column(column, overflow="fold")
+        for r in records:
+            table.add_row(
+                r.id,
+                r.status,
+                r.strategy,
+                "passed" if r.gate_passed else "failed",
+                r.created_at,
+                escape(r.request[:70]),
+            )
+        out_console.print(table)
+
+    @group.command("show")
+    def show_command(record_id: Annotated[str, typer.Argument(help="generated-script id")]) -> None:
+        """Show a generated script with its findings, attempts and runs."""
+        _, store = _store()
+        record, script = store.load(record_id)
+        out_console.print(f"[bold]{record.id}[/] · {record.status} · {record.strategy} · {record.model}")
+        out_console.print(f"request: {record.request}", markup=False)
+        if record.explanation:
+            out_console.print(f"explanation: {record.explanation}", markup=False)
+        out_console.print(Syntax(script, "python", line_numbers=True))
+        for attempt in record.attempts:
+            outcome = "gate passed" if attempt.gate_passed else (attempt.problem or "gate failed")
+            findings = f" [{', '.join(attempt.findings[:8])}]" if attempt.findings else ""
+            run = f", run {attempt.run_status}" if attempt.run_status else ""
+            out_console.print(f"attempt {attempt.number} ({attempt.stage}): {outcome}{findings}{run}", markup=False)
+        out_console.print(f"runs: {', '.join(record.runs) or 'none'}; tokens: {record.tokens}", markup=False)
+
+    @group.command("diff")
+    def diff_command(
+        record_id: Annotated[str, typer.Argument(help="generated-script id")],
+        against: Annotated[str | None, typer.Option(help="scaffold to compare with (default: its base)")] = None,
+    ) -> None:
+        """Show how a generated script differs from a scaffold (its base by default)."""
+        from harness.generation.render import render, validate_params
+        from harness.generation.scaffolds import load_library
+
+        _, store = _store()
+        record, script = store.load(record_id)
+        name = against or record.base_scaffold
+        if name is None:
+            raise ConfigError(f"{record_id} has no base scaffold", hint="pass --against SCAFFOLD")
+        scaffold = load_library().get(name)
+        base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
+        diff = difflib.unified_diff(base.splitlines(True), script.splitlines(True), f"scaffold/{name}", record_id)
+        out_console.print(Syntax("".join(diff) or "(no difference)\n", "diff"))
+
+    @group.command("approve")
+    def approve_command(
+        record_id: Annotated[str, typer.Argument(help="generated-script id")],
+        note: Annotated[str, typer.Option(help="why it is fine")] = "",
+        reviewer: Annotated[str | None, typer.Option(help="who reviewed it (default: your user name)")] = None,
+    ) -> None:
+        """Approve the script's exact bytes as reviewed."""
+        _, store = _store()
+        record = store.transition(record_id, "approved", reviewer=_reviewer(reviewer), note=note)
+        digest = (record.reviewed_sha256 or "")[:16]
+        out_console.print(f"{record.id} approved (sha256 {digest}…)", markup=False)
+
+    @group.command("reject")
+    def reject_command(
+        record_id: Annotated[str, typer.Argument(help="generated-script id")],
+        reason: Annotated[str, typer.Option(help="why it is rejected (required)")],
+        reviewer: Annotated[str | None, typer.Option(help="who reviewed it (default: your user name)")] = None,
+    ) -> None:
+        """Reject the script, with the reason."""
+        _, store = _store()
+        record = store.transition(record_id, "rejected", reviewer=_reviewer(reviewer), note=reason)
+        out_console.print(f"{record.id} rejected", markup=False)
+
+    @app.command("promote")
+    def promote_command(
+        record_id: Annotated[str, typer.Argument(help="an approved generated-script id")],
+        name: Annotated[str, typer.Option("--name", help="the new scaffold's name")],
+        reviewer: Annotated[str | None, typer.Option(help="who promotes it (default: your user name)")] = None,
+    ) -> None:
+        """Turn an approved generated script into a scaffold, reused next time with no LLM."""
+        from harness.generation.scaffolds import scaffolds_root
+        from harness.review.promote import promote
+
+        _, store = _store()
+        folder = promote(store, record_id, name, library_root=scaffolds_root(), reviewer=_reviewer(reviewer))
+        out_console.print(f"promoted {record_id} to {folder}", markup=False)
+        err_console.print("its parameters are none: edit scaffold.toml to declare any, then review again", style="dim")

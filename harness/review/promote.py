@@ -1,0 +1,97 @@
+"""Promotion: an approved generated script becomes a scaffold that dispatch can choose with no LLM.
+
+The exact bytes a reviewer approved are checked (by hash) before anything is written. The
+scaffold's metadata records where it came from: request, model, reviewer, date and hash.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from harness.dispatch.text import STOPWORDS
+from harness.errors import RunError, UserError
+from harness.generation.scaffolds import Library, load_library
+from harness.review.store import GeneratedRecord, GeneratedStore
+
+__all__ = ["promote"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]{1,60}$")
+_KINDS = {"automation", "security_audit", "research", "development", "project_management"}
+
+
+def _toml_str(value: str) -> str:
+    # A TOML basic string: JSON's escaping is a valid subset for what we write.
+    import json
+
+    return json.dumps(value)
+
+
+def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str) -> str:
+    kind = str(record.analysis.get("workflow_type") or "automation")
+    kind = kind if kind in _KINDS else "automation"
+    words = [w for w in re.findall(r"[a-z][a-z0-9]+", record.request.lower()) if w not in STOPWORDS]
+    keywords = list(dict.fromkeys(words))[:12] or [name]
+    title = record.request.strip().rstrip(".")[:80]
+    description = record.explanation or f"Generated for the request: {record.request.strip()}"
+    provenance = {
+        "source_request": record.request,
+        "generated_id": record.id,
+        "generator": f"harness {record.strategy}",
+        "model": record.model,
+        "reviewer": record.reviewer or "",
+        "promoted_by": promoted_by,
+        "promoted_at": GeneratedStore.now(),
+        "sha256": sha256,
+    }
+    lines = [
+        f"name = {_toml_str(name)}",
+        f"title = {_toml_str(title[:1].upper() + title[1:])}",
+        f"description = {_toml_str(description)}",
+        f"workflow_type = {_toml_str(kind)}",
+        f"keywords = [{', '.join(_toml_str(k) for k in keywords)}]",
+        "expected_runtime_s = 10.0",
+        "",
+        "[provenance]",
+        *[f"{key} = {_toml_str(value)}" for key, value in provenance.items()],
+        "",
+        "[[examples]]",
+        f"request = {_toml_str(record.request)}",
+        "params = {}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def promote(store: GeneratedStore, record_id: str, name: str, *, library_root: Path, reviewer: str) -> Path:
+    """Turn an approved generated script into ``scaffolds/<name>/``; returns the new folder."""
+    record, script = store.load(record_id)
+    if not _NAME.match(name):
+        raise UserError(
+            f"{name!r} is not a scaffold name", hint="use lower-case letters, digits and _, e.g. sales_rollup"
+        )
+    if record.status != "approved":
+        raise UserError(f"{record_id} is {record.status}", hint=f"approve it first: harness review approve {record_id}")
+    current = store.script_sha256(record_id)
+    if current != record.reviewed_sha256:
+        raise RunError(
+            f"{record_id}'s script changed after it was approved",
+            hint="review it again: the approved bytes and the file on disk differ",
+        )
+    if "{% endraw %}" in script:
+        raise UserError(f"{record_id}'s script contains a Jinja raw-block end", hint="it cannot be kept verbatim")
+    library: Library = load_library(library_root)
+    if name in library or (library_root / name).exists():
+        raise UserError(f"a scaffold called {name!r} already exists", hint="pick another --name")
+    folder = library_root / name
+    folder.mkdir(parents=True)
+    # The script is the template; raw blocks keep Jinja from reading anything in it.
+    (folder / "template.py.j2").write_text("{% raw %}" + script + "{% endraw %}", encoding="utf-8")
+    (folder / "scaffold.toml").write_text(_metadata(record, name, current, reviewer), encoding="utf-8")
+    if name not in load_library(library_root):
+        broken = load_library(library_root).errors
+        raise RunError(f"the promoted scaffold {name} does not load", hint="; ".join(broken)[:300])
+    record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
+    store.save(record.model_copy(update={"promoted_as": name}))
+    store.audit(record_id, "promoted_as", name=name, sha256=current)
+    return folder
