@@ -116,7 +116,6 @@ class _Handle:
     cid: str
     sock: Any
     raw: socket.socket
-    limits: Limits
     pooled: bool
     timings: dict[str, float] = field(default_factory=dict)
     closed: bool = False
@@ -330,7 +329,7 @@ class DockerBackend(Backend):
         t3 = time.monotonic()
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        handle = _Handle(cid=cid, sock=sock, raw=raw, limits=limits, pooled=pooled)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled)
         try:
             self._await_ready(handle)
         except BaseException:
@@ -506,6 +505,9 @@ class DockerBackend(Backend):
             warnings.append("the container ended without sending its outputs")
         if reader.archive_over_cap:
             warnings.append("outputs exceeded the collection cap and were not all collected")
+        if reader.reported_exit is not None and exit_code is not None and reader.reported_exit != exit_code:
+            # The engine's code decides; a difference means something in the container interfered.
+            warnings.append(f"the entrypoint reported exit code {reader.reported_exit}, the engine {exit_code}")
 
         status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader)
         duration = reader.elapsed()
@@ -522,6 +524,7 @@ class DockerBackend(Backend):
             first_event_s=reader.first_event_s,
             timings={
                 **({} if handle.pooled else handle.timings),
+                **({"script_s": reader.ended_s} if reader.ended_s is not None else {}),
                 "stream_s": t_stream,
                 "wait_s": t_wait - t_stream,
                 "collect_s": duration - t_wait,
