@@ -15,6 +15,7 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay
 from harness.errors import ConfigError, InputError, RunError, UserError
+from harness.records import new_run_id
 from harness.settings import Settings
 
 __all__ = ["register"]
@@ -167,6 +168,44 @@ def _serve(
     raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
 
 
+def _run_plan(
+    harness: Any, plan: Any, request: str, inputs: list[Path] | None, output: Path | None, as_json: bool
+) -> None:
+    """Run a multi-phase plan, showing each phase as it starts and ends."""
+    from harness.dispatch.plan import describe
+    from harness.execution.docker import DockerBackend
+    from harness.orchestrate import run_plan
+
+    for row in describe(plan):
+        after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
+        err_console.print(
+            f"[bold]plan[/] stage {row['stage']}: {row['phase']} ({row['template']}){after}", highlight=False
+        )
+    marks = {"running": "▶", "succeeded": "✓", "skipped": "-"}
+
+    def on_phase(name: str, state: str, report: Any) -> None:
+        err_console.print(f"{marks.get(state, '✗')} {name}: {state}", highlight=False)
+
+    target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
+    with DockerBackend(harness.settings, pool_size=0) as backend:
+        report = run_plan(
+            harness, plan, request, inputs=tuple(inputs or ()), output_dir=target, backend=backend, on_phase=on_phase
+        )
+    if as_json:
+        out_console.print_json(report.model_dump_json())
+    else:
+        style = "green" if report.status == "succeeded" else "red"
+        out_console.print(
+            f"[bold {style}]{report.status}[/] · {report.phases_completed}/{len(report.phases)} phases · "
+            f"{report.wall_s:.2f}s wall, {report.parallel_execution_percentage:g}% saved by running in parallel",
+            highlight=False,
+        )
+        for item in report.deliverables:
+            out_console.print(f"  {item}", markup=False)
+        out_console.print(f"  outputs: {target}", markup=False)
+    raise typer.Exit(0 if report.status == "succeeded" else 1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``run`` and ``analyze`` commands to ``app``."""
 
@@ -197,6 +236,13 @@ def register(app: typer.Typer) -> None:
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
         harness = Harness(Settings.from_env())
+        if template is None and strategy is None and not dry_run:
+            from harness.dispatch.plan import split_request
+
+            plan = split_request(request, lambda part: harness.analyse(part)[1])
+            if plan is not None:
+                _run_plan(harness, plan, request, inputs, output, as_json)
+                return
         stream = _TokenStream()
         prepared = harness.prepare(
             request,
@@ -220,9 +266,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
     ) -> None:
         """Show how REQUEST would be served (analysis, decision) without running anything."""
+        from harness.dispatch.plan import describe, split_request
         from harness.pipeline import Harness
 
-        analysis, decision = Harness(Settings.from_env()).analyse(request)
+        harness = Harness(Settings.from_env())
+        analysis, decision = harness.analyse(request)
+        plan = split_request(request, lambda part: harness.analyse(part)[1])
         if as_json:
             payload = {
                 "analysis": json.loads(analysis.model_dump_json()),
@@ -243,3 +292,9 @@ def register(app: typer.Typer) -> None:
             )
         for item in decision.missing:
             out_console.print(f"  missing: {item}", markup=False)
+        for row in describe(plan) if plan else []:
+            together = " (in parallel)" if row["parallel"] else ""
+            after = f", after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
+            out_console.print(
+                f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}", markup=False
+            )

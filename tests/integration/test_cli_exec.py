@@ -170,3 +170,19 @@ def test_missing_image_that_cannot_be_built_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith("Error: sandbox image harness-sandbox:does-not-exist is not on this engine")
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_run_a_multi_phase_request_as_a_plan(tmp_path: Path) -> None:
+    sales = ROOT / "scaffolds/csv_summary/example/sales"
+    logs = ROOT / "scaffolds/log_analysis/example/logs"
+    done = harness(
+        "run", "summarise every CSV by region and find the most common errors in the logs, then zip up the results",
+        "--input", str(sales), "--input", str(logs), "--output", str(tmp_path), "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [p["name"] for p in report["phases"]] == ["csv_summary", "log_analysis", "archive_builder"]
+    assert report["status"] == "succeeded" and report["phases_completed"] == 3
+    manifest = json.loads((tmp_path / "archive_builder" / "manifest.json").read_text())
+    assert {"csv_summary/summary.json", "log_analysis/log_report.json"} <= {f["path"] for f in manifest["files"]}
+    assert "plan stage 2: archive_builder" in done.stderr

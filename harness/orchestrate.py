@@ -1,0 +1,206 @@
+"""Running a plan: independent phases at the same time, dependents on their predecessors' outputs.
+
+Each phase is a whole request (analyse → decide → render or generate → gate → run → report)
+in its own container. A phase that depends on others gets their /output folders read-only
+under /input/<phase>. Failure handling per phase: ``stop`` (schedule nothing more), ``skip``
+(its dependents are skipped, the rest go on) or ``retry`` (run it once more). Past the plan's
+deadline, optional phases are not started and the result is marked partial.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.dispatch.plan import Plan, PlanPhase
+from harness.events import Event
+from harness.execution.backend import Backend
+from harness.records import new_run_id
+from harness.report import Report
+
+__all__ = ["PhaseOutcome", "PlanReport", "run_plan"]
+
+PhaseCallback = Callable[[str, str, Report | None], None]
+
+
+class PhaseOutcome(BaseModel):
+    """How one phase went."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    status: str
+    template: str | None = None
+    started_s: float | None = None
+    finished_s: float | None = None
+    attempts: int = 0
+    run_id: str | None = None
+    output_dir: str | None = None
+    deliverables: tuple[str, ...] = ()
+    gate_passed: bool | None = None
+    reason: str = ""
+
+
+class PlanReport(BaseModel):
+    """A plan's outcome, shaped like the seed's execution and performance reports."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plan_id: str
+    request: str
+    status: str = Field(description="succeeded only when every phase that had to run succeeded")
+    partial: bool
+    phases: tuple[PhaseOutcome, ...]
+    phases_completed: int
+    deliverables: tuple[str, ...]
+    wall_s: float
+    busy_s: float = Field(description="sum of phase durations")
+    parallel_execution_percentage: float = Field(description="time saved by overlap, as % of busy time")
+    retries: int
+    error_rate: float
+    gates_passed: str
+    tokens_used: int
+    agents_coordinated: tuple[str, ...]
+
+
+def run_plan(
+    harness: Any,
+    plan: Plan,
+    request: str,
+    *,
+    inputs: Sequence[Path] = (),
+    output_dir: Path,
+    backend: Backend,
+    on_phase: PhaseCallback | None = None,
+    on_event: Callable[[str, Event], None] | None = None,
+    max_parallel: int | None = None,
+    deadline_s: float | None = None,
+) -> PlanReport:
+    """Run ``plan`` with ``backend`` (shared by every phase); returns the plan's report."""
+    t0 = time.monotonic()
+    workers = max(1, min(max_parallel or os.cpu_count() or 2, 8))
+    outcomes: dict[str, PhaseOutcome] = {}
+    reports: dict[str, Report] = {}
+    lock = threading.Lock()
+    stop = False
+    partial = False
+
+    def notify(name: str, state: str, report: Report | None = None) -> None:
+        if on_phase is not None:
+            on_phase(name, state, report)
+
+    def run_one(phase: PlanPhase) -> PhaseOutcome:
+        start = time.monotonic() - t0
+        upstream = [outcomes[d].output_dir for d in phase.depends_on]
+        phase_inputs = [*inputs, *(Path(folder) for folder in upstream if folder)]
+        attempts = 0
+        report = None
+        while True:
+            attempts += 1
+            notify(phase.name, "running")
+            prepared = harness.prepare(phase.request, template=phase.template, params=phase.params, inputs=phase_inputs)
+            if prepared.decision.missing:
+                prepared.close()
+                return PhaseOutcome(
+                    name=phase.name,
+                    status="not_run",
+                    template=phase.template,
+                    started_s=start,
+                    finished_s=time.monotonic() - t0,
+                    attempts=attempts,
+                    reason=prepared.decision.missing[0],
+                )
+            target = output_dir / phase.name
+            report = harness.execute(
+                prepared,
+                inputs=phase_inputs,
+                output_dir=target,
+                backend=backend,
+                on_event=(lambda e, n=phase.name: on_event(n, e)) if on_event else None,
+            )
+            if report.execution_result.status == "succeeded" or phase.on_failure != "retry" or attempts >= 2:
+                break
+        with lock:
+            reports[phase.name] = report
+        result = report.execution_result
+        return PhaseOutcome(
+            name=phase.name,
+            status=result.status,
+            template=report.dispatch_decision.template,
+            started_s=start,
+            finished_s=time.monotonic() - t0,
+            attempts=attempts,
+            run_id=report.run_id,
+            output_dir=result.output_dir,
+            deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
+            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
+            reason=result.message,
+        )
+
+    pending = {p.name: p for p in plan.phases}
+    running: dict[Future[PhaseOutcome], str] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase") as pool:
+        while pending or running:
+            if deadline_s is not None and time.monotonic() - t0 > deadline_s:
+                for name, phase in list(pending.items()):
+                    if phase.optional:
+                        outcomes[name] = PhaseOutcome(name=name, status="skipped", reason="past the plan's deadline")
+                        del pending[name]
+                        partial = True
+            for name, phase in list(pending.items()):
+                if stop:
+                    outcomes[name] = PhaseOutcome(name=name, status="skipped", reason="an earlier phase failed")
+                    del pending[name]
+                    continue
+                deps = [outcomes.get(d) for d in phase.depends_on]
+                if any(d is not None and d.status != "succeeded" for d in deps):
+                    outcomes[name] = PhaseOutcome(
+                        name=name, status="skipped", reason="a phase it needs did not succeed"
+                    )
+                    del pending[name]
+                    notify(name, "skipped")
+                elif all(d is not None for d in deps):
+                    running[pool.submit(run_one, phase)] = name
+                    del pending[name]
+            if not running:
+                continue
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for future in done:
+                name = running.pop(future)
+                outcome = future.result()
+                outcomes[name] = outcome
+                notify(name, outcome.status, reports.get(name))
+                if outcome.status != "succeeded" and plan.phase(name).on_failure == "stop":
+                    stop = True
+    wall = time.monotonic() - t0
+    ordered = tuple(outcomes[p.name] for p in plan.phases)
+    ran = [o for o in ordered if o.started_s is not None and o.finished_s is not None]
+    busy = sum((o.finished_s or 0.0) - (o.started_s or 0.0) for o in ran)
+    failed = [o for o in ran if o.status != "succeeded"]
+    gates = [o.gate_passed for o in ran if o.gate_passed is not None]
+    required_ok = all(o.status == "succeeded" for o in ordered if not (plan.phase(o.name).optional and partial))
+    agents = sorted({role for r in reports.values() for role in r.workflow_analysis.roles})
+    return PlanReport(
+        plan_id=new_run_id(),
+        request=request,
+        status="succeeded" if required_ok and ran else "failed",
+        partial=partial,
+        phases=ordered,
+        phases_completed=sum(o.status == "succeeded" for o in ordered),
+        deliverables=tuple(d for o in ordered for d in o.deliverables),
+        wall_s=round(wall, 3),
+        busy_s=round(busy, 3),
+        parallel_execution_percentage=round(max(0.0, 1 - wall / busy) * 100, 1) if busy else 0.0,
+        retries=sum(max(0, o.attempts - 1) for o in ordered),
+        error_rate=round(len(failed) / len(ran), 3) if ran else 0.0,
+        gates_passed=f"{sum(gates)}/{len(gates)}",
+        tokens_used=sum(r.performance_metrics.tokens_used for r in reports.values()),
+        agents_coordinated=tuple(agents),
+    )

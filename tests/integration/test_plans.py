@@ -1,0 +1,94 @@
+"""Plans in real containers: parallel phases overlap, a dependent phase reads their outputs, failures follow policy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.dispatch.plan import Plan, PlanPhase
+from harness.execution.docker import DockerBackend
+from harness.orchestrate import run_plan
+from harness.pipeline import Harness
+from harness.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+SALES = ROOT / "scaffolds/csv_summary/example/sales"
+LOGS = ROOT / "scaffolds/log_analysis/example/logs"
+TAMPERED = ROOT / "scaffolds/checksum_manifest/example/tampered"
+
+
+@pytest.fixture
+def harness() -> Harness:
+    return Harness(Settings.from_env())
+
+
+def phase(name: str, template: str, *deps: str, **kw: object) -> PlanPhase:
+    return PlanPhase(name=name, request=f"{template} phase", template=template, depends_on=deps, **kw)  # type: ignore[arg-type]
+
+
+def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:
+    plan = Plan(
+        phases=(
+            PlanPhase(
+                name="summary", request="summarise by region", template="csv_summary", params={"group_by": "region"}
+            ),
+            phase("errors", "log_analysis"),
+            PlanPhase(name="bundle", request="zip it", template="archive_builder", depends_on=("summary", "errors")),
+        )
+    )
+    assert plan.stages() == [["errors", "summary"], ["bundle"]]
+    report = run_plan(harness, plan, "test", inputs=(SALES, LOGS), output_dir=tmp_path, backend=backend, max_parallel=2)
+    assert report.status == "succeeded", report.phases
+    by = {p.name: p for p in report.phases}
+    # The two independent phases really ran at the same time.
+    assert by["summary"].started_s < by["errors"].finished_s and by["errors"].started_s < by["summary"].finished_s
+    assert by["bundle"].started_s >= max(by["summary"].finished_s, by["errors"].finished_s)
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    packed = {f["path"] for f in manifest["files"]}
+    assert {"summary/summary.json", "errors/log_report.json"} <= packed
+    assert report.phases_completed == 3 and report.parallel_execution_percentage > 0
+    assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "3/3"
+
+
+def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:
+    verify = {"mode": "verify", "manifest": "tampered/MANIFEST.sha256"}
+    stop = Plan(
+        phases=(
+            PlanPhase(name="check", request="verify", template="checksum_manifest", params=verify),
+            phase("after", "archive_builder", "check"),
+        )
+    )
+    report = run_plan(harness, stop, "t", inputs=(TAMPERED,), output_dir=tmp_path / "a", backend=backend)
+    assert [(p.name, p.status) for p in report.phases] == [("check", "failed"), ("after", "skipped")]
+    assert report.status == "failed" and report.error_rate == 1.0
+
+    skip = Plan(
+        phases=(
+            PlanPhase(name="check", request="verify", template="checksum_manifest", params=verify, on_failure="skip"),
+            phase("other", "archive_builder"),
+            phase("after-check", "archive_builder", "check"),
+            phase("after-other", "dedupe_files", "other"),
+        )
+    )
+    report = run_plan(harness, skip, "t", inputs=(TAMPERED,), output_dir=tmp_path / "b", backend=backend)
+    status = {p.name: p.status for p in report.phases}
+    assert status == {"check": "failed", "other": "succeeded", "after-check": "skipped", "after-other": "succeeded"}
+
+    retry = Plan(
+        phases=(
+            PlanPhase(name="check", request="verify", template="checksum_manifest", params=verify, on_failure="retry"),
+        )
+    )
+    report = run_plan(harness, retry, "t", inputs=(TAMPERED,), output_dir=tmp_path / "c", backend=backend)
+    assert report.phases[0].attempts == 2 and report.retries == 1
+
+
+def test_deadline_skips_optional_phases_and_marks_partial(
+    harness: Harness, backend: DockerBackend, tmp_path: Path
+) -> None:
+    plan = Plan(phases=(phase("first", "archive_builder"), phase("extra", "dedupe_files", "first", optional=True)))
+    report = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=tmp_path, backend=backend, deadline_s=0.0)
+    assert report.partial
+    assert {p.name: p.status for p in report.phases}["extra"] == "skipped"
