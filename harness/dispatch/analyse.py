@@ -35,6 +35,8 @@ FAMILIES: dict[WorkflowType, tuple[str, ...]] = {
         "feature",
         "implement",
         "coordinate",
+        "system",
+        "application",
     ),
     "research": (
         "research",
@@ -317,14 +319,18 @@ def analyse(
     top = candidates[0] if candidates else None
     if top is not None and top.confidence > 0 and top.workflow_type in ROLES:
         # The best-matching scaffold is evidence for its own workflow type.
-        boost = 3.0 * top.confidence
+        boost = 3.0 * top.confidence**2  # a weak match is weak evidence
         family = top.workflow_type
         scores[family] = scores.get(family, 0.0) + boost
         features.append(f"best scaffold {top.name} ({top.workflow_type}) adds {boost:.1f}")
     workflow: WorkflowType = "custom"
     confidence = 0.0
-    if scores:
-        workflow = max(scores, key=lambda k: scores[k])
+    ranked = sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+    if ranked and len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        # An even mix of families is the seed's "unique combination": a custom workflow.
+        features.append(f"families tie: {ranked[0][0]} and {ranked[1][0]}")
+    elif ranked and ranked[0][1] >= 1.0:  # at least one keyword's worth of evidence
+        workflow = ranked[0][0]
         total = sum(scores.values())
         confidence = round(scores[workflow] / total * min(1.0, scores[workflow] / 2.0), 3)
     else:
