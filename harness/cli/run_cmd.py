@@ -172,6 +172,7 @@ def _run_plan(
     harness: Any, plan: Any, request: str, inputs: list[Path] | None, output: Path | None, as_json: bool
 ) -> None:
     """Run a multi-phase plan, showing each phase as it starts and ends."""
+    from harness.cli.plan_display import PlanDisplay
     from harness.dispatch.plan import describe
     from harness.execution.docker import DockerBackend
     from harness.orchestrate import run_plan
@@ -181,15 +182,17 @@ def _run_plan(
         err_console.print(
             f"[bold]plan[/] stage {row['stage']}: {row['phase']} ({row['template']}){after}", highlight=False
         )
-    marks = {"running": "▶", "succeeded": "✓", "skipped": "-"}
-
-    def on_phase(name: str, state: str, report: Any) -> None:
-        err_console.print(f"{marks.get(state, '✗')} {name}: {state}", highlight=False)
-
     target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
-    with DockerBackend(harness.settings, pool_size=0) as backend:
+    with DockerBackend(harness.settings, pool_size=0) as backend, PlanDisplay(err_console, describe(plan)) as display:
         report = run_plan(
-            harness, plan, request, inputs=tuple(inputs or ()), output_dir=target, backend=backend, on_phase=on_phase
+            harness,
+            plan,
+            request,
+            inputs=tuple(inputs or ()),
+            output_dir=target,
+            backend=backend,
+            on_phase=display.on_phase,
+            on_event=display.on_event,
         )
     if as_json:
         out_console.print_json(report.model_dump_json())

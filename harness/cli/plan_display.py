@@ -1,0 +1,84 @@
+"""The live plan display on stderr: every phase at once, with its state and progress."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from harness.events import Event
+
+__all__ = ["PlanDisplay"]
+
+_STYLE = {"waiting": "dim", "running": "yellow", "succeeded": "green", "skipped": "dim"}
+_MARK = {"waiting": "·", "running": "▶", "succeeded": "✓", "skipped": "-"}
+
+
+class PlanDisplay:
+    """Shows all phases of a plan (waiting, running, done, failed) and each one's progress."""
+
+    def __init__(self, console: Console, phases: list[dict[str, Any]]) -> None:
+        self.console = console
+        self.rows = {row["phase"]: {"stage": row["stage"], "state": "waiting", "note": ""} for row in phases}
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+
+    def __enter__(self) -> PlanDisplay:
+        if self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(exc_type, exc, tb)
+            self._live = None
+
+    def on_phase(self, name: str, state: str, report: Any = None) -> None:
+        """A phase changed state (running, succeeded, failed, skipped, ...)."""
+        with self._lock:
+            self.rows[name]["state"] = state
+            if report is not None and state != "succeeded":
+                self.rows[name]["note"] = report.execution_result.message[:80]
+            self._refresh(f"{_MARK.get(state, '✗')} {name}: {state}")
+
+    def on_event(self, name: str, event: Event) -> None:
+        """A phase's run reported progress."""
+        if event.kind == "progress" and event.total:
+            with self._lock:
+                self.rows[name]["note"] = f"{event.done:g}/{event.total:g} {event.message}"[:80]
+                self._refresh(None)
+        elif event.kind == "phase" and event.status == "start":
+            with self._lock:
+                self.rows[name]["note"] = event.name
+                self._refresh(None)
+
+    def _refresh(self, line: str | None) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+        elif line:
+            self.console.print(line, highlight=False, markup=False)
+
+    def _render(self) -> RenderableType:
+        table = Table.grid(padding=(0, 1))
+        table.add_row(Text(f"plan · {time.monotonic() - self.started:5.1f}s", style="bold"))
+        for name, row in self.rows.items():
+            state = str(row["state"])
+            table.add_row(
+                Text(_MARK.get(state, "✗"), style=_STYLE.get(state, "red")),
+                Text(f"stage {row['stage']}"),
+                Text(name, style="bold" if state == "running" else ""),
+                Text(state, style=_STYLE.get(state, "red")),
+                Text(str(row["note"]), style="dim"),
+            )
+        return table
