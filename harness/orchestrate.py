@@ -2,9 +2,10 @@
 
 Each phase is a whole request (analyse → decide → render or generate → gate → run → report)
 in its own container. A phase that depends on others gets their /output folders read-only
-under /input/<phase>. Failure handling per phase: ``stop`` (schedule nothing more), ``skip``
-(its dependents are skipped, the rest go on) or ``retry`` (run it once more). Past the plan's
-deadline, optional phases are not started and the result is marked partial.
+under /input/<phase>. A phase that does not leave its expected files has failed. Failure
+handling per phase: ``stop`` (schedule nothing more), ``skip`` (its dependents are skipped,
+the rest go on) or ``retry`` (run it once more). Past the plan's deadline or token budget,
+optional phases are not started and the result is marked partial.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def run_plan(
     on_event: Callable[[str, Event], None] | None = None,
     max_parallel: int | None = None,
     deadline_s: float | None = None,
+    token_budget: int | None = None,
 ) -> PlanReport:
     """Run ``plan`` with ``backend`` (shared by every phase); returns the plan's report."""
     t0 = time.monotonic()
@@ -125,6 +127,13 @@ def run_plan(
                 backend=backend,
                 on_event=(lambda e, n=phase.name: on_event(n, e)) if on_event else None,
             )
+            missing = [f for f in phase.expect if not (target / f).is_file()]
+            if missing and report.execution_result.status == "succeeded":
+                # The quality gate between phases: a phase that did not deliver did not succeed.
+                result = report.execution_result.model_copy(
+                    update={"status": "failed", "message": f"expected outputs missing: {', '.join(missing)}"}
+                )
+                report = report.model_copy(update={"execution_result": result})
             if report.execution_result.status == "succeeded" or phase.on_failure != "retry" or attempts >= 2:
                 break
         with lock:
@@ -148,10 +157,14 @@ def run_plan(
     running: dict[Future[PhaseOutcome], str] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase") as pool:
         while pending or running:
-            if deadline_s is not None and time.monotonic() - t0 > deadline_s:
+            late = deadline_s is not None and time.monotonic() - t0 > deadline_s
+            spent = sum(r.performance_metrics.tokens_used for r in reports.values())
+            over = token_budget is not None and spent > token_budget
+            if late or over:
+                why = "past the plan's deadline" if late else f"over the plan's token budget ({spent} > {token_budget})"
                 for name, phase in list(pending.items()):
                     if phase.optional:
-                        outcomes[name] = PhaseOutcome(name=name, status="skipped", reason="past the plan's deadline")
+                        outcomes[name] = PhaseOutcome(name=name, status="skipped", reason=why)
                         del pending[name]
                         partial = True
             for name, phase in list(pending.items()):

@@ -34,6 +34,7 @@ class PlanPhase(BaseModel):
     depends_on: tuple[str, ...] = ()
     on_failure: FailurePolicy = "stop"
     optional: bool = False
+    expect: tuple[str, ...] = Field((), description="files the phase must leave in its outputs (a quality gate)")
 
 
 class Plan(BaseModel):

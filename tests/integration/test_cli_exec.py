@@ -176,8 +176,15 @@ def test_run_a_multi_phase_request_as_a_plan(tmp_path: Path) -> None:
     sales = ROOT / "scaffolds/csv_summary/example/sales"
     logs = ROOT / "scaffolds/log_analysis/example/logs"
     done = harness(
-        "run", "summarise every CSV by region and find the most common errors in the logs, then zip up the results",
-        "--input", str(sales), "--input", str(logs), "--output", str(tmp_path), "--json",
+        "run",
+        "summarise every CSV by region and find the most common errors in the logs, then zip up the results",
+        "--input",
+        str(sales),
+        "--input",
+        str(logs),
+        "--output",
+        str(tmp_path),
+        "--json",
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

@@ -92,3 +92,19 @@ def test_deadline_skips_optional_phases_and_marks_partial(
     report = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=tmp_path, backend=backend, deadline_s=0.0)
     assert report.partial
     assert {p.name: p.status for p in report.phases}["extra"] == "skipped"
+    assert report.status == "succeeded"  # what had to run, ran
+    over = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=tmp_path / "b", backend=backend, token_budget=-1)
+    assert over.partial and "token budget" in {p.name: p for p in over.phases}["extra"].reason
+
+
+def test_expected_outputs_are_a_gate_between_phases(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:
+    plan = Plan(
+        phases=(
+            PlanPhase(name="pack", request="zip", template="archive_builder", expect=("archive.zip", "missing.txt")),
+            phase("after", "dedupe_files", "pack"),
+        )
+    )
+    report = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=tmp_path, backend=backend)
+    by = {p.name: p for p in report.phases}
+    assert by["pack"].status == "failed" and "missing.txt" in by["pack"].reason
+    assert by["after"].status == "skipped"
