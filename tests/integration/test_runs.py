@@ -223,3 +223,13 @@ def test_json_result_round_trips(backend: DockerBackend) -> None:
     result = backend.run(RunSpec(script="print('x')"))
     again = RunResult.model_validate(json.loads(result.model_dump_json()))
     assert again == result
+
+
+def test_a_pooled_container_killed_from_outside_is_not_used(pooled: DockerBackend, docker_client: Any) -> None:
+    assert pooled.wait_pool(60)
+    for info in docker_client.api.containers(filters={"label": "harness.run_id=pool"}):
+        if (info.get("Labels") or {}).get("harness.owner") == pooled.owner:
+            docker_client.api.kill(info["Id"])
+    time.sleep(0.5)
+    result = pooled.run(RunSpec(script="print('still fine')"))
+    assert result.ok and "still fine" in result.stdout_tail
