@@ -4,7 +4,8 @@ Each phase is a whole request (analyse → decide → render or generate → gat
 in its own container. A phase that depends on others gets their /output folders read-only
 under /input/<phase>. A phase that does not leave its expected files has failed. Failure
 handling per phase: ``stop`` (schedule nothing more), ``skip`` (its dependents are skipped,
-the rest go on) or ``retry`` (run it once more). Past the plan's deadline or token budget,
+the rest go on), ``retry`` (run it once more) or ``repair`` (with an LLM configured: a new
+script that starts from the failed scaffold, told how it failed). Past the plan's deadline or token budget,
 optional phases are not started and the result is marked partial.
 """
 
@@ -104,10 +105,18 @@ def run_plan(
         phase_inputs = [*inputs, *(Path(folder) for folder in upstream if folder)]
         attempts = 0
         report = None
+        attempt_request: str = phase.request
+        strategy: str | None = None
         while True:
             attempts += 1
             notify(phase.name, "running")
-            prepared = harness.prepare(phase.request, template=phase.template, params=phase.params, inputs=phase_inputs)
+            prepared = harness.prepare(
+                attempt_request,
+                template=phase.template,
+                params=phase.params,
+                inputs=phase_inputs,
+                strategy=strategy,
+            )
             if prepared.decision.missing:
                 prepared.close()
                 return PhaseOutcome(
@@ -134,7 +143,19 @@ def run_plan(
                     update={"status": "failed", "message": f"expected outputs missing: {', '.join(missing)}"}
                 )
                 report = report.model_copy(update={"execution_result": result})
-            if report.execution_result.status == "succeeded" or phase.on_failure != "retry" or attempts >= 2:
+            if report.execution_result.status == "succeeded" or attempts >= 2:
+                break
+            if phase.on_failure == "repair" and harness.llm_available:
+                # Once more through the LLM: a new script that starts from the scaffold that failed,
+                # told how it failed.
+                failure = report.execution_result
+                attempt_request = (
+                    f"{phase.request}\n(The scaffold {phase.template} failed here with status "
+                    f"{failure.status}: {failure.message}. Write a script that does the job.)"
+                )
+                strategy = "hybrid" if phase.template else "generate_custom"
+                continue
+            if phase.on_failure != "retry":
                 break
         with lock:
             reports[phase.name] = report

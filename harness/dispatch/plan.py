@@ -17,7 +17,7 @@ from harness.records import Decision
 
 __all__ = ["FailurePolicy", "Plan", "PlanPhase", "describe", "split_request"]
 
-FailurePolicy = Literal["stop", "skip", "retry"]
+FailurePolicy = Literal["stop", "skip", "retry", "repair"]
 _STAGE = re.compile(r"\s*(?:,?\s*\b(?:and\s+)?then\b|;|\bafter that\b|\bfinally\b)\s*", re.IGNORECASE)
 _PARALLEL = re.compile(r"\s*(?:,\s*and\b|\band\s+also\b|\bin parallel with\b|,|\band\b)\s*", re.IGNORECASE)
 
