@@ -44,6 +44,7 @@ from harness.settings import Settings
 __all__ = ["Harness", "Prepared"]
 
 MAX_REQUEST = 20_000
+HISTORY_MIN_RUNS = 3  # fewer past runs than this and the priors stay
 
 
 @dataclass
@@ -156,14 +157,19 @@ class Harness:
             t1 = time.monotonic()
             prepared.generator = Generator(prepared.llm, self.library, GeneratedStore(self.settings.generated_dir))
             tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
-            analysis = analysis.model_copy(
-                update={
-                    "estimate": Estimate(
-                        duration_s=analysis.estimate.duration_s + 30.0,
-                        tokens=tokens,
-                        basis=f"the {decision.strategy} prompt as it will be sent plus a typical script, one attempt",
-                    )
-                }
+            history_based = analysis.estimate.basis.startswith("median of")
+            analysis = (
+                analysis
+                if history_based
+                else analysis.model_copy(
+                    update={
+                        "estimate": Estimate(
+                            duration_s=analysis.estimate.duration_s + 30.0,
+                            tokens=tokens,
+                            basis=f"the {decision.strategy} prompt as sent plus a typical script, one attempt",
+                        )
+                    }
+                )
             )
             prepared.analysis = analysis
             try:
@@ -317,7 +323,20 @@ class Harness:
             llm=self.llm_available,
             strategy=strategy,
         )
-        return analysis, decision
+        return self._estimate_from_history(analysis, decision), decision
+
+    def _estimate_from_history(self, analysis: Analysis, decision: Decision) -> Analysis:
+        """With three or more past runs like this one, their medians replace the priors."""
+        if decision.strategy == "use_template" and decision.template:
+            n, seconds, tokens = self.history.medians(template=decision.template, strategy="use_template")
+            what = f"{decision.template} runs"
+        else:
+            n, seconds, tokens = self.history.medians(strategy=decision.strategy)
+            what = f"{decision.strategy} runs"
+        if n < HISTORY_MIN_RUNS:
+            return analysis
+        estimate = Estimate(duration_s=round(seconds, 3), tokens=tokens, basis=f"median of {n} past {what}")
+        return analysis.model_copy(update={"estimate": estimate})
 
     def _repair_runs(
         self,

@@ -122,6 +122,26 @@ class HistoryStore:
             rows = db.execute(_OUTCOMES, _DONE).fetchall()
         return {r["template"]: (int(r["ok"]), int(r["bad"])) for r in rows}
 
+    def medians(self, *, template: str | None = None, strategy: str | None = None) -> tuple[int, float, int]:
+        """Finished runs matching ``template``/``strategy``: their count, median seconds and median tokens."""
+        clauses, values = ["status != 'running'", "duration_s IS NOT NULL"], []
+        for column, value in (("template", template), ("strategy", strategy)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                values.append(value)
+        with self._connect() as db:
+            rows = db.execute(
+                f"SELECT duration_s, tokens_used FROM runs WHERE {' AND '.join(clauses)}",  # noqa: S608 - fixed columns
+                values,
+            ).fetchall()
+        if not rows:
+            return 0, 0.0, 0
+        return (
+            len(rows),
+            float(statistics.median(r["duration_s"] for r in rows)),
+            int(statistics.median(r["tokens_used"] or 0 for r in rows)),
+        )
+
     def stats(self) -> dict[str, list[dict[str, Any]]]:
         """Per scaffold and per workflow type: runs, success rate, median duration and tokens, estimate error."""
         with self._connect() as db:

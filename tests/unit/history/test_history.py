@@ -115,3 +115,14 @@ def test_history_and_stats_commands(
     stats = json.loads(capsys.readouterr().out)
     assert stats["by_template"][0]["template"] == "log_analysis"
     assert stats["by_workflow_type"][0]["workflow_type"] == "automation"
+
+
+def test_estimates_come_from_history_once_there_is_some(tmp_path: Path) -> None:
+    harness = Harness(Settings.from_env({"HARNESS_DATA_DIR": str(tmp_path)}))
+    request = "summarise every CSV in ./data by region"
+    assert harness.analyse(request)[0].estimate.basis.startswith("csv_summary's expected run time")
+    for n, seconds in enumerate([6.0, 7.0, 9.0]):
+        harness.history.started(f"r{n}", request, strategy="use_template", template="csv_summary")
+        harness.history.finished(f"r{n}", "succeeded", duration_s=seconds, tokens_used=0)
+    estimate = harness.analyse(request)[0].estimate
+    assert (estimate.duration_s, estimate.basis) == (7.0, "median of 3 past csv_summary runs")
