@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
+from typing import Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -14,17 +15,46 @@ from rich.text import Text
 
 from harness.events import Event
 
-__all__ = ["RunDisplay"]
+__all__ = ["LiveView", "RunDisplay"]
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "red"}
 _SHOWN_LINES = 200  # plain output lines echoed; the rest stay in events.jsonl
 
 
-class RunDisplay:
+class LiveView:
+    """A rich Live area on a terminal (nothing otherwise), entered and left with the view."""
+
+    transient = True
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+        self._live: Live | None = None
+
+    def _render(self) -> RenderableType:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        if self.console.is_terminal:
+            self._live = Live(self._render(), console=self.console, refresh_per_second=10, transient=self.transient)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.update(self._render())
+            self._live.__exit__(exc_type, exc, tb)
+            self._live = None
+
+
+class RunDisplay(LiveView):
     """Shows a run's events as they arrive; a plain line log when stderr is not a terminal."""
 
     def __init__(self, console: Console, title: str) -> None:
-        self.console = console
+        super().__init__(console)
         self.title = title
         self.phases: dict[str, str] = {}
         self.current: str | None = None
@@ -33,22 +63,6 @@ class RunDisplay:
         self.message = ""
         self.last_log = ""
         self.plain_lines = 0
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._live: Live | None = None
-
-    def __enter__(self) -> RunDisplay:
-        if self.console.is_terminal:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=12, transient=True)
-            self._live.__enter__()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._live is not None:
-            self._live.__exit__(exc_type, exc, tb)
-            self._live = None
 
     def on_event(self, event: Event) -> None:
         """Fold one event into the display."""

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from types import TracebackType
 from typing import Any
 
 from rich.console import Console, RenderableType
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from harness.cli.display import LiveView
 from harness.events import Event
 
 __all__ = ["PlanDisplay"]
@@ -20,29 +18,14 @@ _STYLE = {"waiting": "dim", "running": "yellow", "succeeded": "green", "skipped"
 _MARK = {"waiting": "·", "running": "▶", "succeeded": "✓", "skipped": "-"}
 
 
-class PlanDisplay:
+class PlanDisplay(LiveView):
     """Shows all phases of a plan (waiting, running, done, failed) and each one's progress."""
 
+    transient = False  # the final table stays on screen
+
     def __init__(self, console: Console, phases: list[dict[str, Any]]) -> None:
-        self.console = console
+        super().__init__(console)
         self.rows = {row["phase"]: {"stage": row["stage"], "state": "waiting", "note": ""} for row in phases}
-        self.started = time.monotonic()
-        self._lock = threading.Lock()
-        self._live: Live | None = None
-
-    def __enter__(self) -> PlanDisplay:
-        if self.console.is_terminal:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
-            self._live.__enter__()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._live is not None:
-            self._live.update(self._render())
-            self._live.__exit__(exc_type, exc, tb)
-            self._live = None
 
     def on_phase(self, name: str, state: str, report: Any = None) -> None:
         """A phase changed state (running, succeeded, failed, skipped, ...)."""
