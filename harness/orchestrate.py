@@ -92,6 +92,7 @@ def run_plan(
     outcomes: dict[str, PhaseOutcome] = {}
     reports: dict[str, Report] = {}
     lock = threading.Lock()
+    prepare_lock = threading.Lock()
     stop = False
     partial = False
 
@@ -110,13 +111,14 @@ def run_plan(
         while True:
             attempts += 1
             notify(phase.name, "running")
-            prepared = harness.prepare(
-                attempt_request,
-                template=phase.template,
-                params=phase.params,
-                inputs=phase_inputs,
-                strategy=strategy,
-            )
+            with prepare_lock:  # analysis, rendering and checks are quick; the container runs overlap
+                prepared = harness.prepare(
+                    attempt_request,
+                    template=phase.template,
+                    params=phase.params,
+                    inputs=phase_inputs,
+                    strategy=strategy,
+                )
             if prepared.decision.missing:
                 prepared.close()
                 return PhaseOutcome(

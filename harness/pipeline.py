@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class Harness:
         self._library = library
         self._backend_factory = backend_factory
         self._history: HistoryStore | None = None
+        self._history_lock = threading.Lock()
 
     @property
     def library(self) -> Library:
@@ -108,8 +110,9 @@ class Harness:
     @property
     def history(self) -> HistoryStore:
         """The history store in the data directory (opened once)."""
-        if self._history is None:
-            self._history = HistoryStore(self.settings.data_dir / "history.sqlite3")
+        with self._history_lock:  # a plan's phases ask from several threads at once
+            if self._history is None:
+                self._history = HistoryStore(self.settings.data_dir / "history.sqlite3")
         return self._history
 
     @property

@@ -7,6 +7,7 @@ and give findings precise enough for a person or an LLM to fix. ``run_checks`` n
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -47,8 +48,18 @@ def _timed(name: str, durations: dict[str, float], findings: list[Finding], fn: 
     durations[name] = round((time.perf_counter() - start) * 1000, 3)
 
 
+# One check at a time: bandit's manager is shared, and warnings.catch_warnings (used around
+# bandit and RestrictedPython) changes process-wide state that concurrent checks would race on.
+_CHECK_LOCK = threading.Lock()
+
+
 def run_checks(source: str | bytes, policy: GatePolicy | str = "strict") -> CheckReport:
-    """Run every checker on ``source``; never raises."""
+    """Run every checker on ``source``; never raises. Safe to call from several threads."""
+    with _CHECK_LOCK:
+        return _run_checks(source, policy)
+
+
+def _run_checks(source: str | bytes, policy: GatePolicy | str) -> CheckReport:
     try:
         chosen = get_policy(policy)
     except Exception:  # noqa: BLE001 - an unknown policy name falls back to the strictest

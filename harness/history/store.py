@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 import statistics
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,21 +67,32 @@ class HistoryStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            with self._connect() as db:
-                db.executescript(_SCHEMA)
-                self._mark_interrupted(db)
-        except sqlite3.DatabaseError as exc:
-            raise UserError(
-                f"the history file {path} is damaged ({exc})",
-                hint="move it aside (it is not overwritten); harness starts a new one",
-            ) from None
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with self._connect() as db:
+                    # WAL is a property of the file: set once here, kept by every later connection.
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                    self._mark_interrupted(db)
+                return
+            except sqlite3.OperationalError as exc:
+                # Another process or thread is opening the same file: wait for it, it is not damage.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise UserError(
+                        f"the history file {path} cannot be opened ({exc})", hint="another harness may hold it"
+                    ) from None
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                raise UserError(
+                    f"the history file {path} is damaged ({exc})",
+                    hint="move it aside (it is not overwritten); harness starts a new one",
+                ) from None
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         try:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA busy_timeout=10000")
             db.row_factory = sqlite3.Row
             yield db

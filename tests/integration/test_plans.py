@@ -61,7 +61,9 @@ def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Pa
         )
     )
     report = run_plan(harness, stop, "t", inputs=(TAMPERED,), output_dir=tmp_path / "a", backend=backend)
-    assert [(p.name, p.status) for p in report.phases] == [("check", "failed"), ("after", "skipped")]
+    assert [(p.name, p.status) for p in report.phases] == [("check", "failed"), ("after", "skipped")], [
+        (p.name, p.status, p.reason) for p in report.phases
+    ]
     assert report.status == "failed" and report.error_rate == 1.0
 
     skip = Plan(
@@ -74,7 +76,9 @@ def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Pa
     )
     report = run_plan(harness, skip, "t", inputs=(TAMPERED,), output_dir=tmp_path / "b", backend=backend)
     status = {p.name: p.status for p in report.phases}
-    assert status == {"check": "failed", "other": "succeeded", "after-check": "skipped", "after-other": "succeeded"}
+    assert status == {"check": "failed", "other": "succeeded", "after-check": "skipped", "after-other": "succeeded"}, [
+        (p.name, p.status, p.reason) for p in report.phases
+    ]
 
     retry = Plan(
         phases=(

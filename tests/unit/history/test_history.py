@@ -57,8 +57,7 @@ def test_a_damaged_file_is_reported_and_kept(tmp_path: Path) -> None:
 
 
 def test_concurrent_writers_do_not_lose_runs(tmp_path: Path) -> None:
-    path = tmp_path / "h.sqlite3"
-    HistoryStore(path)
+    path = tmp_path / "h.sqlite3"  # created by the racing writers themselves
 
     def writer(prefix: str) -> None:
         store = HistoryStore(path)
@@ -66,12 +65,12 @@ def test_concurrent_writers_do_not_lose_runs(tmp_path: Path) -> None:
             store.started(f"{prefix}{n}", "x", template="t", strategy="use_template")
             store.finished(f"{prefix}{n}", "succeeded")
 
-    threads = [threading.Thread(target=writer, args=(p,)) for p in "abcd"]
+    threads = [threading.Thread(target=writer, args=(p,)) for p in "abcdefgh"]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert HistoryStore(path).outcomes() == {"t": (100, 0)}
+    assert HistoryStore(path).outcomes() == {"t": (200, 0)}
 
 
 def test_success_factor_is_neutral_then_learns() -> None:
