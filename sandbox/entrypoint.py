@@ -117,7 +117,9 @@ def _run_child(path: str, argv: list[str], env: dict[str, str]) -> None:
         os.environ.update(env)
         os.chdir(WORK_DIR)
         sys.argv = [path, *argv]
-        sys.path[:] = [WORK_DIR, RUNTIME_DIR, *[p for p in sys.path if p not in ("", RUNTIME_DIR)]]
+        # The standard library and the runtime come first: a file the script writes into its
+        # working directory at run time (say /work/json.py) must not shadow them.
+        sys.path[:] = [RUNTIME_DIR, *[p for p in sys.path if p not in ("", RUNTIME_DIR, WORK_DIR)], WORK_DIR]
         sys.dont_write_bytecode = True
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
         runpy.run_path(path, run_name="__main__")

@@ -146,3 +146,15 @@ def test_policy_receipt_lists_what_was_applied(probe: dict) -> None:
     assert receipt.cap_drop == ("ALL",) and receipt.user == "10001:10001" and receipt.init
     assert receipt.env_keys == ("GREETING",)
     assert receipt.limits["memory"] == "512m" and receipt.limits["pids"] == 128
+
+
+def test_files_written_at_run_time_cannot_shadow_the_standard_library(backend: DockerBackend) -> None:
+    script = (
+        "import sys\n"
+        "open('/work/json.py', 'w').write('raise SystemExit(9)')\n"
+        "open('/work/harness_runtime.py', 'w').write('raise SystemExit(8)')\n"
+        "import json, harness_runtime\n"
+        "print(json.dumps({'ok': True}), harness_runtime.SCHEMA_VERSION)\n"
+    )
+    result = backend.run(RunSpec(script=script))
+    assert result.ok, (result.exit_code, result.stderr_tail)
