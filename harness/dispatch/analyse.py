@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from harness.dispatch.text import STOPWORDS, stem, tokens
@@ -307,7 +307,6 @@ def analyse(
     request: str,
     scaffolds: Sequence[Any],
     *,
-    history_tokens: Iterable[int] = (),
     outcomes: Mapping[str, tuple[int, int]] | None = None,
 ) -> Analysis:
     """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking."""
@@ -348,12 +347,11 @@ def analyse(
             basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
         )
     else:
-        past = list(history_tokens)
-        tokens_needed = int(sorted(past)[len(past) // 2]) if past else PRIOR_CUSTOM_TOKENS
+        # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
         estimate = Estimate(
             duration_s=30.0 + CONTAINER_OVERHEAD_S,
-            tokens=tokens_needed,
-            basis="median of past custom generations" if past else "prior for a generated script (no history yet)",
+            tokens=PRIOR_CUSTOM_TOKENS,
+            basis="prior for a generated script",
         )
     return Analysis(
         request=request,
