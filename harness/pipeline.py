@@ -18,18 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks import CheckReport, gate, run_checks
+from harness.dispatch import llm_analyse
 from harness.dispatch.analyse import analyse
 from harness.dispatch.decide import decide
 from harness.errors import ConfigError, UserError
 from harness.events import Event
 from harness.execution.backend import Backend
-from harness.generation.agents import AgentBroker
+from harness.generation.agents import AgentBroker, load_roles
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
-from harness.history.store import HistoryStore
+from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, Estimate, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
@@ -104,8 +105,14 @@ class Harness:
 
     # -- stages up to the sandbox --------------------------------------------------------------
     def analyse(self, request: str) -> tuple[Analysis, Decision]:
-        """Analyse a request and decide how to serve it; runs nothing."""
-        return self._analyse_and_decide(_clean_request(request), None, {})
+        """Analyse a request and decide how to serve it (asking the LLM if configured); runs nothing."""
+        if not self.llm_available:
+            return self._analyse_and_decide(_clean_request(request), None, {})
+        llm = Llm(self.settings, Budget(self.settings.budget))
+        try:
+            return self._analyse_and_decide(_clean_request(request), None, {}, llm=llm)
+        finally:
+            llm.close()
 
     @property
     def history(self) -> HistoryStore:
@@ -138,7 +145,14 @@ class Harness:
         t0 = time.monotonic()
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
-        analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy)
+        spend = Budget(budget or self.settings.budget)
+        llm = Llm(self.settings, spend, on_text=on_text, on_call=on_call) if self.llm_available else None
+        try:
+            analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy, llm=llm)
+        except BaseException:
+            if llm is not None:
+                llm.close()
+            raise
         stages["analyse_s"] = time.monotonic() - t0
         run_id = new_run_id()
         prepared = Prepared(
@@ -148,11 +162,9 @@ class Harness:
             analysis=analysis,
             decision=decision,
             stages_s=stages,
-            budget=Budget(budget or self.settings.budget),
+            budget=spend,
+            llm=llm,
         )
-        if self.llm_available:
-            assert prepared.budget is not None
-            prepared.llm = Llm(self.settings, prepared.budget, on_text=on_text, on_call=on_call)
         if decision.missing:
             return prepared
         if decision.strategy != "use_template":
@@ -313,10 +325,19 @@ class Harness:
 
     # -- internals ------------------------------------------------------------------------------
     def _analyse_and_decide(
-        self, request: str, template: str | None, params: dict[str, str], strategy: str | None = None
+        self,
+        request: str,
+        template: str | None,
+        params: dict[str, str],
+        strategy: str | None = None,
+        *,
+        llm: Llm | None = None,
     ) -> tuple[Analysis, Decision]:
         scaffolds = self.library.scaffolds
-        analysis = analyse(request, scaffolds, outcomes=self.history.outcomes())
+        outcomes = self.history.outcomes()
+        analysis = analyse(request, scaffolds, outcomes=outcomes)
+        forced = template is not None or strategy is not None
+        analysis = self._second_opinion(analysis, llm, outcomes, forced=forced)
         decision = decide(
             analysis,
             {s.name: s for s in scaffolds},
@@ -327,6 +348,26 @@ class Harness:
             strategy=strategy,
         )
         return self._estimate_from_history(analysis, decision), decision
+
+    def _second_opinion(
+        self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[int, int]], *, forced: bool
+    ) -> Analysis:
+        """The heuristic analysis, with the LLM's judgements merged in where it is more confident."""
+        if llm is None:
+            return analysis.model_copy(update={"llm": "no LLM configured"})
+        if forced:
+            return analysis.model_copy(update={"llm": "not asked: the scaffold or strategy was chosen explicitly"})
+        mode = self.settings.llm_analysis
+        if not llm_analyse.wanted(mode, analysis, self.settings.match_threshold):
+            why = "turned off (HARNESS_LLM_ANALYSIS=off)" if mode == "off" else "the heuristic analysis is confident"
+            return analysis.model_copy(update={"llm": f"not asked: {why}"})
+        by_name = {s.name: s for s in self.library.scaffolds}
+        roles = sorted(load_roles())
+        verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles)
+        if verdict is None:
+            return analysis.model_copy(update={"llm": problem})
+        factor = {name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()}
+        return llm_analyse.merge(analysis, verdict, by_name, roles, factor=factor)
 
     def _estimate_from_history(self, analysis: Analysis, decision: Decision) -> Analysis:
         """With three or more past runs like this one, their medians replace the priors."""

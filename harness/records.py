@@ -148,10 +148,12 @@ class Analysis(_Record):
     workflow_features: tuple[str, ...] = Field((), description="what led to the workflow type")
     complexity: Complexity
     complexity_features: tuple[str, ...] = ()
-    roles: tuple[str, ...] = Field((), description="agent roles the request would use")
+    roles: tuple[str, ...] = Field((), description="agent roles the request would use, most likely first")
+    role_confidence: dict[str, float] = Field(default_factory=dict, description="how sure each role is needed")
     candidates: tuple[Candidate, ...] = ()
     stated_params: dict[str, str] = Field(default_factory=dict, description="parameter values the request states")
     estimate: Estimate
+    llm: str = Field("", description="what an LLM analysis contributed, or why there was none")
 
 
 class Decision(_Record):

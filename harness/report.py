@@ -43,6 +43,8 @@ class WorkflowAnalysis(_Part):
     complexity: str
     complexity_features: tuple[str, ...]
     roles: tuple[str, ...]
+    role_confidence: dict[str, float] = Field(default_factory=dict)
+    llm: str = Field("", description="what an LLM analysis contributed, or why there was none")
     estimated_duration_s: float
     estimated_tokens: int
     estimate_basis: str
@@ -57,6 +59,8 @@ class WorkflowAnalysis(_Part):
             complexity=analysis.complexity,
             complexity_features=analysis.complexity_features,
             roles=analysis.roles,
+            role_confidence=analysis.role_confidence,
+            llm=analysis.llm,
             estimated_duration_s=analysis.estimate.duration_s,
             estimated_tokens=analysis.estimate.tokens,
             estimate_basis=analysis.estimate.basis,

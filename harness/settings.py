@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -56,6 +56,9 @@ class Settings(BaseModel):
     run_repairs: int = Field(1, ge=0, le=5, description="fixes tried after a failed sandbox run")
     llm_retries: int = Field(2, ge=0, le=10, description="SDK retries on 429/5xx, with backoff")
     llm_timeout_s: float = Field(120.0, gt=0, description="per API call")
+    llm_analysis: Literal["auto", "always", "off"] = Field(
+        "auto", description="ask the LLM to analyse requests: when the heuristic is unsure, always, or never"
+    )
     generated_dir: Path = Field(default_factory=lambda: default_generated_dir(), description="generated scripts")
 
     @classmethod
@@ -79,6 +82,7 @@ class Settings(BaseModel):
             "run_repairs",
             "llm_retries",
             "llm_timeout_s",
+            "llm_analysis",
             "generated_dir",
         ):
             value = env.get(ENV_PREFIX + name.upper())

@@ -287,6 +287,11 @@ def register(app: typer.Typer) -> None:
             out_console.print(f"  type evidence: {feature}", markup=False)
         for feature in analysis.complexity_features:
             out_console.print(f"  complexity: {feature}", markup=False)
+        if analysis.role_confidence:
+            roles = ", ".join(f"{name} ({c:.2f})" for name, c in analysis.role_confidence.items())
+            out_console.print(f"  roles: {roles}", markup=False)
+        if analysis.llm:
+            out_console.print(f"  LLM: {analysis.llm}", markup=False)
         for candidate in analysis.candidates[:3]:
             out_console.print(
                 f"  candidate {candidate.name}: confidence {candidate.confidence:.2f}, score {candidate.score:.2f}, "

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from harness.dispatch.text import STOPWORDS, stem, tokens
 from harness.records import Analysis, Candidate, Complexity, Estimate, WorkflowType
 
-__all__ = ["ScaffoldLike", "analyse", "extract_params", "rank_scaffolds", "workflow_scores"]
+__all__ = ["ScaffoldLike", "analyse", "extract_params", "prior_estimate", "rank_scaffolds", "workflow_scores"]
 
 # Keyword families, after the seed's dispatcher, extended with everyday automation.
 FAMILIES: dict[WorkflowType, tuple[str, ...]] = {
@@ -153,6 +153,7 @@ _HARD = (
     "multi",
 )
 CONTAINER_OVERHEAD_S = 1.0
+ROLE_FLOOR = 0.15  # a stray keyword from another family ("hard-coded") does not call in its roles
 PRIOR_CUSTOM_TOKENS = 8000
 
 
@@ -303,6 +304,35 @@ def _steer(
     return sorted(steered, key=lambda c: c.confidence, reverse=True)
 
 
+def prior_estimate(top: Candidate | None, scaffolds: Mapping[str, Any]) -> Estimate:
+    """The estimate before history: the best scaffold's run time, or a generated script's prior."""
+    if top is not None and top.confidence > 0 and top.name in scaffolds:
+        runtime = float(getattr(scaffolds[top.name], "expected_runtime_s", 5.0))
+        return Estimate(
+            duration_s=runtime + CONTAINER_OVERHEAD_S,
+            tokens=0,
+            basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
+        )
+    # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
+    return Estimate(
+        duration_s=30.0 + CONTAINER_OVERHEAD_S, tokens=PRIOR_CUSTOM_TOKENS, basis="prior for a generated script"
+    )
+
+
+def _role_confidence(
+    workflow: WorkflowType, confidence: float, scores: Mapping[WorkflowType, float]
+) -> dict[str, float]:
+    """Roles of the chosen workflow type, and of any other family with evidence, most likely first."""
+    found: dict[str, float] = {role: round(max(confidence, 0.3), 3) for role in ROLES[workflow]}
+    total = sum(scores.values()) or 1.0
+    for family, score in scores.items():
+        # "build the API, then audit it": a secondary family's roles are needed too, less surely.
+        share = round(score / total * min(1.0, score / 2.0), 3)
+        for role in ROLES[family] if score >= 1.0 and share >= ROLE_FLOOR else ():
+            found[role] = max(found.get(role, 0.0), share)
+    return dict(sorted(found.items(), key=lambda kv: kv[1], reverse=True))
+
+
 def analyse(
     request: str,
     scaffolds: Sequence[Any],
@@ -335,24 +365,11 @@ def analyse(
     else:
         features.append("no workflow keywords matched")
     complexity, complexity_features = _complexity(request, len([s for s in scores.values() if s >= 1]))
+    role_confidence = _role_confidence(workflow, confidence, scores)
     by_name = {s.name: s for s in scaffolds}
     stated: dict[str, str] = {}
     if top is not None and top.name in by_name:
         stated = extract_params(request, getattr(by_name[top.name], "parameters", {}) or {})
-    if top is not None and top.confidence > 0 and top.name in by_name:
-        runtime = float(getattr(by_name[top.name], "expected_runtime_s", 5.0))
-        estimate = Estimate(
-            duration_s=runtime + CONTAINER_OVERHEAD_S,
-            tokens=0,
-            basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
-        )
-    else:
-        # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
-        estimate = Estimate(
-            duration_s=30.0 + CONTAINER_OVERHEAD_S,
-            tokens=PRIOR_CUSTOM_TOKENS,
-            basis="prior for a generated script",
-        )
     return Analysis(
         request=request,
         workflow_type=workflow,
@@ -360,8 +377,9 @@ def analyse(
         workflow_features=tuple(features),
         complexity=complexity,
         complexity_features=tuple(complexity_features),
-        roles=ROLES[workflow],
+        roles=tuple(role_confidence),
+        role_confidence=role_confidence,
         candidates=tuple(candidates[:5]),
         stated_params=stated,
-        estimate=estimate,
+        estimate=prior_estimate(top, by_name),
     )

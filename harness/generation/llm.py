@@ -204,6 +204,32 @@ class Llm:
         self.budget.charge(usage)
         return parse_answer(final.content, str(final.stop_reason), usage)
 
+    def call_tool(
+        self, *, system: str, prompt: str, tool: dict[str, Any], purpose: str, max_tokens: int = 1024
+    ) -> tuple[dict[str, Any] | None, str]:
+        """Force one call of ``tool`` and return its input, or ``None`` and what was wrong with the answer."""
+        self.budget.reserve(_estimate([{"text": system}, tool], [{"text": prompt}]) + max_tokens // 4, purpose)
+        with self._errors():
+            message = self.client.messages.create(
+                model=self.settings.model,
+                max_tokens=max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": prompt}],
+                tools=[tool],
+                tool_choice={"type": "tool", "name": tool["name"]},
+            )
+        self.budget.charge(Usage.of(message.usage))
+        if message.stop_reason == "max_tokens":
+            return None, "the answer was cut off at the token limit"
+        block = next((b for b in message.content if getattr(b, "type", "") == "tool_use"), None)
+        if block is None:
+            return None, f"the answer did not call {tool['name']}"
+        if block.name != tool["name"]:
+            return None, f"the answer called an unknown tool {block.name!r}"
+        if not isinstance(block.input, dict):
+            return None, f"the {tool['name']} call's input is not an object"
+        return block.input, ""
+
     def complete(self, *, system: str, prompt: str, model: str | None = None, max_tokens: int = 1024) -> str:
         """A plain text answer (agent calls); charged to the budget."""
         self.budget.reserve(_estimate([{"text": system}], [{"text": prompt}]) + max_tokens // 4, "an agent call")

@@ -48,6 +48,8 @@ def fake(monkeypatch: pytest.MonkeyPatch, sandbox_image: str) -> Iterator[FakeAn
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789abcdefghij")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
         monkeypatch.setenv("HARNESS_LLM_RETRIES", "1")
+        # These tests script the generation calls one by one; test_llm_analysis.py covers analysis.
+        monkeypatch.setenv("HARNESS_LLM_ANALYSIS", "off")
         yield server
 
 

@@ -41,10 +41,17 @@ def test_repair_policy_regenerates_a_failed_phase(
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789abcdefghij")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         harness = Harness(Settings.from_env())
-        plan = Plan(phases=(
-            PlanPhase(name="check", request="verify the release files", template="checksum_manifest",
-                      params={"mode": "verify", "manifest": "tampered/MANIFEST.sha256"}, on_failure="repair"),
-        ))
+        plan = Plan(
+            phases=(
+                PlanPhase(
+                    name="check",
+                    request="verify the release files",
+                    template="checksum_manifest",
+                    params={"mode": "verify", "manifest": "tampered/MANIFEST.sha256"},
+                    on_failure="repair",
+                ),
+            )
+        )
         with DockerBackend(harness.settings, pool_size=0) as backend:
             report = run_plan(harness, plan, "verify", inputs=(TAMPERED,), output_dir=tmp_path, backend=backend)
         assert report.status == "succeeded" and report.phases[0].attempts == 2

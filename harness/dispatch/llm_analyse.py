@@ -1,0 +1,227 @@
+"""A second opinion on a request from the LLM, through a forced tool call, merged where it is surer.
+
+The heuristic analysis (``analyse``) always runs and is what offline use and the tests rely
+on. With an API key the LLM is asked for the same judgements as structured tool input; the
+answer is validated field by field, names it invents (scaffolds, roles, parameters) are
+dropped with a note, and each judgement replaces the heuristic's only where the LLM states
+more confidence. A failed or nonsensical answer never fails the request: the heuristic
+stands and the analysis says why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.dispatch.analyse import ROLES, extract_params, prior_estimate
+from harness.errors import HarnessError
+from harness.records import Analysis, Candidate, Complexity, WorkflowType
+
+__all__ = ["ANALYSE_TOOL", "LlmVerdict", "ask", "merge", "wanted"]
+
+_WORKFLOWS = ["automation", "security_audit", "research", "development", "project_management", "custom"]
+
+ANALYSE_TOOL: dict[str, Any] = {
+    "name": "analyse_request",
+    "description": "Record your analysis of the user's automation request.",
+    "input_schema": {
+        "type": "object",
+        "properties": {
+            "workflow_type": {"type": "string", "enum": _WORKFLOWS},
+            "workflow_confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "complexity": {"type": "string", "enum": ["simple", "moderate", "complex"]},
+            "roles": {
+                "type": "array",
+                "description": "agent roles the work needs, from the list given",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                    "required": ["name", "confidence"],
+                },
+            },
+            "scaffold": {"type": ["string", "null"], "description": "the one scaffold that serves it, or null"},
+            "scaffold_confidence": {"type": "number", "minimum": 0, "maximum": 1},
+            "parameters": {
+                "type": "object",
+                "description": "values the request states for that scaffold's parameters, as strings",
+                "additionalProperties": {"type": "string"},
+            },
+            "reasoning": {"type": "string", "description": "one or two sentences"},
+        },
+        "required": ["workflow_type", "workflow_confidence", "complexity", "scaffold", "scaffold_confidence"],
+    },
+}
+
+_SYSTEM = (
+    "You route automation requests for harness, which serves each request with a vetted Python script "
+    "run in a sandbox: either a reviewed scaffold filled with parameters, or a newly written script. "
+    "Judge the request and call analyse_request once. Choose a scaffold only when it does what is asked "
+    "without changes; otherwise scaffold is null. Confidence means how likely you are to be right: be "
+    "calibrated, and low when the request is vague."
+)
+
+
+class RoleNeed(BaseModel):
+    """A role the LLM thinks the request needs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str = Field(min_length=1, max_length=80)
+    confidence: float = Field(ge=0, le=1)
+
+
+class LlmVerdict(BaseModel):
+    """The ``analyse_request`` tool's input, validated."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    workflow_type: WorkflowType
+    workflow_confidence: float = Field(ge=0, le=1)
+    complexity: Complexity
+    roles: list[RoleNeed] = Field(default_factory=list, max_length=20)
+    scaffold: str | None = Field(None, max_length=100)
+    scaffold_confidence: float = Field(0.0, ge=0, le=1)
+    parameters: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=50)
+    reasoning: str = Field("", max_length=2000)
+
+
+def wanted(mode: str, analysis: Analysis, threshold: float) -> bool:
+    """Whether to ask the LLM: ``always``, never when ``off``, and under ``auto`` when the heuristic is unsure."""
+    if mode == "always":
+        return True
+    if mode != "auto":
+        return False
+    top = analysis.candidates[0].confidence if analysis.candidates else 0.0
+    return top < threshold or analysis.workflow_confidence < threshold
+
+
+def _prompt(request: str, scaffolds: Sequence[Any], roles: Sequence[str]) -> str:
+    listing = []
+    for s in scaffolds:
+        params = ", ".join(f"{name} ({p.type}): {p.description}" for name, p in s.parameters.items())
+        listing.append(
+            {
+                "name": s.name,
+                "workflow_type": s.workflow_type,
+                "does": f"{s.title}. {s.description}",
+                "parameters": params or "none",
+            }
+        )
+    return (
+        "Scaffolds:\n"
+        + json.dumps(listing, indent=1)
+        + f"\n\nRoles: {', '.join(roles) or 'none'}\n\n<request>\n{request}\n</request>"
+    )
+
+
+def ask(llm: Any, request: str, scaffolds: Sequence[Any], roles: Sequence[str]) -> tuple[LlmVerdict | None, str]:
+    """The LLM's verdict on ``request``, or None and why there is none (never raises for a bad answer)."""
+    try:
+        payload, problem = llm.call_tool(
+            system=_SYSTEM,
+            prompt=_prompt(request, scaffolds, roles),
+            tool=ANALYSE_TOOL,
+            purpose="analysing the request",
+            max_tokens=1024,
+        )
+    except HarnessError as exc:
+        return None, f"LLM analysis failed ({exc.message}); the heuristic analysis stands"
+    if payload is None:
+        return None, f"LLM analysis unusable ({problem}); the heuristic analysis stands"
+    try:
+        return LlmVerdict.model_validate(payload), ""
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        return None, f"LLM analysis had the wrong shape ({where}: {first['msg']}); the heuristic analysis stands"
+
+
+def merge(
+    analysis: Analysis,
+    verdict: LlmVerdict,
+    scaffolds: Mapping[str, Any],
+    known_roles: Sequence[str],
+    *,
+    factor: Mapping[str, float] | None = None,
+) -> Analysis:
+    """``analysis`` with each of the verdict's judgements taken where the LLM is more confident.
+
+    ``factor`` scales the LLM's scaffold confidence by the scaffold's track record, as history
+    does for the heuristic's, so the LLM cannot bring back a scaffold that keeps failing.
+    """
+    taken: list[str] = []
+    notes: list[str] = []
+    update: dict[str, Any] = {}
+    features = list(analysis.workflow_features)
+    if verdict.workflow_confidence > analysis.workflow_confidence:
+        update.update(
+            workflow_type=verdict.workflow_type,
+            workflow_confidence=round(verdict.workflow_confidence, 3),
+            complexity=verdict.complexity,
+            complexity_features=(*analysis.complexity_features, f"LLM: {verdict.complexity}"),
+        )
+        features.append(
+            f"LLM: {verdict.workflow_type} ({verdict.workflow_confidence:.2f})"
+            + (f": {verdict.reasoning}" if verdict.reasoning else "")
+        )
+        taken.append("workflow type")
+    roles = dict(analysis.role_confidence)
+    if "workflow type" in taken:
+        # The heuristic's roles followed its workflow type; with the type replaced, so are they.
+        roles = {role: round(verdict.workflow_confidence, 3) for role in ROLES[verdict.workflow_type]}
+    for need in verdict.roles:
+        if need.name not in known_roles:
+            notes.append(f"unknown role {need.name!r} dropped")
+        elif need.confidence > roles.get(need.name, 0.0):
+            roles[need.name] = round(need.confidence, 3)
+            taken.append(f"role {need.name}")
+    if roles != analysis.role_confidence:
+        ordered = dict(sorted(roles.items(), key=lambda kv: kv[1], reverse=True))
+        update.update(roles=tuple(ordered), role_confidence=ordered)
+    candidates = list(analysis.candidates)
+    stated = dict(analysis.stated_params)
+    if verdict.scaffold is not None and verdict.scaffold not in scaffolds:
+        notes.append(f"unknown scaffold {verdict.scaffold!r} ignored")
+    elif verdict.scaffold is not None:
+        name = verdict.scaffold
+        confidence = round(min(1.0, verdict.scaffold_confidence * (factor or {}).get(name, 1.0)), 3)
+        current = next((c for c in candidates if c.name == name), None)
+        if current is None or confidence > current.confidence:
+            chosen = Candidate(
+                name=name,
+                workflow_type=scaffolds[name].workflow_type,
+                score=current.score if current else 0.0,
+                confidence=confidence,
+                matched_terms=(*(current.matched_terms if current else ()), "<llm>"),
+            )
+            candidates = sorted(
+                [chosen, *(c for c in candidates if c.name != name)], key=lambda c: c.confidence, reverse=True
+            )
+            taken.append(f"scaffold {name} ({confidence:.2f})")
+            features.append(f"LLM: scaffold {name} ({confidence:.2f})")
+        if candidates and candidates[0].name == name:
+            declared = scaffolds[name].parameters
+            if not analysis.candidates or analysis.candidates[0].name != name:
+                # The values read for the heuristic's scaffold mean nothing here; read them afresh.
+                stated = extract_params(analysis.request, declared)
+                update["estimate"] = prior_estimate(candidates[0], scaffolds)
+            for key, value in verdict.parameters.items():
+                if key not in declared:
+                    notes.append(f"unknown parameter {key!r} dropped")
+                elif key not in stated:  # a value the request spells out plainly beats the LLM's reading
+                    stated[key] = str(value)
+                    taken.append(f"parameter {key}")
+    summary = "LLM analysis used for " + ", ".join(taken) if taken else "LLM analysis was no more confident"
+    update.update(
+        workflow_features=tuple(features),
+        candidates=tuple(candidates[:5]),
+        stated_params=stated,
+        llm="; ".join([summary, *notes]),
+    )
+    return analysis.model_copy(update=update)
