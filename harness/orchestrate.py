@@ -2,7 +2,8 @@
 
 Each phase is a whole request (analyse → decide → render or generate → gate → run → report)
 in its own container. A phase that depends on others gets their /output folders read-only
-under /input/<phase>. A phase that does not leave its expected files has failed. Failure
+under /input/<phase>. A phase that does not leave its expected files, or whose outputs break
+its scaffold's assertions, has failed; its dependents never start on that output. Failure
 handling per phase: ``stop`` (schedule nothing more), ``skip`` (its dependents are skipped,
 the rest go on), ``retry`` (run it once more) or ``repair`` (with an LLM configured: a new
 script that starts from the failed scaffold, told how it failed). Past the plan's deadline or token budget,
@@ -47,6 +48,7 @@ class PhaseOutcome(BaseModel):
     output_dir: str | None = None
     deliverables: tuple[str, ...] = ()
     gate_passed: bool | None = None
+    assertions_passed: bool | None = Field(None, description="the scaffold's output assertions (None: none checked)")
     reason: str = ""
 
 
@@ -162,6 +164,7 @@ def run_plan(
         with lock:
             reports[phase.name] = report
         result = report.execution_result
+        checked = report.quality_metrics.assertions if report.quality_metrics else ()
         return PhaseOutcome(
             name=phase.name,
             status=result.status,
@@ -173,6 +176,7 @@ def run_plan(
             output_dir=result.output_dir,
             deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
             gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
+            assertions_passed=all(a.passed for a in checked) if checked else None,
             reason=result.message,
         )
 
@@ -220,7 +224,8 @@ def run_plan(
     ran = [o for o in ordered if o.started_s is not None and o.finished_s is not None]
     busy = sum((o.finished_s or 0.0) - (o.started_s or 0.0) for o in ran)
     failed = [o for o in ran if o.status != "succeeded"]
-    gates = [o.gate_passed for o in ran if o.gate_passed is not None]
+    # Two gates per phase where both apply: the static checks before the run, the assertions after.
+    gates = [g for o in ran for g in (o.gate_passed, o.assertions_passed) if g is not None]
     required_ok = all(o.status == "succeeded" for o in ordered if not (plan.phase(o.name).optional and partial))
     agents = sorted({role for r in reports.values() for role in r.workflow_analysis.roles})
     return PlanReport(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.assertions import AssertionOutcome, check_outputs
 from harness.checks import CheckReport, gate, run_checks
 from harness.dispatch import llm_analyse
 from harness.dispatch.analyse import analyse
@@ -68,6 +69,7 @@ class Prepared:
     llm: Llm | None = None
     generator: Generator | None = None
     generation: Generation | None = None
+    assertions: tuple[AssertionOutcome, ...] = ()
 
     def close(self) -> None:
         """Release the LLM client, if one was made."""
@@ -297,6 +299,7 @@ class Harness:
                     runner = backend if backend is not None else stack.enter_context(self._make_backend())
                     run = runner.run(spec, on_event=record, on_agent=broker)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
+            run = self._check_assertions(prepared, run, spec.output_dir)
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         report = self._report(prepared, run, script_path, time.monotonic() - started)
@@ -407,6 +410,21 @@ class Harness:
             record_run(generation, generator.store, run)
         return run
 
+    def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
+        """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
+        template = prepared.decision.template
+        filled = prepared.decision.strategy in ("use_template", "customise_template")
+        if not (run.ok and filled and template and output_dir is not None and template in self.library):
+            return run
+        prepared.assertions = check_outputs(self.library.get(template).assertions, output_dir, prepared.params)
+        broken = [a for a in prepared.assertions if not a.passed]
+        if not broken:
+            return run
+        message = f"scaffold assertion failed: {broken[0].description} ({broken[0].detail})"
+        if len(broken) > 1:
+            message += f", and {len(broken) - 1} more"
+        return run.model_copy(update={"status": "failed", "message": message})
+
     def _make_backend(self) -> Backend:
         if self._backend_factory is not None:
             return self._backend_factory(self.settings)
@@ -430,6 +448,7 @@ class Harness:
                 checks_run=tuple(checks.checkers_run),
                 findings_by_severity=dict(checks.counts),
                 findings=tuple(json.loads(f.model_dump_json()) for f in checks.findings),
+                assertions=prepared.assertions,
             )
         stages = {k: round(v, 4) for k, v in prepared.stages_s.items()}
         # Everything before execute() (analyse, render or generate, check) plus execute() itself,

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from harness.assertions import AssertionOutcome
 from harness.records import Analysis, Decision, PolicyReceipt, RunResult, RunStatus
 
 __all__ = [
@@ -144,6 +145,9 @@ class QualityMetrics(_Part):
     checks_run: tuple[str, ...]
     findings_by_severity: dict[str, int]
     findings: tuple[dict[str, JsonValue], ...] = ()
+    assertions: tuple[AssertionOutcome, ...] = Field(
+        (), description="the scaffold's output assertions, checked after the run"
+    )
 
 
 class PerformanceMetrics(_Part):

@@ -96,6 +96,13 @@ def _summary(report: Any, run_dir: Path) -> None:
     )
     if result.status != "succeeded" and result.message:
         out_console.print(f"  {result.message}", markup=False)
+    checked = report.quality_metrics.assertions if report.quality_metrics else ()
+    if checked:
+        passed = sum(a.passed for a in checked)
+        out_console.print(f"  assertions: {passed}/{len(checked)} passed", markup=False)
+        for item in checked:
+            if not item.passed:
+                out_console.print(f"  ✗ {item.description}: {item.detail}", markup=False)
     for item in result.deliverables:
         note = f" - {item.description}" if item.description else ""
         out_console.print(f"  {item.path} ({item.size} bytes){note}", markup=False)

@@ -25,6 +25,7 @@ def _describe(scaffold: Any) -> dict[str, Any]:
         "inputs": [i.model_dump() for i in scaffold.inputs],
         "outputs": [o.model_dump() for o in scaffold.outputs],
         "expected_runtime_s": scaffold.expected_runtime_s,
+        "assertions": [a.model_dump(exclude_defaults=True) for a in scaffold.assertions],
         "examples": [e.model_dump(exclude_none=True) for e in scaffold.examples],
         "provenance": scaffold.provenance,
     }
@@ -80,6 +81,11 @@ def register(app: typer.Typer) -> None:
         for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
             for spec in specs:
                 out_console.print(f"{label} {spec.path}: {spec.description}", markup=False)
+        for assertion in scaffold.assertions:
+            when = ", ".join(f"{k}={v}" for k, v in assertion.when.items())
+            out_console.print(
+                f"asserts {assertion.file}: {assertion.description}" + (f" (when {when})" if when else ""), markup=False
+            )
         example = scaffold.examples[0]
         params = " ".join(
             f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in example.params.items()

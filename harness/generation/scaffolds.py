@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
 
+from harness.assertions import Assertion
 from harness.errors import UserError
 
 __all__ = ["Example", "Library", "Parameter", "Scaffold", "load_library", "scaffolds_root"]
@@ -92,9 +94,19 @@ class Scaffold(_Meta):
     inputs: tuple[FileSpec, ...] = ()
     outputs: tuple[FileSpec, ...] = ()
     expected_runtime_s: float = Field(5.0, gt=0)
+    assertions: tuple[Assertion, ...] = Field((), description="checked on the outputs of every run")
     examples: Annotated[tuple[Example, ...], Field(min_length=1)]
     provenance: dict[str, str] = Field(default_factory=dict, description="where a promoted scaffold came from")
     folder: Path
+
+    @model_validator(mode="after")
+    def _assertions_name_parameters(self) -> Scaffold:
+        for assertion in self.assertions:
+            named = {*assertion.when, *re.findall(r"\{(\w+)\}", assertion.file)}
+            unknown = sorted(named - set(self.parameters))
+            if unknown:
+                raise ValueError(f"assertion {assertion.description!r} names unknown parameters: {', '.join(unknown)}")
+        return self
 
     @property
     def template_path(self) -> Path:

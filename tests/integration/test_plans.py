@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
     packed = {f["path"] for f in manifest["files"]}
     assert {"summary/summary.json", "errors/log_report.json"} <= packed
     assert report.phases_completed == 3 and report.parallel_execution_percentage > 0
-    assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "3/3"
+    assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "6/6"
 
 
 def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:
@@ -112,3 +113,34 @@ def test_expected_outputs_are_a_gate_between_phases(harness: Harness, backend: D
     by = {p.name: p for p in report.phases}
     assert by["pack"].status == "failed" and "missing.txt" in by["pack"].reason
     assert by["after"].status == "skipped"
+
+
+def test_scaffold_assertions_are_a_gate_between_phases(
+    backend: DockerBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A copy of the library where csv_summary promises more groups than the example data has.
+    library = tmp_path / "scaffolds"
+    for name in ("csv_summary", "archive_builder"):
+        shutil.copytree(ROOT / "scaffolds" / name, library / name)
+    meta = library / "csv_summary" / "scaffold.toml"
+    meta.write_text(
+        meta.read_text() + '\n[[assertions]]\ndescription = "many groups"\nfile = "summary.json"\n'
+        'at = "groups"\nmin_items = 1000\n'
+    )
+    monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
+    harness = Harness(Settings.from_env())
+    plan = Plan(
+        phases=(
+            PlanPhase(name="summary", request="summarise", template="csv_summary", params={"group_by": "region"}),
+            phase("bundle", "archive_builder", "summary"),
+        )
+    )
+    report = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=tmp_path / "out", backend=backend)
+    by = {p.name: p for p in report.phases}
+    assert by["summary"].status == "failed" and by["summary"].assertions_passed is False
+    assert by["summary"].reason.startswith("scaffold assertion failed: many groups (summary.json:")
+    assert by["bundle"].status == "skipped"
+    assert report.gates_passed == "1/2"  # the static gate passed, the assertions did not
+    assert (tmp_path / "out" / "summary" / "summary.json").is_file()  # the broken output is kept for a look
+    # The failure counts against the scaffold, as any other failed run does.
+    assert harness.history.outcomes()["csv_summary"] == (0, 1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.assertions import check_outputs
 from harness.execution.docker import DockerBackend
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import load_library
@@ -34,3 +35,6 @@ def test_scaffold_example_runs_in_the_sandbox(backend: DockerBackend, tmp_path: 
         text = (tmp_path / relative).read_text(encoding="utf-8")
         for needle in needles:
             assert needle in text, f"{needle!r} not in {relative}"
+    if result.exit_code == 0:
+        outcomes = check_outputs(scaffold.assertions, tmp_path, validate_params(scaffold, example.params))
+        assert outcomes and all(o.passed for o in outcomes), [o for o in outcomes if not o.passed]

@@ -56,6 +56,23 @@ def test_broken_scaffold_is_one_clear_error_and_the_rest_still_load(tmp_path: Pa
     assert any(e.startswith("bad_toml/scaffold.toml: not valid TOML") for e in library.errors)
 
 
+def test_assertions_may_only_name_declared_parameters(tmp_path: Path) -> None:
+    root = tmp_path / "scaffolds"
+    shutil.copytree(scaffolds_root() / "csv_summary", root / "csv_summary")
+    meta = root / "csv_summary" / "scaffold.toml"
+    meta.write_text(
+        meta.read_text() + '\n[[assertions]]\ndescription = "x"\nfile = "{colour}.json"\nwhen = { size = 1 }\n'
+    )
+    library = load_library(root)
+    assert library.names() == []
+    assert "names unknown parameters: colour, size" in library.errors[0]
+
+
+def test_every_scaffold_asserts_something_about_its_outputs() -> None:
+    for scaffold in LIBRARY.scaffolds:
+        assert scaffold.assertions, f"{scaffold.name} declares no assertions"
+
+
 def test_unknown_scaffold_suggests_close_names() -> None:
     with pytest.raises(UserError, match="no scaffold called 'csv_sumary'") as info:
         LIBRARY.get("csv_sumary")
