@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import getpass
 import json
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -13,10 +14,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UserError
 from harness.settings import Settings
 
 if TYPE_CHECKING:
+    from harness.review.params import Proposal
     from harness.review.store import GeneratedStore
 
 __all__ = ["register"]
@@ -127,12 +129,80 @@ def register(app: typer.Typer) -> None:
         record_id: Annotated[str, typer.Argument(help="an approved generated-script id")],
         name: Annotated[str, typer.Option("--name", help="the new scaffold's name")],
         reviewer: Annotated[str | None, typer.Option(help="who promotes it (default: your user name)")] = None,
+        param: Annotated[
+            list[str] | None,
+            typer.Option("--param", help="make only this proposed parameter (constant or name) one; repeatable"),
+        ] = None,
+        no_params: Annotated[bool, typer.Option("--no-params", help="keep every value fixed")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="accept the proposed parameters")] = False,
     ) -> None:
         """Turn an approved generated script into a scaffold, reused next time with no LLM."""
         from harness.generation.scaffolds import scaffolds_root
         from harness.review.promote import promote
 
-        _, store = _store()
-        folder = promote(store, record_id, name, library_root=scaffolds_root(), reviewer=_reviewer(reviewer))
+        settings, store = _store()
+        record, script = store.load(record_id)
+        proposals = [] if no_params else _propose(settings, script, record.request)
+        chosen = _confirm(proposals, param or [], yes)
+        folder = promote(
+            store,
+            record_id,
+            name,
+            library_root=scaffolds_root(),
+            reviewer=_reviewer(reviewer),
+            parameters=chosen,
+        )
         out_console.print(f"promoted {record_id} to {folder}", markup=False)
-        err_console.print("its parameters are none: edit scaffold.toml to declare any, then review again", style="dim")
+        if chosen:
+            names = ", ".join(p.name for p in chosen)
+            err_console.print(f"parameters: {names} (defaults are the reviewed values)", style="dim")
+        else:
+            err_console.print("no parameters: every value is fixed as reviewed", style="dim")
+
+
+def _propose(settings: Settings, script: str, request: str) -> list[Proposal]:
+    """Parameters proposed for a script: the LLM's choice when configured, else the plain rule."""
+    from harness.review.params import propose, propose_with_llm
+
+    if settings.anthropic_api_key is None:
+        return propose(script)
+    from harness.generation.budget import Budget
+    from harness.generation.llm import Llm
+
+    llm = Llm(settings, Budget(settings.budget))
+    try:
+        proposals, notes = propose_with_llm(llm, script, request)
+    finally:
+        llm.close()
+    for note in notes:
+        err_console.print(f"note: {note}", markup=False, style="dim")
+    return proposals
+
+
+def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Proposal]:
+    """The proposals a person accepted: named with --param, confirmed with --yes or at the prompt."""
+    if wanted:
+        by_key = {key: p for p in proposals for key in (p.constant, p.name)}
+        unknown = [w for w in wanted if w not in by_key]
+        if unknown:
+            offered = ", ".join(f"{p.constant} ({p.name})" for p in proposals) or "none"
+            raise UserError(f"{unknown[0]!r} is not a proposed parameter", hint=f"proposed: {offered}")
+        return list(dict.fromkeys(by_key[w] for w in wanted))
+    if not proposals:
+        return []
+    table = Table(header_style="bold", title="proposed parameters")
+    for column in ("constant", "parameter", "type", "default", "description", "from"):
+        table.add_column(column, overflow="fold")
+    for p in proposals:
+        kind = f"choice: {', '.join(p.choices)}" if p.choices else p.type
+        source = "LLM" if p.source == "llm" else "rule"
+        table.add_row(p.constant, p.name, escape(kind), escape(json.dumps(p.default)), escape(p.description), source)
+    err_console.print(table)
+    if yes:
+        return proposals
+    if not sys.stdin.isatty():
+        raise UserError(
+            f"{len(proposals)} parameter(s) proposed and not confirmed",
+            hint="pass --yes to accept them, --param NAME to choose some, or --no-params to fix every value",
+        )
+    return proposals if typer.confirm("make these parameters?", default=True, err=True) else []

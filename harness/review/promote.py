@@ -1,17 +1,23 @@
 """Promotion: an approved generated script becomes a scaffold that dispatch can choose with no LLM.
 
 The exact bytes a reviewer approved are checked (by hash) before anything is written. The
-scaffold's metadata records where it came from: request, model, reviewer, date and hash.
+scaffold's metadata records where it came from: request, model, reviewer, date, hash, and
+which of the script's constants became parameters (see ``harness.review.params``).
 """
 
 from __future__ import annotations
 
+import ast
 import re
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.dispatch.text import STOPWORDS
 from harness.errors import RunError, UserError
+from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
+from harness.review.params import Proposal, parameterise
 from harness.review.store import GeneratedRecord, GeneratedStore
 
 __all__ = ["promote"]
@@ -27,7 +33,7 @@ def _toml_str(value: str) -> str:
     return json.dumps(value)
 
 
-def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str) -> str:
+def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str, parameters: Sequence[Proposal]) -> str:
     kind = str(record.analysis.get("workflow_type") or "automation")
     kind = kind if kind in _KINDS else "automation"
     words = [w for w in re.findall(r"[a-z][a-z0-9]+", record.request.lower()) if w not in STOPWORDS]
@@ -43,6 +49,7 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str)
         "promoted_by": promoted_by,
         "promoted_at": GeneratedStore.now(),
         "sha256": sha256,
+        "parameters": ", ".join(f"{p.constant} as {p.name} ({p.source})" for p in parameters) or "none",
     }
     lines = [
         f"name = {_toml_str(name)}",
@@ -52,6 +59,7 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str)
         f"keywords = [{', '.join(_toml_str(k) for k in keywords)}]",
         "expected_runtime_s = 10.0",
         "",
+        *[line for p in parameters for line in p.toml()],
         "[provenance]",
         *[f"{key} = {_toml_str(value)}" for key, value in provenance.items()],
         "",
@@ -63,8 +71,33 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str)
     return "\n".join(lines)
 
 
-def promote(store: GeneratedStore, record_id: str, name: str, *, library_root: Path, reviewer: str) -> Path:
-    """Turn an approved generated script into ``scaffolds/<name>/``; returns the new folder."""
+def _check_loads_as_reviewed(library_root: Path, name: str, script: str) -> None:
+    library = load_library(library_root)
+    if name not in library:
+        raise RunError(f"the promoted scaffold {name} does not load", hint="; ".join(library.errors)[:300])
+    scaffold = library.get(name)
+    rendered = render(scaffold, validate_params(scaffold, {}))
+    if ast.dump(ast.parse(rendered)) != ast.dump(ast.parse(script)):
+        raise RunError(
+            f"the promoted scaffold {name} with its defaults is not the reviewed script",
+            hint="promote it without parameters (--no-params) and report this",
+        )
+
+
+def promote(
+    store: GeneratedStore,
+    record_id: str,
+    name: str,
+    *,
+    library_root: Path,
+    reviewer: str,
+    parameters: Sequence[Proposal] = (),
+) -> Path:
+    """Turn an approved generated script into ``scaffolds/<name>/``; returns the new folder.
+
+    ``parameters`` (confirmed proposals) become the scaffold's parameters; rendered with their
+    defaults, the template must be the reviewed program, or nothing is kept.
+    """
     record, script = store.load(record_id)
     if not _NAME.match(name):
         raise UserError(
@@ -78,19 +111,20 @@ def promote(store: GeneratedStore, record_id: str, name: str, *, library_root: P
             f"{record_id}'s script changed after it was approved",
             hint="review it again: the approved bytes and the file on disk differ",
         )
-    if "{% endraw %}" in script:
-        raise UserError(f"{record_id}'s script contains a Jinja raw-block end", hint="it cannot be kept verbatim")
+    template = parameterise(script, list(parameters))
     library: Library = load_library(library_root)
     if name in library or (library_root / name).exists():
         raise UserError(f"a scaffold called {name!r} already exists", hint="pick another --name")
     folder = library_root / name
     folder.mkdir(parents=True)
-    # The script is the template; raw blocks keep Jinja from reading anything in it.
-    (folder / "template.py.j2").write_text("{% raw %}" + script + "{% endraw %}", encoding="utf-8")
-    (folder / "scaffold.toml").write_text(_metadata(record, name, current, reviewer), encoding="utf-8")
-    if name not in load_library(library_root):
-        broken = load_library(library_root).errors
-        raise RunError(f"the promoted scaffold {name} does not load", hint="; ".join(broken)[:300])
+    try:
+        # The script is the template; raw blocks keep Jinja from reading anything but the parameters.
+        (folder / "template.py.j2").write_text(template, encoding="utf-8")
+        (folder / "scaffold.toml").write_text(_metadata(record, name, current, reviewer, parameters), encoding="utf-8")
+        _check_loads_as_reviewed(library_root, name, script)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
     store.save(record.model_copy(update={"promoted_as": name}))
     store.audit(record_id, "promoted_as", name=name, sha256=current)
