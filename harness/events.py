@@ -8,8 +8,8 @@ typed, immutable event with a sequence number and a timestamp:
   becomes its model, anything else becomes :class:`UnknownEvent` (kept, never fatal);
 * every other line (plain text, other JSON, binary garbage) becomes :class:`OutputEvent`;
 * lines over :data:`MAX_LINE` bytes are cut and flagged ``truncated``;
-* the host adds its own :class:`RunStarted` / :class:`RunFinished` and
-  :class:`AgentReply`; a script that writes those kinds gets an ``unknown`` event.
+* the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`
+  and :class:`FetchReply`; a script that writes those kinds gets an ``unknown`` event.
 
 Nothing a script reports decides the run's status.
 """
@@ -28,6 +28,8 @@ __all__ = [
     "AgentRequestEvent",
     "ArtifactEvent",
     "Event",
+    "FetchReply",
+    "FetchRequestEvent",
     "LineSplitter",
     "LogEvent",
     "MetricEvent",
@@ -113,6 +115,17 @@ class AgentRequestEvent(_Event):
     prompt: Annotated[str, Field(max_length=MAX_LINE)]
 
 
+class FetchRequestEvent(_Event):
+    """The script asks the host to make an HTTP request for it (egress, when a reviewed policy grants it)."""
+
+    kind: Literal["fetch_request"] = "fetch_request"
+    id: Annotated[str, Field(max_length=100)]
+    method: Annotated[str, Field(pattern=r"^[A-Z]{3,7}$")] = "GET"
+    url: Annotated[str, Field(max_length=8192)]
+    headers: dict[str, Annotated[str, Field(max_length=8192)]] = Field(default_factory=dict, max_length=50)
+    body_b64: Annotated[str, Field(max_length=MAX_LINE)] = ""
+
+
 class OutputEvent(_Event):
     """A line of plain output (anything that is not a protocol event)."""
 
@@ -158,6 +171,20 @@ class AgentReply(_Event):
     error: str = ""
 
 
+class FetchReply(_Event):
+    """Host event: how a fetch request was answered or refused (never its body)."""
+
+    kind: Literal["fetch_reply"] = "fetch_reply"
+    id: str
+    ok: bool
+    method: str = "GET"
+    host: str = ""
+    status: int | None = None
+    bytes_out: int = 0
+    bytes_in: int = 0
+    error: str = ""
+
+
 Event = Annotated[
     PhaseEvent
     | ProgressEvent
@@ -166,11 +193,13 @@ Event = Annotated[
     | ArtifactEvent
     | ResultEvent
     | AgentRequestEvent
+    | FetchRequestEvent
     | OutputEvent
     | UnknownEvent
     | RunStarted
     | RunFinished
-    | AgentReply,
+    | AgentReply
+    | FetchReply,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -184,6 +213,7 @@ _SCRIPT_KINDS: dict[str, type[_Event]] = {
     "artifact": ArtifactEvent,
     "result": ResultEvent,
     "agent_request": AgentRequestEvent,
+    "fetch_request": FetchRequestEvent,
 }
 _LEVELS = {"warn": "warning", "critical": "error", "fatal": "error", "exception": "error"}
 

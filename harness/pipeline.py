@@ -25,6 +25,7 @@ from harness.dispatch.decide import decide
 from harness.errors import ConfigError, UserError
 from harness.events import Event
 from harness.execution.backend import Backend
+from harness.execution.egress import EgressPolicy, FetchBroker
 from harness.generation.agents import AgentBroker, load_roles
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
@@ -70,6 +71,7 @@ class Prepared:
     generator: Generator | None = None
     generation: Generation | None = None
     assertions: tuple[AssertionOutcome, ...] = ()
+    fetcher: FetchBroker | None = None
 
     def close(self) -> None:
         """Release the LLM client, if one was made."""
@@ -279,13 +281,16 @@ class Harness:
         run = None
         if prepared.runnable:
             assert prepared.script is not None
+            egress = self._egress(prepared)
             spec = RunSpec(
                 script=prepared.script,
                 name="main.py",
                 inputs=tuple(inputs),
                 output_dir=output_dir or run_dir / "output",
+                egress=egress,
                 run_id=prepared.run_id,
             )
+            prepared.fetcher = FetchBroker(EgressPolicy(allow=egress)) if egress else None
             t_run = time.monotonic()
             with (run_dir / "events.jsonl").open("w", encoding="utf-8") as log:
 
@@ -297,7 +302,7 @@ class Harness:
                 broker = AgentBroker(prepared.llm)
                 with contextlib.ExitStack() as stack:
                     runner = backend if backend is not None else stack.enter_context(self._make_backend())
-                    run = runner.run(spec, on_event=record, on_agent=broker)
+                    run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             run = self._check_assertions(prepared, run, spec.output_dir)
             prepared.stages_s["run_s"] = time.monotonic() - t_run
@@ -410,6 +415,14 @@ class Harness:
             record_run(generation, generator.store, run)
         return run
 
+    def _egress(self, prepared: Prepared) -> tuple[str, ...]:
+        """Egress for this run: only a library scaffold's reviewed grant, filled as reviewed (never LLM code)."""
+        template = prepared.decision.template
+        filled = prepared.decision.strategy in ("use_template", "customise_template")
+        if not (filled and template and template in self.library):
+            return ()
+        return self.library.get(template).egress
+
     def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
         """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
         template = prepared.decision.template
@@ -476,6 +489,7 @@ class Harness:
             ),
             generation=_generation_summary(prepared),
             policy=run.policy if run is not None else None,
+            egress=tuple(prepared.fetcher.summary()) if prepared.fetcher else (),
             script_path=str(script_path) if script_path else None,
         )
 

@@ -48,6 +48,9 @@ class RunSpec(_Record):
     inputs: tuple[Path, ...] = Field((), description="host files or folders, visible read-only under /input")
     output_dir: Path | None = Field(None, description="host folder that receives /output after the run")
     limits: Limits | None = Field(None, description="None: the settings' limits")
+    egress: tuple[str, ...] = Field(
+        (), description="hosts the host may fetch from for the script (a reviewed grant); the container stays offline"
+    )
     run_id: str = Field(default_factory=new_run_id)
 
     @field_validator("env")
@@ -83,6 +86,7 @@ class PolicyReceipt(_Record):
     log_driver: str = "none"
     input_mode: Literal["none", "bind_read_only", "copied_read_only"] = "none"
     env_keys: tuple[str, ...] = ()
+    egress: tuple[str, ...] = Field((), description="hosts reachable through the host's fetch broker")
     limits: dict[str, object] = Field(default_factory=dict)
 
 

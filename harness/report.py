@@ -177,6 +177,9 @@ class Report(_Part):
     quality_metrics: QualityMetrics | None = None
     performance_metrics: PerformanceMetrics
     policy: PolicyReceipt | None = None
+    egress: tuple[dict[str, JsonValue], ...] = Field(
+        (), description="per host the script fetched from through the host: requests, bytes, refusals"
+    )
     script_path: str | None = Field(None, description="the exact script that was checked and run")
     generation: dict[str, JsonValue] | None = Field(None, description="the LLM attempts, for generated scripts")
 

@@ -50,8 +50,8 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     out_console.print(f"  run folder: {run_dir}", highlight=False, markup=False)
 
 
-def _generated_source(settings: Settings, record_id: str) -> tuple[Any, str]:
-    """A generated script and its record, refused unless it passes the strict gate within default limits."""
+def _generated_source(settings: Settings, record_id: str, allow_hosts: tuple[str, ...] = ()) -> tuple[Any, str]:
+    """A generated script and its record, refused unless it passes the strict gate within what review granted."""
     from harness.checks import gate, run_checks
     from harness.execution.limits import Limits
     from harness.review.store import GeneratedStore
@@ -72,6 +72,17 @@ def _generated_source(settings: Settings, record_id: str) -> tuple[Any, str]:
         raise ConfigError(
             f"{record_id} is {record.status}: an unreviewed script runs only within the default limits",
             hint=f"drop the raised limits ({', '.join(raised)}) or approve the script first",
+        )
+    extra = sorted(set(allow_hosts) - set(record.granted_hosts))
+    if extra and record.status not in ("approved", "promoted"):
+        raise ConfigError(
+            f"{record_id} is {record.status}: an unreviewed script gets no network",
+            hint=f"approve it with the egress it needs: harness review approve {record_id} --allow-host {extra[0]}",
+        )
+    if extra:
+        raise ConfigError(
+            f"{record_id} was not approved with egress to {', '.join(extra)}",
+            hint=f"granted: {', '.join(record.granted_hosts) or 'none'}; a wider grant needs a new review",
         )
     verdict = gate(run_checks(source, "strict"), "strict")
     if not verdict.passed:
@@ -101,6 +112,14 @@ def register(app: typer.Typer) -> None:
         cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
         pids: Annotated[int | None, typer.Option(help="process limit")] = None,
         env: Annotated[list[str] | None, typer.Option("--env", "-e", help="NAME=VALUE visible to the script")] = None,
+        allow_host: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-host",
+                help="let the script fetch from this host through the host (hr.fetch); generated scripts: "
+                "only what review granted",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
     ) -> None:
         """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
@@ -111,9 +130,15 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
         limits = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
         settings = Settings.from_env(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
+        from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
+
+        hosts = parse_allow(allow_host or [])
         record = None
         if generated is not None:
-            record, source = _generated_source(settings, generated)
+            record, source = _generated_source(settings, generated, hosts)
+            # The reviewed grant travels with the reviewed bytes (checked by hash above); --allow-host narrows it.
+            granted = tuple(record.granted_hosts) if record.status in ("approved", "promoted") else ()
+            hosts = hosts or granted
             name = "main.py"
         elif script is not None and script.is_file():
             source = script.read_text(encoding="utf-8", errors="replace")
@@ -131,8 +156,10 @@ def register(app: typer.Typer) -> None:
             env=parse_env(env or []),
             inputs=tuple(inputs or ()),
             output_dir=output or run_dir / "output",
+            egress=hosts,
             run_id=run_id,
         )
+        broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
         run_dir.mkdir(parents=True, exist_ok=True)
 
         def progress(message: str) -> None:
@@ -149,7 +176,7 @@ def register(app: typer.Typer) -> None:
                 log.write(event.model_dump_json() + "\n")
                 display.on_event(event)
 
-            result = backend.run(spec, on_event=on_event)
+            result = backend.run(spec, on_event=on_event, on_fetch=broker)
         (run_dir / "result.json").write_text(result.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         if record is not None:
             from harness.review.store import GeneratedStore

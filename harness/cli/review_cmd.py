@@ -106,12 +106,22 @@ def register(app: typer.Typer) -> None:
         record_id: Annotated[str, typer.Argument(help="generated-script id")],
         note: Annotated[str, typer.Option(help="why it is fine")] = "",
         reviewer: Annotated[str | None, typer.Option(help="who reviewed it (default: your user name)")] = None,
+        allow_host: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--allow-host", help="grant these bytes egress to a host (host, host:port, *.domain); repeatable"
+            ),
+        ] = None,
     ) -> None:
-        """Approve the script's exact bytes as reviewed."""
+        """Approve the script's exact bytes as reviewed (and any egress they need)."""
+        from harness.execution.egress import parse_allow
+
         _, store = _store()
-        record = store.transition(record_id, "approved", reviewer=_reviewer(reviewer), note=note)
+        hosts = parse_allow(allow_host or [])
+        record = store.transition(record_id, "approved", reviewer=_reviewer(reviewer), note=note, grant_hosts=hosts)
         digest = (record.reviewed_sha256 or "")[:16]
-        out_console.print(f"{record.id} approved (sha256 {digest}…)", markup=False)
+        granted = f"; egress to {', '.join(hosts)}" if hosts else ""
+        out_console.print(f"{record.id} approved (sha256 {digest}…){granted}", markup=False)
 
     @group.command("reject")
     def reject_command(

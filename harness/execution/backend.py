@@ -5,15 +5,20 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
-from harness.events import AgentRequestEvent, Event
+from harness.events import AgentRequestEvent, Event, FetchRequestEvent
 from harness.records import RunResult, RunSpec
 
-__all__ = ["AgentDeclined", "AgentHandler", "Backend", "EventCallback"]
+__all__ = ["AgentDeclined", "AgentHandler", "Backend", "EventCallback", "FetchHandler"]
 
 EventCallback = Callable[[Event], None]
 AgentHandler = Callable[[AgentRequestEvent], str]
 """Answers an agent request with text, or raises AgentDeclined with the reason."""
+
+
+FetchHandler = Callable[[FetchRequestEvent], dict[str, Any]]
+"""Makes a fetch for the script (status, headers, body_b64, host, bytes) or raises with the reason."""
 
 
 class AgentDeclined(Exception):
@@ -30,8 +35,13 @@ class Backend(ABC):
         *,
         on_event: EventCallback | None = None,
         on_agent: AgentHandler | None = None,
+        on_fetch: FetchHandler | None = None,
     ) -> RunResult:
-        """Run ``spec`` once and return its result; events reach ``on_event`` as they arrive."""
+        """Run ``spec`` once and return its result; events reach ``on_event`` as they arrive.
+
+        ``on_fetch`` makes the HTTP requests the script asks for; without it (or with an empty
+        ``spec.egress``) every fetch is refused.
+        """
 
     @abstractmethod
     def close(self) -> None:

@@ -21,11 +21,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
-from harness.events import AgentReply, AgentRequestEvent, RunFinished, RunStarted
-from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback
+from harness.events import AgentReply, AgentRequestEvent, FetchReply, FetchRequestEvent, RunFinished, RunStarted
+from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback, FetchHandler
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_outputs, normalise_output_path
@@ -209,6 +210,7 @@ class DockerBackend(Backend):
         *,
         on_event: EventCallback | None = None,
         on_agent: AgentHandler | None = None,
+        on_fetch: FetchHandler | None = None,
     ) -> RunResult:
         """Run ``spec`` in a fresh container; the host decides its status."""
         if self._closed:
@@ -227,7 +229,8 @@ class DockerBackend(Backend):
             handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id)
         self._track(handle.cid, spec.run_id)
         try:
-            result = self._drive(handle, spec, limits, mounts, inputs_blob, out_dir, on_event, on_agent)
+            handlers = (on_agent, on_fetch if spec.egress else None)
+            result = self._drive(handle, spec, limits, mounts, inputs_blob, out_dir, on_event, handlers)
         except BaseException:
             # Ctrl-C or a crash: stop the container now rather than in the background.
             self._untrack(handle.cid)
@@ -434,7 +437,7 @@ class DockerBackend(Backend):
         inputs_blob: bytes,
         out_dir: Path | None,
         on_event: EventCallback | None,
-        on_agent: AgentHandler | None,
+        handlers: tuple[AgentHandler | None, FetchHandler | None],
     ) -> RunResult:
         import docker.errors
 
@@ -483,8 +486,8 @@ class DockerBackend(Backend):
                 break
             for stream, payload in demux.feed(data):
                 reader.feed(stream, payload)
-            while reader.agent_requests:
-                self._answer(raw, reader, reader.agent_requests.pop(0), on_agent)
+            while reader.host_requests:
+                self._answer(raw, reader, reader.host_requests.pop(0), handlers)
             if reader.over_cap:
                 killed_for = "output"
                 break
@@ -566,6 +569,7 @@ class DockerBackend(Backend):
                 runtime=self.settings.runtime or "runc",
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
+                egress=spec.egress,
                 limits=limits.receipt(),
             ),
         )
@@ -579,19 +583,47 @@ class DockerBackend(Backend):
             pass  # already stopped
 
     def _answer(
-        self, raw: socket.socket, reader: RunReader, request: AgentRequestEvent, on_agent: AgentHandler | None
+        self,
+        raw: socket.socket,
+        reader: RunReader,
+        request: AgentRequestEvent | FetchRequestEvent,
+        handlers: tuple[AgentHandler | None, FetchHandler | None],
     ) -> None:
-        if on_agent is None:
-            ok, text, error = False, "", "no agent provider is configured for this run"
+        """Answer one request the script made of the host, on its stdin; the run goes on either way."""
+        on_agent, on_fetch = handlers
+        reply: dict[str, Any]
+        if isinstance(request, FetchRequestEvent):
+            host = (urlsplit(request.url).hostname or "")[:253]
+            if on_fetch is None:
+                reply = {"ok": False, "error": "no egress is granted to this run: the sandbox has no network"}
+            else:
+                try:
+                    reply = {"ok": True, **on_fetch(request)}
+                except Exception as exc:  # noqa: BLE001 - any failure is the script's answer, not the host's crash
+                    reply = {"ok": False, "error": str(exc) or type(exc).__name__}
+            reader.emit(
+                FetchReply(
+                    id=request.id,
+                    ok=reply["ok"],
+                    method=request.method,
+                    host=host,
+                    status=reply.get("status"),
+                    bytes_out=reply.get("bytes_out", 0),
+                    bytes_in=reply.get("bytes_in", 0),
+                    error=reply.get("error", ""),
+                )
+            )
         else:
-            try:
-                ok, text, error = True, on_agent(request), ""
-            except AgentDeclined as exc:
-                ok, text, error = False, "", str(exc) or "declined"
-        reader.emit(AgentReply(id=request.id, ok=ok, error=error))
-        reply = {"id": request.id, "ok": ok, "text": text, "error": error}
+            if on_agent is None:
+                reply = {"ok": False, "text": "", "error": "no agent provider is configured for this run"}
+            else:
+                try:
+                    reply = {"ok": True, "text": on_agent(request), "error": ""}
+                except AgentDeclined as exc:
+                    reply = {"ok": False, "text": "", "error": str(exc) or "declined"}
+            reader.emit(AgentReply(id=request.id, ok=reply["ok"], error=reply["error"]))
         try:
-            raw.sendall(json.dumps(reply).encode() + b"\n")
+            raw.sendall(json.dumps({"id": request.id, **reply}).encode() + b"\n")
         except OSError:
             pass  # the script is gone; its status will say why
 

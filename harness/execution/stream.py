@@ -18,6 +18,7 @@ from typing import IO, Literal
 from harness.events import (
     AgentRequestEvent,
     Event,
+    FetchRequestEvent,
     LineSplitter,
     parse_line,
 )
@@ -54,9 +55,9 @@ class Demuxer:
 class RunReader:
     """Turns a run's stdout/stderr payloads into events, and collects the output archive.
 
-    ``on_event`` receives every event at once, in order. ``on_agent_request`` (optional) is
-    called for agent requests; the replies it returns are handed back through
-    :meth:`take_replies` for the caller to write to the container's stdin.
+    ``on_event`` receives every event at once, in order. Requests the script makes of the
+    host (agent calls, fetches) also queue in ``host_requests``, for the caller to answer on
+    the container's stdin.
     """
 
     def __init__(
@@ -94,7 +95,7 @@ class RunReader:
         self.archive: IO[bytes] | None = None
         self.archive_bytes = 0
         self.archive_over_cap = False
-        self.agent_requests: list[AgentRequestEvent] = []
+        self.host_requests: list[AgentRequestEvent | FetchRequestEvent] = []
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, stream: int, data: bytes) -> None:
@@ -212,8 +213,8 @@ class RunReader:
         if self.first_event_s is None:
             self.first_event_s = self.elapsed()
         event = parse_line(line, stream=stream, truncated=cut, seq=self._next_seq(), t=self.elapsed())
-        if isinstance(event, AgentRequestEvent):
-            self.agent_requests.append(event)
+        if isinstance(event, (AgentRequestEvent, FetchRequestEvent)):
+            self.host_requests.append(event)
         self._deliver(event)
 
     def _deliver(self, event: Event) -> None:

@@ -38,6 +38,9 @@ Conventions:
     hr.result({...})                      # a JSON-serialisable summary
     hr.agent("role", "prompt") -> str     # ask the host for an LLM answer; raises hr.AgentError
                                           # when none is available: catch it and carry on.
+    hr.fetch(url, method="GET", headers={...}, data=b"") -> hr.Response  # .status .headers .body .json()
+                                          # the host makes the request, only to hosts a reviewer has
+                                          # granted this script; otherwise it raises hr.FetchError.
 - Allowed imports (nothing else): {modules}.
 - Forbidden, and rejected by a static gate before the script runs: eval, exec, compile, __import__,
   importlib, subprocess, os.system and other process functions, sockets, pickle/marshal, ctypes,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from harness.assertions import Assertion
 from harness.errors import UserError
@@ -96,8 +96,19 @@ class Scaffold(_Meta):
     expected_runtime_s: float = Field(5.0, gt=0)
     assertions: tuple[Assertion, ...] = Field((), description="checked on the outputs of every run")
     examples: Annotated[tuple[Example, ...], Field(min_length=1)]
+    egress: tuple[str, ...] = Field((), description="hosts its runs may fetch from through the host (reviewed)")
     provenance: dict[str, str] = Field(default_factory=dict, description="where a promoted scaffold came from")
     folder: Path
+
+    @field_validator("egress")
+    @classmethod
+    def _egress_entries(cls, hosts: tuple[str, ...]) -> tuple[str, ...]:
+        from harness.execution.egress import parse_allow
+
+        try:
+            return parse_allow(hosts)
+        except UserError as exc:
+            raise ValueError(exc.message) from None
 
     @model_validator(mode="after")
     def _assertions_name_parameters(self) -> Scaffold:

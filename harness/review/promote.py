@@ -58,6 +58,8 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str,
         f"workflow_type = {_toml_str(kind)}",
         f"keywords = [{', '.join(_toml_str(k) for k in keywords)}]",
         "expected_runtime_s = 10.0",
+        # The egress the reviewer granted these exact bytes stays with them.
+        f"egress = [{', '.join(_toml_str(h) for h in record.granted_hosts)}]",
         "",
         *[line for p in parameters for line in p.toml()],
         "[provenance]",

@@ -67,6 +67,7 @@ class GeneratedRecord(BaseModel):
     reviewed_sha256: str | None = Field(None, description="hash of the exact bytes a reviewer approved")
     reviewer: str | None = None
     review_note: str = ""
+    granted_hosts: list[str] = Field(default_factory=list, description="egress the reviewer granted these bytes")
     promoted_as: str | None = None
 
 
@@ -131,8 +132,10 @@ class GeneratedStore:
         """The hash of the script's bytes as they are on disk now."""
         return hashlib.sha256((self.folder(record_id) / "script.py").read_bytes()).hexdigest()
 
-    def transition(self, record_id: str, to: ReviewStatus, *, reviewer: str, note: str = "") -> GeneratedRecord:
-        """Approve, reject or mark promoted, with the audit log; UserError for a move that is not allowed."""
+    def transition(
+        self, record_id: str, to: ReviewStatus, *, reviewer: str, note: str = "", grant_hosts: tuple[str, ...] = ()
+    ) -> GeneratedRecord:
+        """Approve (with any egress granted), reject or mark promoted, with the audit log."""
         record, _ = self.load(record_id)
         allowed = {
             "approved": ("pending_review",),
@@ -147,9 +150,13 @@ class GeneratedStore:
         update: dict[str, object] = {"status": to, "reviewer": reviewer, "review_note": note}
         if to == "approved":
             update["reviewed_sha256"] = self.script_sha256(record_id)
+            update["granted_hosts"] = list(grant_hosts)
+        elif to == "rejected":
+            update["granted_hosts"] = []
         record = record.model_copy(update=update)
         self.save(record)
-        self.audit(record_id, to, reviewer=reviewer, note=note, sha256=record.reviewed_sha256)
+        extra = {"granted_hosts": list(grant_hosts)} if grant_hosts else {}
+        self.audit(record_id, to, reviewer=reviewer, note=note, sha256=record.reviewed_sha256, **extra)
         return record
 
     def audit(self, record_id: str, action: str, **details: object) -> None:

@@ -16,6 +16,7 @@ Nothing here decides whether a run succeeded: the host reads the exit code.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import itertools
 import json
@@ -29,9 +30,12 @@ __all__ = [
     "OUTPUT_DIR",
     "SCHEMA_VERSION",
     "AgentError",
+    "FetchError",
+    "Response",
     "agent",
     "artifact",
     "emit",
+    "fetch",
     "log",
     "metric",
     "phase",
@@ -44,11 +48,15 @@ INPUT_DIR = "/input"
 OUTPUT_DIR = "/output"
 
 _lock = threading.Lock()
-_agent_ids = itertools.count(1)
+_request_ids = itertools.count(1)
 
 
 class AgentError(RuntimeError):
     """Raised by :func:`agent` when the host could not answer (no provider, unknown role, budget)."""
+
+
+class FetchError(RuntimeError):
+    """Raised by :func:`fetch` when the host refused the request (host not allowed, no grant) or it failed."""
 
 
 def emit(kind: str, **fields: Any) -> None:
@@ -112,22 +120,82 @@ def agent(role: str, prompt: str) -> str:
     The host holds the API key and the token budget; the sandbox has neither. The answer
     arrives as one JSON line on stdin. Raises :class:`AgentError` when the host declines.
     """
-    request_id = f"a{next(_agent_ids)}"
-    emit("agent_request", id=request_id, role=role, prompt=prompt)
+    reply = _ask_host("agent_request", f"a{next(_request_ids)}", AgentError, role=role, prompt=prompt)
+    if reply.get("ok"):
+        return str(reply.get("text", ""))
+    raise AgentError(str(reply.get("error") or "the host declined the agent call"))
+
+
+class Response:
+    """What :func:`fetch` returns: status, lower-cased headers, the body as bytes."""
+
+    def __init__(self, url: str, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.url = url
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx status."""
+        return 200 <= self.status < 300
+
+    def text(self, encoding: str = "utf-8") -> str:
+        """The body decoded as text."""
+        return self.body.decode(encoding, errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.url} {len(self.body)} bytes>"
+
+
+def fetch(
+    url: str, *, method: str = "GET", headers: dict[str, str] | None = None, data: bytes | str | None = None
+) -> Response:
+    """Ask the host to make an HTTP request; only hosts a reviewed policy allows are reached.
+
+    The sandbox has no network of its own: the host makes the request, checks the URL against
+    the run's allowed hosts, and returns the response (redirects are not followed). Raises
+    :class:`FetchError` when the host refuses or the request fails.
+    """
+    body = data.encode("utf-8") if isinstance(data, str) else (data or b"")
+    reply = _ask_host(
+        "fetch_request",
+        f"f{next(_request_ids)}",
+        FetchError,
+        method=method.upper(),
+        url=url,
+        headers=dict(headers or {}),
+        body_b64=base64.b64encode(body).decode("ascii"),
+    )
+    if not reply.get("ok"):
+        raise FetchError(str(reply.get("error") or "the host refused the request"))
+    raw_headers = reply.get("headers")
+    return Response(
+        url,
+        int(reply.get("status") or 0),
+        {str(k): str(v) for k, v in raw_headers.items()} if isinstance(raw_headers, dict) else {},
+        base64.b64decode(str(reply.get("body_b64") or "")),
+    )
+
+
+def _ask_host(kind: str, request_id: str, error: type[Exception], **fields: Any) -> dict[str, Any]:
+    """Send a request event and wait for the host's one-line answer to it on stdin."""
+    emit(kind, id=request_id, **fields)
     stdin = sys.stdin
     if stdin is None:
-        raise AgentError("no channel to the host: stdin is closed")
+        raise error("no channel to the host: stdin is closed")
     # Answers come back in order, one line each; skip anything that is not ours.
     while True:
         raw = stdin.buffer.readline() if hasattr(stdin, "buffer") else stdin.readline().encode()
         if not raw:
-            raise AgentError("the host closed the agent channel before answering")
+            raise error("the host closed the channel before answering")
         try:
             reply = json.loads(raw)
         except ValueError:
             continue
-        if not isinstance(reply, dict) or reply.get("id") != request_id:
-            continue
-        if reply.get("ok"):
-            return str(reply.get("text", ""))
-        raise AgentError(str(reply.get("error") or "the host declined the agent call"))
+        if isinstance(reply, dict) and reply.get("id") == request_id:
+            return reply

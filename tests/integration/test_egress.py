@@ -1,0 +1,216 @@
+"""Egress through the host: a granted host is reached for the script, everything else is refused.
+
+The container stays offline throughout (no network namespace of its own to reach anything);
+the only way out is the host's fetch broker, which checks each request against the grant.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from harness.execution.docker import DockerBackend
+from harness.execution.egress import EgressPolicy, FetchBroker
+from harness.records import RunSpec
+
+
+class _Api(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/redirect":
+            self.send_response(302)
+            self.send_header("Location", "http://elsewhere.invalid/")
+            self.end_headers()
+            return
+        body = json.dumps({"path": self.path, "agent": self.headers.get("User-Agent")}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[::-1])
+
+
+@pytest.fixture
+def api() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Api)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield int(server.server_address[1])
+    server.shutdown()
+    server.server_close()
+
+
+SCRIPT = r"""
+import json, socket, sys
+import harness_runtime as hr
+
+port = int(sys.argv[1])
+reply = hr.fetch(f"http://127.0.0.1:{port}/items?x=1")
+print("get:", reply.status, reply.json()["path"], reply.json()["agent"], flush=True)
+posted = hr.fetch(f"http://127.0.0.1:{port}/echo", method="POST", data="hello")
+print("post:", posted.status, posted.text(), flush=True)
+moved = hr.fetch(f"http://127.0.0.1:{port}/redirect")
+print("redirect:", moved.status, moved.headers.get("location"), flush=True)
+others = (f"http://127.0.0.1:{port + 1}/", "https://example.com/", "file:///etc/passwd", f"http://localhost:{port}/")
+for url in others:
+    try:
+        hr.fetch(url)
+        print("reached", url, flush=True)
+    except hr.FetchError as exc:
+        print("refused:", exc, flush=True)
+try:
+    socket.create_connection(("127.0.0.1", port), timeout=2)
+    print("direct: connected", flush=True)
+except OSError as exc:
+    print("direct: failed", type(exc).__name__, flush=True)
+try:
+    socket.getaddrinfo("example.com", 443)
+    print("dns: resolved", flush=True)
+except OSError:
+    print("dns: failed", flush=True)
+"""
+
+
+def test_granted_host_is_reached_through_the_host_and_nothing_else(backend: DockerBackend, api: int) -> None:
+    allow = (f"127.0.0.1:{api}", f"localhost:{api}")
+    broker = FetchBroker(EgressPolicy(allow=allow))
+    result = backend.run(RunSpec(script=SCRIPT, argv=(str(api),), egress=allow), on_fetch=broker)
+    out = result.stdout_tail
+    assert result.ok, (out, result.stderr_tail)
+    assert "get: 200 /items?x=1 harness-sandbox" in out
+    assert "post: 201 olleh" in out
+    assert "redirect: 302 http://elsewhere.invalid/" in out  # handed back, not followed
+    assert f"refused: 127.0.0.1:{api + 1} is not on this run's allowed hosts" in out
+    assert "refused: example.com:443 is not on this run's allowed hosts" in out
+    assert "refused: only http and https URLs can be fetched, not file" in out
+    assert "refused: localhost resolves to 127.0.0.1, a private or local address" in out
+    assert "direct: failed" in out and "dns: failed" in out and "reached" not in out
+    assert result.policy.network == "none" and result.policy.egress == allow
+    replies = [e for e in result.events if e.kind == "fetch_reply"]
+    assert [(r.ok, r.status) for r in replies][:3] == [(True, 200), (True, 201), (True, 302)]  # type: ignore[union-attr]
+    assert sum(not r.ok for r in replies) == 4  # type: ignore[union-attr]
+    tally = {row["host"]: row for row in broker.summary()}
+    assert tally["127.0.0.1"]["requests"] == 4 and tally["127.0.0.1"]["refused"] == 1
+    assert tally["127.0.0.1"]["bytes_out"] == 5
+
+
+def test_without_a_grant_every_fetch_is_refused(backend: DockerBackend, api: int) -> None:
+    script = f"""
+import harness_runtime as hr
+try:
+    hr.fetch("http://127.0.0.1:{api}/")
+except hr.FetchError as exc:
+    print("refused:", exc, flush=True)
+"""
+    broker = FetchBroker(EgressPolicy(allow=(f"127.0.0.1:{api}",)))
+    result = backend.run(RunSpec(script=script), on_fetch=broker)  # a broker, but the spec grants nothing
+    assert result.ok and "refused: no egress is granted to this run" in result.stdout_tail
+    assert broker.summary() == []
+
+
+def fetching_script(port: int) -> str:
+    return f"""import json
+import os
+import sys
+from pathlib import Path
+
+import harness_runtime as hr
+
+URL = "http://127.0.0.1:{port}/hello"
+
+
+def main() -> int:
+    with hr.phase("fetch"):
+        try:
+            reply = hr.fetch(URL)
+        except hr.FetchError as exc:
+            hr.log(f"refused: {{exc}}", "error")
+            return 3
+    with hr.phase("write"):
+        out = Path(os.environ.get("HARNESS_OUTPUT", "/output"))
+        (out / "got.json").write_text(json.dumps(reply.json()), encoding="utf-8")
+        hr.artifact("got.json", "what the API said")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    from harness.cli import main
+
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_egress_is_granted_by_review_to_the_reviewed_bytes(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any, api: int, sandbox_image: str
+) -> None:
+    import os
+    from pathlib import Path
+
+    from harness.review.store import GeneratedRecord, GeneratedStore
+
+    library = tmp_path / "scaffolds"
+    library.mkdir()
+    monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    record = GeneratedRecord(
+        id=store.new_id(), created_at=store.now(), request="fetch the greeting", strategy="generate_custom", model="m"
+    )
+    store.save(record, fetching_script(api))
+    host = f"127.0.0.1:{api}"
+
+    # Unreviewed: no network, and asking for one is refused before anything runs.
+    code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", host)
+    assert code == 2 and "an unreviewed script gets no network" in err and "--allow-host" in err
+    code, out, _ = cli(capsys, "exec", "--generated", record.id, "--json")
+    assert code == 1 and json.loads(out)["policy"]["egress"] == []
+
+    # Approved with the grant: the same bytes reach that host, and only what was granted.
+    code, out, _ = cli(capsys, "review", "approve", record.id, "--allow-host", host)
+    assert code == 0 and f"egress to {host}" in out
+    output = tmp_path / "got"
+    code, out, err = cli(capsys, "exec", "--generated", record.id, "--output", str(output), "--json")
+    assert code == 0, err
+    assert json.loads(out)["policy"]["egress"] == [host]
+    assert json.loads((output / "got.json").read_text())["path"] == "/hello"
+    code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")
+    assert code == 2 and "was not approved with egress to api.example.com" in err
+    audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
+    assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
+
+    # Edited after review: nothing runs, with or without the network.
+    script = store.folder(record.id) / "script.py"
+    original = script.read_text()
+    script.write_text(original.replace("/hello", "/other"))
+    code, _, err = cli(capsys, "exec", "--generated", record.id)
+    assert code == 1 and "changed after it was approved" in err
+    script.write_text(original)
+
+    # Promoted: the grant travels with the bytes into the scaffold, and its runs report their egress.
+    assert cli(capsys, "promote", record.id, "--name", "greeting", "--no-params")[0] == 0
+    assert f'egress = ["{host}"]' in (library / "greeting" / "scaffold.toml").read_text()
+    code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["policy"]["egress"] == [host] and report["policy"]["network"] == "none"
+    said = len(json.dumps({"path": "/hello", "agent": "harness-sandbox"}))
+    assert report["egress"] == [{"host": "127.0.0.1", "requests": 1, "bytes_out": 0, "bytes_in": said, "refused": 0}]
