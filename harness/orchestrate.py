@@ -22,13 +22,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.dispatch.plan import Plan, PlanPhase
+from harness.dispatch.plan import Plan, PlanEstimate, PlanPhase
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.records import new_run_id
 from harness.report import Report
 
-__all__ = ["PhaseOutcome", "PlanReport", "run_plan"]
+__all__ = ["PhaseOutcome", "PlanReport", "plan_workers", "run_plan"]
 
 PhaseCallback = Callable[[str, str, Report | None], None]
 
@@ -72,6 +72,13 @@ class PlanReport(BaseModel):
     gates_passed: str
     tokens_used: int
     agents_coordinated: tuple[str, ...]
+    estimate: PlanEstimate | None = None
+    estimate_error: float | None = Field(None, description="wall time over the estimate, minus one")
+
+
+def plan_workers(max_parallel: int | None = None) -> int:
+    """How many phases run at once: the cores, or fewer if asked, never more than eight."""
+    return max(1, min(max_parallel or os.cpu_count() or 2, 8))
 
 
 def run_plan(
@@ -87,10 +94,11 @@ def run_plan(
     max_parallel: int | None = None,
     deadline_s: float | None = None,
     token_budget: int | None = None,
+    estimate: PlanEstimate | None = None,
 ) -> PlanReport:
     """Run ``plan`` with ``backend`` (shared by every phase); returns the plan's report."""
     t0 = time.monotonic()
-    workers = max(1, min(max_parallel or os.cpu_count() or 2, 8))
+    workers = plan_workers(max_parallel)
     outcomes: dict[str, PhaseOutcome] = {}
     reports: dict[str, Report] = {}
     lock = threading.Lock()
@@ -244,4 +252,6 @@ def run_plan(
         gates_passed=f"{sum(gates)}/{len(gates)}",
         tokens_used=sum(r.performance_metrics.tokens_used for r in reports.values()),
         agents_coordinated=tuple(agents),
+        estimate=estimate,
+        estimate_error=round(wall / estimate.duration_s - 1, 3) if estimate and estimate.duration_s else None,
     )

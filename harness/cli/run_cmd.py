@@ -175,8 +175,29 @@ def _serve(
     raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
 
 
+def _plan_for(harness: Any, request: str) -> tuple[Any, Any]:
+    """The plan for a multi-job request (or None) and its estimate; each part is analysed once."""
+    from functools import cache
+
+    from harness.dispatch.plan import estimate_plan, split_request
+    from harness.orchestrate import plan_workers
+
+    analysed = cache(harness.analyse)
+    plan = split_request(request, lambda part: analysed(part)[1])
+    if plan is None:
+        return None, None
+    estimates = {phase.name: analysed(phase.request)[0].estimate for phase in plan.phases}
+    return plan, estimate_plan(plan, estimates, plan_workers())
+
+
 def _run_plan(
-    harness: Any, plan: Any, request: str, inputs: list[Path] | None, output: Path | None, as_json: bool
+    harness: Any,
+    plan: Any,
+    request: str,
+    inputs: list[Path] | None,
+    output: Path | None,
+    as_json: bool,
+    estimate: Any = None,
 ) -> None:
     """Run a multi-phase plan, showing each phase as it starts and ends."""
     from harness.cli.plan_display import PlanDisplay
@@ -200,6 +221,7 @@ def _run_plan(
             backend=backend,
             on_phase=display.on_phase,
             on_event=display.on_event,
+            estimate=estimate,
         )
     if as_json:
         out_console.print_json(report.model_dump_json())
@@ -207,7 +229,8 @@ def _run_plan(
         style = "green" if report.status == "succeeded" else "red"
         out_console.print(
             f"[bold {style}]{report.status}[/] · {report.phases_completed}/{len(report.phases)} phases · "
-            f"{report.wall_s:.2f}s wall, {report.parallel_execution_percentage:g}% saved by running in parallel",
+            f"{report.wall_s:.2f}s wall, {report.parallel_execution_percentage:g}% saved by running in parallel"
+            + (f" (estimated {report.estimate.duration_s:g}s)" if report.estimate else ""),
             highlight=False,
         )
         for item in report.deliverables:
@@ -247,11 +270,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
         harness = Harness(Settings.from_env())
         if template is None and strategy is None and not dry_run:
-            from harness.dispatch.plan import split_request
-
-            plan = split_request(request, lambda part: harness.analyse(part)[1])
+            plan, estimate = _plan_for(harness, request)
             if plan is not None:
-                _run_plan(harness, plan, request, inputs, output, as_json)
+                _run_plan(harness, plan, request, inputs, output, as_json, estimate)
                 return
         stream = _TokenStream()
         prepared = harness.prepare(
@@ -276,16 +297,19 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
     ) -> None:
         """Show how REQUEST would be served (analysis, decision) without running anything."""
-        from harness.dispatch.plan import describe, split_request
+        from harness.dispatch.plan import describe
         from harness.pipeline import Harness
 
         harness = Harness(Settings.from_env())
         analysis, decision = harness.analyse(request)
-        plan = split_request(request, lambda part: harness.analyse(part)[1])
+        plan, estimate = _plan_for(harness, request)
         if as_json:
             payload = {
                 "analysis": json.loads(analysis.model_dump_json()),
                 "decision": json.loads(decision.model_dump_json()),
+                "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())}
+                if plan
+                else None,
             }
             out_console.print_json(json.dumps(payload))
             return
@@ -312,4 +336,10 @@ def register(app: typer.Typer) -> None:
             after = f", after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
             out_console.print(
                 f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}", markup=False
+            )
+        if estimate is not None:
+            out_console.print(
+                f"  plan estimate: {estimate.duration_s:g}s ({estimate.sequential_s:g}s one after another; "
+                f"{estimate.coordination_s:g}s coordination), {estimate.tokens} tokens; {estimate.basis}",
+                markup=False,
             )

@@ -13,9 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.records import Decision
+from harness.records import Decision, Estimate
 
-__all__ = ["FailurePolicy", "Plan", "PlanPhase", "describe", "split_request"]
+__all__ = ["FailurePolicy", "Plan", "PlanEstimate", "PlanPhase", "describe", "estimate_plan", "split_request"]
+
+# Coordination costs a plan adds on top of its phases' own: preparing each phase (analysis,
+# rendering, checks) is serialised, and each later stage waits to collect and mount its inputs.
+PHASE_PREPARE_S = 0.3
+STAGE_HANDOFF_S = 0.2
 
 FailurePolicy = Literal["stop", "skip", "retry", "repair"]
 _STAGE = re.compile(r"\s*(?:,?\s*\b(?:and\s+)?then\b|;|\bafter that\b|\bfinally\b)\s*", re.IGNORECASE)
@@ -138,3 +143,38 @@ def describe(plan: Plan) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+class PlanEstimate(BaseModel):
+    """What a plan is expected to take: its critical path plus coordination, and its tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    duration_s: float
+    sequential_s: float = Field(description="the same phases one after another")
+    coordination_s: float = Field(description="what running them as a plan adds: preparation and hand-overs")
+    tokens: int
+    basis: str
+
+
+def estimate_plan(plan: Plan, estimates: dict[str, Estimate], workers: int) -> PlanEstimate:
+    """Each stage takes as long as its phases packed onto ``workers`` slots; stages run in sequence."""
+    workers = max(1, workers)
+    total = 0.0
+    for layer in plan.stages():
+        slots = [0.0] * min(workers, len(layer))
+        # Longest first onto the least loaded slot: close to the scheduler's real packing.
+        for duration in sorted((estimates[n].duration_s for n in layer), reverse=True):
+            slots[slots.index(min(slots))] += duration
+        total += max(slots)
+    stages = len(plan.stages())
+    coordination = PHASE_PREPARE_S * len(plan.phases) + STAGE_HANDOFF_S * (stages - 1)
+    sequential = sum(e.duration_s for e in estimates.values())
+    bases = sorted({e.basis.split(";")[0] for e in estimates.values()})
+    return PlanEstimate(
+        duration_s=round(total + coordination, 3),
+        sequential_s=round(sequential + coordination, 3),
+        coordination_s=round(coordination, 3),
+        tokens=sum(e.tokens for e in estimates.values()),
+        basis=f"{stages} stage(s) on {workers} worker(s); phases: " + " | ".join(bases),
+    )

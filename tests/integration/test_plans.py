@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.dispatch.plan import Plan, PlanPhase
+from harness.dispatch.plan import Plan, PlanPhase, estimate_plan
 from harness.execution.docker import DockerBackend
 from harness.orchestrate import run_plan
 from harness.pipeline import Harness
@@ -40,7 +40,18 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
         )
     )
     assert plan.stages() == [["errors", "summary"], ["bundle"]]
-    report = run_plan(harness, plan, "test", inputs=(SALES, LOGS), output_dir=tmp_path, backend=backend, max_parallel=2)
+    estimates = {p.name: harness.analyse(p.request)[0].estimate for p in plan.phases}
+    estimate = estimate_plan(plan, estimates, workers=2)
+    report = run_plan(
+        harness,
+        plan,
+        "test",
+        inputs=(SALES, LOGS),
+        output_dir=tmp_path,
+        backend=backend,
+        max_parallel=2,
+        estimate=estimate,
+    )
     assert report.status == "succeeded", report.phases
     by = {p.name: p for p in report.phases}
     # The two independent phases really ran at the same time.
@@ -51,6 +62,7 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
     assert {"summary/summary.json", "errors/log_report.json"} <= packed
     assert report.phases_completed == 3 and report.parallel_execution_percentage > 0
     assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "6/6"
+    assert report.estimate == estimate and report.estimate_error == round(report.wall_s / estimate.duration_s - 1, 3)
 
 
 def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:

@@ -55,3 +55,49 @@ def test_cycles_and_unknown_dependencies_are_refused() -> None:
         )
     with pytest.raises(ValueError, match="unknown dependencies: c"):
         Plan(phases=(PlanPhase(name="a", request="x", depends_on=("c",)),))
+
+
+def test_plan_estimate_packs_parallel_phases_and_adds_coordination() -> None:
+    from harness.dispatch.plan import PHASE_PREPARE_S, STAGE_HANDOFF_S, estimate_plan
+    from harness.records import Estimate
+
+    plan = Plan(
+        phases=(
+            PlanPhase(name="a", request="a"),
+            PlanPhase(name="b", request="b"),
+            PlanPhase(name="c", request="c"),
+            PlanPhase(name="d", request="d", depends_on=("a", "b", "c")),
+        )
+    )
+    estimates = {
+        "a": Estimate(duration_s=4, tokens=0, basis="prior"),
+        "b": Estimate(duration_s=3, tokens=0, basis="prior"),
+        "c": Estimate(duration_s=2, tokens=100, basis="median of 3 past runs"),
+        "d": Estimate(duration_s=1, tokens=0, basis="prior"),
+    }
+    coordination = 4 * PHASE_PREPARE_S + STAGE_HANDOFF_S
+    two = estimate_plan(plan, estimates, workers=2)
+    assert two.duration_s == pytest.approx(5 + 1 + coordination)  # [4] and [3, 2] in stage one, then 1
+    assert two.sequential_s == pytest.approx(10 + coordination)
+    assert two.tokens == 100 and two.coordination_s == pytest.approx(coordination)
+    assert "2 stage(s) on 2 worker(s)" in two.basis and "median of 3 past runs" in two.basis
+    assert estimate_plan(plan, estimates, workers=8).duration_s == pytest.approx(4 + 1 + coordination)
+    assert estimate_plan(plan, estimates, workers=1).duration_s == pytest.approx(two.sequential_s)
+
+
+def test_analyze_json_includes_the_plan_and_its_estimate(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from harness.cli import main
+
+    request = "summarise every CSV by region and find the most common errors in the logs, then zip up the results"
+    assert main(["analyze", request, "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert [(row["phase"], row["stage"], row["parallel"]) for row in plan["phases"]] == [
+        ("csv_summary", 1, True),
+        ("log_analysis", 1, True),
+        ("archive_builder", 2, False),
+    ]
+    assert plan["estimate"]["duration_s"] < plan["estimate"]["sequential_s"]
+    assert main(["analyze", "summarise every CSV by region", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plan"] is None
