@@ -103,8 +103,7 @@ def run_plan(
     reports: dict[str, Report] = {}
     lock = threading.Lock()
     prepare_lock = threading.Lock()
-    stop = False
-    partial = False
+    plan_id = f"plan-{new_run_id()}"
 
     def notify(name: str, state: str, report: Report | None = None) -> None:
         if on_phase is not None:
@@ -147,6 +146,9 @@ def run_plan(
                 output_dir=target,
                 backend=backend,
                 on_event=(lambda e, n=phase.name: on_event(n, e)) if on_event else None,
+                plan_id=plan_id,
+                phase=phase.name,
+                attempt=attempts,
             )
             missing = [f for f in phase.expect if not (target / f).is_file()]
             if missing and report.execution_result.status == "succeeded":
@@ -188,6 +190,53 @@ def run_plan(
             reason=result.message,
         )
 
+    harness.history.plan_started(
+        plan_id,
+        request,
+        phases=len(plan.phases),
+        stages=len(plan.stages()),
+        estimated_s=estimate.duration_s if estimate else None,
+    )
+    try:
+        report = _schedule(plan, run_one, outcomes, reports, workers, deadline_s, token_budget, notify, t0)
+    except BaseException as exc:
+        harness.history.plan_finished(plan_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+        raise
+    report = report.model_copy(
+        update={
+            "plan_id": plan_id,
+            "request": request,
+            "estimate": estimate,
+            "estimate_error": round(report.wall_s / estimate.duration_s - 1, 3)
+            if estimate and estimate.duration_s
+            else None,
+        }
+    )
+    harness.history.plan_finished(
+        plan_id,
+        report.status,
+        partial=int(report.partial),
+        wall_s=report.wall_s,
+        tokens_used=report.tokens_used,
+        report=report.model_dump_json(),
+    )
+    return report
+
+
+def _schedule(
+    plan: Plan,
+    run_one: Callable[[PlanPhase], PhaseOutcome],
+    outcomes: dict[str, PhaseOutcome],
+    reports: dict[str, Report],
+    workers: int,
+    deadline_s: float | None,
+    token_budget: int | None,
+    notify: Callable[..., None],
+    t0: float,
+) -> PlanReport:
+    """Start each phase when its dependencies are done, at most ``workers`` at once; then sum up."""
+    stop = False
+    partial = False
     pending = {p.name: p for p in plan.phases}
     running: dict[Future[PhaseOutcome], str] = {}
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase") as pool:
@@ -237,8 +286,8 @@ def run_plan(
     required_ok = all(o.status == "succeeded" for o in ordered if not (plan.phase(o.name).optional and partial))
     agents = sorted({role for r in reports.values() for role in r.workflow_analysis.roles})
     return PlanReport(
-        plan_id=new_run_id(),
-        request=request,
+        plan_id="",
+        request="",
         status="succeeded" if required_ok and ran else "failed",
         partial=partial,
         phases=ordered,
@@ -252,6 +301,4 @@ def run_plan(
         gates_passed=f"{sum(gates)}/{len(gates)}",
         tokens_used=sum(r.performance_metrics.tokens_used for r in reports.values()),
         agents_coordinated=tuple(agents),
-        estimate=estimate,
-        estimate_error=round(wall / estimate.duration_s - 1, 3) if estimate and estimate.duration_s else None,
     )

@@ -226,6 +226,9 @@ class Harness:
         output_dir: Path | None = None,
         on_event: Callable[[Event], None] | None = None,
         backend: Backend | None = None,
+        plan_id: str | None = None,
+        phase: str | None = None,
+        attempt: int = 1,
     ) -> Report:
         """Run a prepared request in the sandbox (if it may run) and write its report."""
         analysis, decision = prepared.analysis, prepared.decision
@@ -236,8 +239,14 @@ class Harness:
             complexity=analysis.complexity,
             strategy=decision.strategy,
             template=decision.template,
+            confidence=decision.confidence,
             estimated_duration_s=analysis.estimate.duration_s,
             estimated_tokens=analysis.estimate.tokens,
+            plan_id=plan_id,
+            phase=phase,
+            attempt=attempt,
+            analysis=analysis.model_dump_json(),
+            decision=decision.model_dump_json(),
         )
         try:
             report = self._execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event, backend=backend)
@@ -256,6 +265,8 @@ class Harness:
             exit_code=result.exit_code,
             duration_s=report.performance_metrics.total_s,
             tokens_used=report.performance_metrics.tokens_used,
+            llm_calls=prepared.budget.used.calls if prepared.budget else 0,
+            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             generated_id=prepared.generation.record.id if prepared.generation else None,
         )
         return report

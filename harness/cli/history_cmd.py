@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -21,20 +21,26 @@ def register(app: typer.Typer) -> None:
     @app.command("history")
     def history_command(
         limit: Annotated[int, typer.Option(help="how many runs to show")] = 20,
+        plans: Annotated[bool, typer.Option("--plans", help="list plans, each with its phases' runs")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """List recent requests: when, what, how they were served and how they ended."""
         from harness.history.store import HistoryStore
 
         settings = Settings.from_env()
-        rows = HistoryStore(settings.data_dir / "history.sqlite3").recent(limit)
+        store = HistoryStore(settings.data_dir / "history.sqlite3")
+        if plans:
+            _show_plans(store.plans(limit), as_json)
+            return
+        rows = store.recent(limit)
         if as_json:
-            out_console.print_json(json.dumps(rows))
+            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]))
             return
         table = Table(header_style="bold")
-        for column in ("run", "started", "status", "strategy", "scaffold", "seconds", "tokens", "request"):
+        for column in ("run", "started", "status", "strategy", "scaffold", "seconds", "tokens", "plan", "request"):
             table.add_column(column, overflow="fold")
         for r in rows:
+            in_plan = f"{r['plan_id']}/{r['phase']}#{r['attempt']}" if r.get("plan_id") else ""
             table.add_row(
                 r["run_id"],
                 r["started_at"],
@@ -43,6 +49,7 @@ def register(app: typer.Typer) -> None:
                 r["template"] or "",
                 f"{r['duration_s']:.2f}" if r["duration_s"] is not None else "",
                 str(r["tokens_used"] or 0),
+                in_plan,
                 escape(r["request"][:60]),
             )
         out_console.print(table)
@@ -58,6 +65,19 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(json.dumps(stats))
             return
         for key, rows in stats.items():
+            if key == "plans":
+                for r in rows:
+                    error = (
+                        ""
+                        if r["median_estimate_error"] is None
+                        else f", estimate error {r['median_estimate_error']:.0%}"
+                    )
+                    out_console.print(
+                        f"plans: {r['plans']}, {r['success_rate']:.0%} succeeded, {r['partial']} partial, "
+                        f"median {r['median_wall_s']}s wall, {r['median_tokens']} tokens{error}",
+                        markup=False,
+                    )
+                continue
             name = "template" if key == "by_template" else "workflow_type"
             table = Table(header_style="bold", title=key.replace("_", " "), title_justify="left")
             for column in (name, "runs", "success", "median s", "median tokens", "estimate error"):
@@ -72,3 +92,36 @@ def register(app: typer.Typer) -> None:
                     "" if r["median_estimate_error"] is None else f"{r['median_estimate_error']:.0%}",
                 )
             out_console.print(table)
+
+
+def _parsed(row: dict[str, Any]) -> dict[str, Any]:
+    """The stored analysis and decision as JSON objects rather than strings."""
+    out = {}
+    for key in ("analysis", "decision"):
+        try:
+            out[key] = json.loads(row[key]) if row.get(key) else None
+        except ValueError:
+            out[key] = None
+    return out
+
+
+def _show_plans(plans: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        out_console.print_json(json.dumps(plans))
+        return
+    for plan in plans:
+        wall = f"{plan['wall_s']:.2f}s" if plan["wall_s"] is not None else "-"
+        estimated = f" (estimated {plan['estimated_s']:g}s)" if plan["estimated_s"] else ""
+        partial = ", partial" if plan["partial"] else ""
+        out_console.print(
+            f"[bold]{plan['plan_id']}[/] {plan['started_at']} {plan['status']}{partial} · {plan['phases']} phases in "
+            f"{plan['stages']} stages · {wall}{estimated} · {escape(plan['request'][:70])}",
+            highlight=False,
+        )
+        for run in plan["runs"]:
+            seconds = f"{run['duration_s']:.2f}s" if run["duration_s"] is not None else "-"
+            out_console.print(
+                f"  {run['phase']} #{run['attempt']}: {run['status']} ({run['template'] or 'generated'}, {seconds}) "
+                f"run {run['run_id']}",
+                markup=False,
+            )

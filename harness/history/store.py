@@ -1,9 +1,11 @@
 """The history store: every request's outcome in SQLite (WAL), for stats and for dispatch to learn from.
 
-A run is written when it starts (status ``running``, with its owner process) and updated when
-it ends, each in one transaction; a harness killed in between leaves a ``running`` row whose
-owner is gone, which the next open marks ``interrupted``. A damaged file is reported, never
-overwritten.
+A run (and a plan) is written when it starts (status ``running``, with its owner process) and
+updated when it ends, each in one transaction. A run keeps its analysis and decision as JSON,
+its plan, phase and attempt number when it is part of a plan, its tokens and LLM calls. A
+harness killed in between leaves a ``running`` row whose owner is gone, which the next open
+marks ``interrupted``. A damaged file is reported, never overwritten; an older file gains the
+newer columns when opened.
 """
 
 from __future__ import annotations
@@ -43,7 +45,33 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_template ON runs(template);
 CREATE INDEX IF NOT EXISTS runs_started ON runs(started_at);
+CREATE TABLE IF NOT EXISTS plans (
+    plan_id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    owner TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    phases INTEGER,
+    stages INTEGER,
+    partial INTEGER DEFAULT 0,
+    wall_s REAL,
+    estimated_s REAL,
+    tokens_used INTEGER DEFAULT 0,
+    report TEXT
+);
 """
+# Columns added to ``runs`` after its first release; an older file gains them when opened.
+_LATER_COLUMNS = {
+    "plan_id": "TEXT",
+    "phase": "TEXT",
+    "attempt": "INTEGER DEFAULT 1",
+    "confidence": "REAL",
+    "gate_passed": "INTEGER",
+    "llm_calls": "INTEGER DEFAULT 0",
+    "analysis": "TEXT",
+    "decision": "TEXT",
+}
 _DONE = ("succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "gate_failed")
 _OUTCOMES = (
     "SELECT template, SUM(status = 'succeeded') AS ok, SUM(status != 'succeeded') AS bad FROM runs "
@@ -74,6 +102,7 @@ class HistoryStore:
                     # WAL is a property of the file: set once here, kept by every later connection.
                     db.execute("PRAGMA journal_mode=WAL")
                     db.executescript(_SCHEMA)
+                    self._migrate(db)
                     self._mark_interrupted(db)
                 return
             except sqlite3.OperationalError as exc:
@@ -99,28 +128,79 @@ class HistoryStore:
         finally:
             db.close()
 
-    def _mark_interrupted(self, db: sqlite3.Connection) -> None:
-        for row in db.execute("SELECT run_id, owner FROM runs WHERE status = 'running'").fetchall():
-            if not owner_alive(row["owner"]):
-                db.execute("UPDATE runs SET status = 'interrupted' WHERE run_id = ?", (row["run_id"],))
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        have = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+        for column, kind in _LATER_COLUMNS.items():
+            if column not in have:
+                try:
+                    db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column" not in str(exc):  # another process migrated it first
+                        raise
+        db.execute("CREATE INDEX IF NOT EXISTS runs_plan ON runs(plan_id)")
 
-    def started(self, run_id: str, request: str, **fields: Any) -> None:
-        """Record a run that is about to start."""
+    def _mark_interrupted(self, db: sqlite3.Connection) -> None:
+        for table, key in (("runs", "run_id"), ("plans", "plan_id")):
+            rows = db.execute(f"SELECT {key}, owner FROM {table} WHERE status = 'running'").fetchall()  # noqa: S608
+            for row in rows:
+                if not owner_alive(row["owner"]):
+                    db.execute(f"UPDATE {table} SET status = 'interrupted' WHERE {key} = ?", (row[key],))  # noqa: S608
+
+    def plan_started(self, plan_id: str, request: str, **fields: Any) -> None:
+        """Record a plan that is about to run."""
+        self._insert("plans", {"plan_id": plan_id, "request": request, **fields})
+
+    def plan_finished(self, plan_id: str, status: str, **fields: Any) -> None:
+        """Record how a plan ended."""
+        self._update("plans", "plan_id", plan_id, status, fields)
+
+    def plans(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest plans, newest first, each with its phases' runs."""
+        with self._connect() as db:
+            plans = [
+                dict(r)
+                for r in db.execute(
+                    "SELECT plan_id, started_at, finished_at, request, status, phases, stages, partial, wall_s, "
+                    "estimated_s, tokens_used FROM plans ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                    (limit,),
+                )
+            ]
+            for plan in plans:
+                plan["runs"] = [
+                    dict(r)
+                    for r in db.execute(
+                        "SELECT run_id, phase, attempt, status, template, duration_s FROM runs "
+                        "WHERE plan_id = ? ORDER BY started_at, rowid",
+                        (plan["plan_id"],),
+                    )
+                ]
+        return plans
+
+    def _insert(self, table: str, fields: dict[str, Any]) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        columns = ["run_id", "started_at", "owner", "request", "status", *fields]
-        values = [run_id, now, owner_token(), request, "running", *fields.values()]
+        row = {"started_at": now, "owner": owner_token(), "status": "running", **fields}
         with self._connect() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO runs ({', '.join(columns)}) VALUES ({', '.join('?' * len(values))})",  # noqa: S608 - column names are ours
-                values,
+                f"INSERT OR REPLACE INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608 - names are ours
+                list(row.values()),
             )
 
-    def finished(self, run_id: str, status: str, **fields: Any) -> None:
-        """Record how a run ended."""
+    def _update(self, table: str, key: str, value: str, status: str, fields: dict[str, Any]) -> None:
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         sets = ", ".join(f"{k} = ?" for k in ["finished_at", "status", *fields])
         with self._connect() as db:
-            db.execute(f"UPDATE runs SET {sets} WHERE run_id = ?", [now, status, *fields.values(), run_id])  # noqa: S608
+            db.execute(
+                f"UPDATE {table} SET {sets} WHERE {key} = ?",  # noqa: S608 - names are ours
+                [now, status, *fields.values(), value],
+            )
+
+    def started(self, run_id: str, request: str, **fields: Any) -> None:
+        """Record a run that is about to start."""
+        self._insert("runs", {"run_id": run_id, "request": request, **fields})
+
+    def finished(self, run_id: str, status: str, **fields: Any) -> None:
+        """Record how a run ended."""
+        self._update("runs", "run_id", run_id, status, fields)
 
     def recent(self, limit: int = 20) -> list[dict[str, Any]]:
         """The latest runs, newest first."""
@@ -158,7 +238,12 @@ class HistoryStore:
         """Per scaffold and per workflow type: runs, success rate, median duration and tokens, estimate error."""
         with self._connect() as db:
             rows = [dict(r) for r in db.execute("SELECT * FROM runs WHERE status != 'running'").fetchall()]
-        return {"by_template": _group(rows, "template"), "by_workflow_type": _group(rows, "workflow_type")}
+            plans = [dict(r) for r in db.execute("SELECT * FROM plans WHERE status != 'running'").fetchall()]
+        return {
+            "by_template": _group(rows, "template"),
+            "by_workflow_type": _group(rows, "workflow_type"),
+            "plans": _plan_stats(plans),
+        }
 
 
 def _group(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
@@ -184,3 +269,20 @@ def _group(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _plan_stats(plans: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not plans:
+        return []
+    walls = [p["wall_s"] for p in plans if p["wall_s"] is not None]
+    errors = [abs(p["wall_s"] - p["estimated_s"]) / p["estimated_s"] for p in plans if p["wall_s"] and p["estimated_s"]]
+    return [
+        {
+            "plans": len(plans),
+            "success_rate": round(sum(p["status"] == "succeeded" for p in plans) / len(plans), 3),
+            "partial": sum(bool(p["partial"]) for p in plans),
+            "median_wall_s": round(statistics.median(walls), 3) if walls else None,
+            "median_tokens": statistics.median([p["tokens_used"] or 0 for p in plans]),
+            "median_estimate_error": round(statistics.median(errors), 3) if errors else None,
+        }
+    ]

@@ -63,6 +63,13 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
     assert report.phases_completed == 3 and report.parallel_execution_percentage > 0
     assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "6/6"
     assert report.estimate == estimate and report.estimate_error == round(report.wall_s / estimate.duration_s - 1, 3)
+    # History keeps the plan with each phase's run, its analysis and decision.
+    recorded = harness.history.plans()[0]
+    assert recorded["plan_id"] == report.plan_id and recorded["status"] == "succeeded"
+    assert recorded["estimated_s"] == estimate.duration_s and recorded["wall_s"] == report.wall_s
+    assert sorted(r["phase"] for r in recorded["runs"]) == ["bundle", "errors", "summary"]
+    run = next(r for r in harness.history.recent() if r["phase"] == "summary")
+    assert json.loads(run["decision"])["template"] == "csv_summary" and run["gate_passed"] == 1
 
 
 def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:

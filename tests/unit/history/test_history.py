@@ -44,8 +44,15 @@ def test_a_run_whose_process_died_shows_as_interrupted(tmp_path: Path) -> None:
             "('dead', '2026-01-01', ?, 'y', 'running')",
             (f"{__import__('socket').gethostname()}:999999:1",),
         )
-    statuses = {r["run_id"]: r["status"] for r in HistoryStore(path).recent()}
+        db.execute(
+            "INSERT INTO plans (plan_id, started_at, owner, request, status) VALUES "
+            "('dead-plan', '2026-01-01', ?, 'y', 'running')",
+            (f"{__import__('socket').gethostname()}:999999:1",),
+        )
+    store = HistoryStore(path)
+    statuses = {r["run_id"]: r["status"] for r in store.recent()}
     assert statuses == {"alive": "running", "dead": "interrupted"}
+    assert [(p["plan_id"], p["status"]) for p in store.plans()] == [("dead-plan", "interrupted")]
 
 
 def test_a_damaged_file_is_reported_and_kept(tmp_path: Path) -> None:
@@ -125,3 +132,66 @@ def test_estimates_come_from_history_once_there_is_some(tmp_path: Path) -> None:
         harness.history.finished(f"r{n}", "succeeded", duration_s=seconds, tokens_used=0)
     estimate = harness.analyse(request)[0].estimate
     assert (estimate.duration_s, estimate.basis) == (7.0, "median of 3 past csv_summary runs")
+
+
+def test_an_older_file_gains_the_new_columns_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE runs (run_id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, owner TEXT NOT "
+            "NULL, request TEXT NOT NULL, workflow_type TEXT, complexity TEXT, strategy TEXT, template TEXT, status "
+            "TEXT NOT NULL, exit_code INTEGER, duration_s REAL, estimated_duration_s REAL, tokens_used INTEGER DEFAULT "
+            "0, estimated_tokens INTEGER DEFAULT 0, generated_id TEXT)"
+        )
+        db.execute(
+            "INSERT INTO runs (run_id, started_at, owner, request, status, template, strategy) "
+            "VALUES ('old', '2026-01-01T00:00:00+00:00', 'x', 'summarise', 'succeeded', 'csv_summary', 'use_template')"
+        )
+    store = HistoryStore(path)
+    store.started("new", "again", plan_id="plan-1", phase="summary", attempt=2, analysis='{"a": 1}')
+    store.finished("new", "succeeded", llm_calls=1, gate_passed=True)
+    rows = {r["run_id"]: r for r in store.recent()}
+    assert rows["old"]["template"] == "csv_summary" and rows["old"]["plan_id"] is None
+    assert (rows["new"]["plan_id"], rows["new"]["phase"], rows["new"]["attempt"]) == ("plan-1", "summary", 2)
+    assert store.outcomes() == {"csv_summary": (1, 0)}
+
+
+def test_plans_are_recorded_with_their_runs_and_summarised(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    store.plan_started("plan-a", "two jobs", phases=2, stages=1, estimated_s=4.0)
+    for n, status in enumerate(["succeeded", "failed"]):
+        store.started(f"r{n}", "job", plan_id="plan-a", phase=f"p{n}", template="csv_summary")
+        store.finished(f"r{n}", status, duration_s=1.0)
+    store.plan_finished("plan-a", "failed", partial=0, wall_s=5.0, tokens_used=0, report="{}")
+    store.plan_started("plan-b", "dies", phases=3, stages=2)  # its process is this one: still running
+    plans = store.plans()
+    assert [p["plan_id"] for p in plans] == ["plan-b", "plan-a"]
+    assert [(r["phase"], r["status"]) for r in plans[1]["runs"]] == [("p0", "succeeded"), ("p1", "failed")]
+    summary = store.stats()["plans"]
+    assert summary == [
+        {
+            "plans": 1,
+            "success_rate": 0.0,
+            "partial": 0,
+            "median_wall_s": 5.0,
+            "median_tokens": 0,
+            "median_estimate_error": 0.25,
+        }
+    ]
+
+
+def test_history_and_stats_commands_show_plans(capsys: pytest.CaptureFixture[str]) -> None:
+    store = Harness(Settings.from_env()).history
+    store.plan_started("plan-x", "summarise, then zip", phases=2, stages=2, estimated_s=3.0)
+    store.started("r1", "summarise", plan_id="plan-x", phase="summary", template="csv_summary", attempt=1)
+    store.finished("r1", "succeeded", duration_s=1.5)
+    store.plan_finished("plan-x", "succeeded", partial=1, wall_s=2.0, tokens_used=0)
+    assert main(["history", "--plans"]) == 0
+    out = capsys.readouterr().out
+    assert "plan-x" in out and "succeeded, partial" in out and "summary #1: succeeded (csv_summary, 1.50s)" in out
+    assert main(["history"]) == 0
+    capsys.readouterr()  # the table folds at the test console's width; the JSON below is exact
+    assert main(["history", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["plan_id"] == "plan-x"
+    assert main(["stats"]) == 0
+    assert "plans: 1, 100% succeeded, 1 partial, median 2.0s wall" in capsys.readouterr().out
