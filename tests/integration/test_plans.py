@@ -163,3 +163,26 @@ def test_scaffold_assertions_are_a_gate_between_phases(
     assert (tmp_path / "out" / "summary" / "summary.json").is_file()  # the broken output is kept for a look
     # The failure counts against the scaffold, as any other failed run does.
     assert harness.history.outcomes()["csv_summary"] == (0, 1)
+
+
+def test_the_seeds_hybrid_example_runs_as_a_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.cli import main
+
+    request = (
+        "research these papers, then build a python package called inventory, "
+        "then audit the code for hard-coded secrets"
+    )
+    papers = ROOT / "scaffolds/research_digest/example/papers"
+    assert main(["run", request, "--input", str(papers), "--json", "--yes"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [(p["name"], p["status"]) for p in report["phases"]] == [
+        ("research_digest", "succeeded"),
+        ("project_skeleton", "succeeded"),
+        ("security_audit", "succeeded"),
+    ]
+    assert report["gates_passed"] == "6/6" and report["estimate"]["duration_s"] > 0
+    assert "project_skeleton/inventory/pyproject.toml" in report["deliverables"]
+    # The audit read the package the previous phase wrote, mounted under its /input.
+    findings = json.loads((Path(report["phases"][2]["output_dir"]) / "findings.json").read_text())
+    assert findings["files_scanned"] >= 4
+    assert {"research-analyst", "security-specialist"} <= set(report["agents_coordinated"])
