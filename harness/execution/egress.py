@@ -196,9 +196,7 @@ class FetchBroker:
         try:
             connection.request(request.method, path, body=body or None, headers=headers)
             response = connection.getresponse()
-            data = response.read(policy.max_response_bytes + 1)
-            if len(data) > policy.max_response_bytes:
-                raise FetchRefused(f"the response passed the {policy.max_response_bytes}-byte cap")
+            data = _read_capped(response, policy.max_response_bytes)
             reply_headers = {k.lower(): v for k, v in response.getheaders()}
             status = response.status
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
@@ -231,6 +229,18 @@ class FetchBroker:
                     f"{host} resolves to {address}, a private or local address; allow that address itself to reach it"
                 )
         return addresses[0]
+
+
+def _read_capped(response: http.client.HTTPResponse, cap: int) -> bytes:
+    """The body, refused past ``cap``; read in chunks (one read of ``cap`` bytes would allocate all of it)."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := response.read(min(1 << 20, cap + 1 - total)):
+        chunks.append(chunk)
+        total += len(chunk)
+        if total > cap:
+            raise FetchRefused(f"the response passed the {cap}-byte cap")
+    return b"".join(chunks)
 
 
 def _connection(scheme: str, host: str, port: int, address: str, timeout: float) -> http.client.HTTPConnection:
