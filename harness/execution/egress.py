@@ -23,6 +23,7 @@ import ipaddress
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,6 +35,7 @@ __all__ = ["EgressPolicy", "FetchBroker", "FetchRefused", "parse_allow"]
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade"}
 _SET_BY_HOST = {"host", "content-length", "transfer-encoding"}
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class FetchRefused(Exception):
@@ -167,6 +169,8 @@ class FetchBroker:
         policy = self.policy
         if count > policy.max_requests:
             raise FetchRefused(f"this run may make at most {policy.max_requests} requests")
+        if request.method not in _METHODS:
+            raise FetchRefused(f"method {request.method} is not allowed; use one of {', '.join(sorted(_METHODS))}")
         if parts.scheme not in ("http", "https"):
             raise FetchRefused(f"only http and https URLs can be fetched, not {parts.scheme or 'a relative URL'}")
         if not host or parts.username or parts.password:
@@ -193,13 +197,14 @@ class FetchBroker:
         headers.setdefault("User-Agent", "harness-sandbox")
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         connection = _connection(parts.scheme, host, port, address, policy.timeout_s)
+        deadline = time.monotonic() + policy.timeout_s
         try:
             connection.request(request.method, path, body=body or None, headers=headers)
-            response = connection.getresponse()
-            data = _read_capped(response, policy.max_response_bytes)
-            reply_headers = {k.lower(): v for k, v in response.getheaders()}
-            status = response.status
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+            with connection.getresponse() as response:
+                data = _read_capped(response, policy.max_response_bytes, deadline)
+                reply_headers = {k.lower(): v for k, v in response.getheaders()}
+                status = response.status
+        except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
             raise FetchRefused(f"{host}:{port} failed: {type(exc).__name__}: {exc}"[:300]) from None
         finally:
             connection.close()
@@ -231,15 +236,18 @@ class FetchBroker:
         return addresses[0]
 
 
-def _read_capped(response: http.client.HTTPResponse, cap: int) -> bytes:
-    """The body, refused past ``cap``; read in chunks (one read of ``cap`` bytes would allocate all of it)."""
+def _read_capped(response: http.client.HTTPResponse, cap: int, deadline: float) -> bytes:
+    """The body, refused past ``cap`` bytes or past ``deadline`` (a server dripping bytes holds nothing)."""
     chunks: list[bytes] = []
     total = 0
-    while chunk := response.read(min(1 << 20, cap + 1 - total)):
+    # Chunks, not one read of ``cap``: that would allocate the whole cap for every answer.
+    while chunk := response.read1(min(1 << 20, cap + 1 - total)):
         chunks.append(chunk)
         total += len(chunk)
         if total > cap:
             raise FetchRefused(f"the response passed the {cap}-byte cap")
+        if time.monotonic() > deadline:
+            raise FetchRefused("the response took longer than the request's time limit")
     return b"".join(chunks)
 
 

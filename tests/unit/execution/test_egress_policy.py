@@ -109,3 +109,40 @@ def test_caps_on_requests_and_sizes(local: int) -> None:
 def test_an_unreachable_allowed_host_is_a_refusal_not_a_crash() -> None:
     broker = FetchBroker(EgressPolicy(allow=("127.0.0.1:9",), timeout_s=2))
     assert refused(broker, "http://127.0.0.1:9/").startswith("127.0.0.1:9 failed: ConnectionRefusedError")
+
+
+def test_only_ordinary_methods_and_clean_headers(local: int) -> None:
+    broker = FetchBroker(EgressPolicy(allow=(f"127.0.0.1:{local}",)), resolve=no_dns)
+    assert "method CONNECT is not allowed" in refused(broker, f"http://127.0.0.1:{local}/", method="CONNECT")
+    bad = {"Bad:Name": "v"}  # http.client refuses it: a refusal, not a crash
+    assert "failed: ValueError" in refused(broker, f"http://127.0.0.1:{local}/1", headers=bad)
+    reply = broker(request(f"http://127.0.0.1:{local}/3", headers={"Host": "evil", "X-Ok": "1", "Bad": "a\nb"}))
+    assert reply["status"] == 200
+
+
+class _Drip(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        for _ in range(100):
+            self.wfile.write(b"x")
+            self.wfile.flush()
+            time.sleep(0.05)
+
+
+def test_a_server_dripping_bytes_cannot_hold_the_host_past_the_time_limit() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = int(server.server_address[1])
+        broker = FetchBroker(EgressPolicy(allow=(f"127.0.0.1:{port}",), timeout_s=0.5), resolve=no_dns)
+        assert "took longer than the request's time limit" in refused(broker, f"http://127.0.0.1:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
