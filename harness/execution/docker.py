@@ -486,8 +486,12 @@ class DockerBackend(Backend):
                 break
             for stream, payload in demux.feed(data):
                 reader.feed(stream, payload)
-            while reader.host_requests:
+            # An agent call or a fetch blocks this loop; past the deadline, the next one is not made.
+            while reader.host_requests and time.monotonic() < deadline:
                 self._answer(raw, reader, reader.host_requests.pop(0), handlers)
+            if time.monotonic() >= deadline:
+                killed_for = "timeout"
+                break
             if reader.over_cap:
                 killed_for = "output"
                 break

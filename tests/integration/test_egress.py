@@ -214,3 +214,29 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert report["policy"]["egress"] == [host] and report["policy"]["network"] == "none"
     said = len(json.dumps({"path": "/hello", "agent": "harness-sandbox"}))
     assert report["egress"] == [{"host": "127.0.0.1", "requests": 1, "bytes_out": 0, "bytes_in": said, "refused": 0}]
+
+
+def test_fetches_count_against_the_runs_time_limit(backend: DockerBackend) -> None:
+    from harness.execution.limits import Limits
+
+    script = """
+import harness_runtime as hr
+for _ in range(100):
+    try:
+        hr.fetch("http://127.0.0.1:9/")
+    except hr.FetchError:
+        pass
+"""
+    calls = []
+
+    def slow(request: Any) -> dict[str, Any]:
+        import time
+
+        calls.append(request.id)
+        time.sleep(0.3)
+        raise RuntimeError("upstream too slow")
+
+    spec = RunSpec(script=script, egress=("127.0.0.1:9",), limits=Limits.build(timeout_s=1.5))
+    result = backend.run(spec, on_fetch=slow)
+    assert result.status == "timed_out"
+    assert 3 <= len(calls) <= 7  # about 1.5 s worth, not all hundred
