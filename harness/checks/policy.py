@@ -1,493 +1,531 @@
-"""The AST policy: which modules, names and attributes a sandboxed script may use.
+"""The AST policy: which modules, names, attributes and paths a sandboxed script may use.
 
-This is a gate, not a sandbox. It rejects code that reaches for things it should not need
-(process control, sockets, introspection that walks out of Python's object model) so that
-such code never reaches the container; the container still assumes it might.
+This is a gate, not a sandbox: the container is the security boundary and assumes any code
+may reach it. The policy turns away code that reaches for what an automation script never
+needs (process control, sockets, frames, the import machinery, code built from strings), and
+closes the known ways around such a list:
 
-Identifiers are checked as Python sees them: ``ast`` gives NFKC-normalised names, so a
-full-width ``ｅｘｅｃ`` is ``exec`` here too.
+* names are checked as Python reads them: ``ast`` gives NFKC-normalised identifiers, so a
+  full-width ``ｅｘｅｃ`` is ``exec`` here too;
+* dunder attributes (``__class__``, ``__subclasses__``, ``__globals__`` ...) and frame or code
+  attributes (``gi_frame``, ``f_back``, ``tb_frame``) are refused on every object;
+* ``getattr`` and friends need a literal attribute name (or a literal, non-underscore prefix);
+* modules reached through allowed ones (``logging.os``, ``tempfile._os``), modules passed around
+  as values, and module attributes assigned at run time are refused;
+* format templates that read Python's internals (``'{0.__class__}'``) are refused where they
+  are written, and ``string.Formatter`` is refused;
+* doctest examples in string literals, and string annotations (which ``typing`` evaluates),
+  are checked as code; annotations must be plain type expressions.
+
+The tables live in :mod:`harness.checks.rules`, name resolution in :mod:`harness.checks.names`,
+paths in :mod:`harness.checks.paths`, and code inside strings in :mod:`harness.checks.embedded`.
 """
 
 from __future__ import annotations
 
 import ast
-import functools
-import importlib
-import importlib.util
 import re
-import string
-import sys
-import types
-from collections.abc import Iterator
+from dataclasses import dataclass
 
+from harness.checks import paths
+from harness.checks.embedded import (
+    ANNOTATION_NODES,
+    annotation_expression,
+    doctest_examples,
+    is_dunder,
+    is_internal,
+    unsafe_format_field,
+)
 from harness.checks.models import Finding, Severity
-
-__all__ = ["ALLOWED_MODULES", "check_policy", "module_allowed"]
-
-# Standard-library modules that are useful and harmless inside a no-network, no-privilege
-# container. A dotted entry allows that package and everything under it, and nothing above it.
-ALLOWED_MODULES: frozenset[str] = frozenset(
-    {
-        "__future__",
-        "abc",
-        "argparse",
-        "array",
-        "ast",
-        "base64",
-        "binascii",
-        "bisect",
-        "bz2",
-        "calendar",
-        "cmath",
-        "collections",
-        "colorsys",
-        "concurrent.futures",
-        "configparser",
-        "contextlib",
-        "copy",
-        "csv",
-        "dataclasses",
-        "datetime",
-        "decimal",
-        "difflib",
-        "doctest",
-        "email",
-        "enum",
-        "errno",
-        "fnmatch",
-        "fractions",
-        "functools",
-        "glob",
-        "graphlib",
-        "gzip",
-        "hashlib",
-        "heapq",
-        "hmac",
-        "html",
-        "io",
-        "ipaddress",
-        "itertools",
-        "json",
-        "keyword",
-        "locale",
-        "logging",
-        "lzma",
-        "math",
-        "mimetypes",
-        "numbers",
-        "operator",
-        "os",
-        "os.path",
-        "pathlib",
-        "posixpath",
-        "pprint",
-        "queue",
-        "random",
-        "re",
-        "reprlib",
-        "sched",
-        "secrets",
-        "shlex",
-        "shutil",
-        "signal",
-        "sqlite3",
-        "stat",
-        "statistics",
-        "string",
-        "struct",
-        "sys",
-        "tarfile",
-        "tempfile",
-        "textwrap",
-        "threading",
-        "time",
-        "tomllib",
-        "traceback",
-        "typing",
-        "unicodedata",
-        "unittest",
-        "urllib.parse",
-        "uuid",
-        "warnings",
-        "weakref",
-        "xml.dom.minidom",
-        "xml.etree",
-        "zipfile",
-        "zlib",
-        "zoneinfo",
-        "harness_runtime",
-    }
+from harness.checks.names import Names, checkable, denial_reason, module_allowed, module_attribute, scan_names
+from harness.checks.rules import (
+    BANNED_BUILTINS,
+    BANNED_METHODS,
+    CODE_LOADING,
+    DATA_MODEL_DUNDERS,
+    DUNDER_NAMES_READ,
+    DUNDER_NAMES_STORE,
+    DYNAMIC_ATTRIBUTE_BUILTINS,
+    INTROSPECTION_ATTRS,
+    SAFE_DUNDER_READS,
+    STORABLE_MODULE_ATTRS,
+    attribute_allowed,
 )
-_WHY_NOT = {
-    "subprocess": "scripts cannot start other programs; do the work in Python",
-    "socket": "the sandbox has no network",
-    "ctypes": "native calls are not allowed",
-    "importlib": "modules are imported with a plain `import` statement",
-    "pickle": "unpickling runs arbitrary code; use json",
-    "marshal": "use json",
-    "shelve": "it is built on pickle; use json or sqlite3",
-    "multiprocessing": "use threading or concurrent.futures.ThreadPoolExecutor",
-    "inspect": "introspection of frames and code objects is not allowed",
-    "gc": "walking the garbage collector's objects is not allowed",
-    "builtins": "use built-in functions directly",
-    "code": "interactive interpreters are not allowed",
-    "pty": "scripts cannot start other programs",
-    "urllib": "the sandbox has no network; urllib.parse is allowed",
-    "http": "the sandbox has no network",
-    "requests": "the sandbox has no network and no third-party packages",
+
+__all__ = ["PolicyOptions", "check_policy"]
+
+_DUNDER_HINTS = {
+    "__class__": "use type(obj) (and type(obj).__name__)",
+    "__dict__": "use explicit attributes or dataclasses.asdict(obj)",
+    "__traceback__": "use traceback.format_exc() inside the except block",
 }
-BANNED_BUILTINS: dict[str, str] = {
-    "eval": "parse data with json or ast.literal_eval",
-    "exec": "write the code directly instead of executing strings",
-    "compile": "write the code directly instead of compiling strings",
-    "__import__": "use a plain `import` statement",
-    "breakpoint": "remove debugging hooks",
-    "globals": "pass values explicitly",
-    "locals": "pass values explicitly",
-    "vars": "use the object's attributes or a dict",
-}
-BANNED_ATTRS: dict[str, frozenset[str]] = {
-    "os": frozenset(
-        """system popen fork forkpty kill killpg execl execle execlp execlpe execv execve execvp execvpe spawnl
-        spawnle spawnlp spawnlpe spawnv spawnve spawnvp spawnvpe posix_spawn posix_spawnp setuid setgid seteuid
-        setegid setreuid setregid setresuid setresgid setgroups chroot plock startfile register_at_fork
-        pidfd_open""".split()
-    ),
-    "sys": frozenset(
-        """_getframe _current_frames modules settrace setprofile addaudithook meta_path path_hooks
-        path_importer_cache setrecursionlimit""".split()
-    ),
-}
-# Attributes that expose frames, code or globals, whatever object they are read from.
-INTROSPECTION_ATTRS = frozenset(
-    """tb_frame tb_next gi_frame gi_code cr_frame cr_code ag_frame ag_code f_back f_globals f_locals f_builtins
-    f_code co_code func_globals func_code""".split()
-)
-SAFE_DUNDERS = frozenset(
-    """__name__ __doc__ __file__ __version__ __qualname__ __module__ __init__ __enter__ __exit__ __iter__
-    __next__ __len__ __str__ __repr__ __eq__ __ne__ __hash__ __lt__ __le__ __gt__ __ge__ __contains__
-    __getitem__ __setitem__ __delitem__ __add__ __sub__ __mul__ __bool__ __post_init__ __all__ __slots__
-    __annotations__""".split()
-)
-_NAME_DUNDERS = frozenset({"__name__", "__file__", "__doc__", "__all__", "__slots__", "__version__"})
-_WRITE_ROOTS = ("/output", "/tmp", "/work")  # noqa: S108 - the container's own folders
-_KERNEL_ROOTS = ("/proc", "/sys", "/dev")
-_FORMAT_FIELD = re.compile(r"\{[^{}]*?(?:\.|\[)\s*['\"]?_")
-_STDLIB = frozenset(sys.stdlib_module_names) - {"harness_runtime"}
+_LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
+_ROT13 = frozenset({"rot13", "rot_13", "rot-13"})
+_TEST_NAME = re.compile(r"^[A-Za-z]\w*(?:\.[A-Za-z]\w*)?$")
 
 
-def module_allowed(name: str, extra: frozenset[str] = frozenset()) -> bool:
-    """True when ``name`` (dotted) is an allowed module or lies under one."""
-    allowed = ALLOWED_MODULES | extra
-    parts = name.split(".")
-    return any(".".join(parts[:n]) in allowed for n in range(1, len(parts) + 1))
+@dataclass(frozen=True)
+class PolicyOptions:
+    """The parts of a gate policy the AST policy needs."""
+
+    name: str = "strict"
+    extra_modules: frozenset[str] = frozenset()
+    allow_code_loading: bool = False
 
 
-def _finding(node: ast.AST, code: str, message: str, hint: str, severity: Severity = "error") -> Finding:
-    return Finding(
-        code=code,
-        severity=severity,
-        line=getattr(node, "lineno", 0),
-        col=getattr(node, "col_offset", 0),
-        message=message,
-        hint=hint,
-        checker="policy",
-    )
-
-
-def _dotted(node: ast.AST) -> list[str] | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return parts[::-1]
-    return None
-
-
-def _literal_str(node: ast.AST | None) -> str | None:
+def _literal(node: ast.AST | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
 
 
-class _Visitor(ast.NodeVisitor):
-    def __init__(self, extra_modules: frozenset[str]) -> None:
-        self.extra = extra_modules
+def _identifier_prefix(node: ast.AST) -> str:
+    """The literal text a computed string starts with (f"handle_{x}" -> 'handle_')."""
+    if isinstance(node, ast.JoinedStr) and node.values:
+        return _literal(node.values[0]) or ""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return _literal(node.left) or _identifier_prefix(node.left)
+    return ""
+
+
+class _Policy(ast.NodeVisitor):
+    def __init__(
+        self, names: Names, options: PolicyOptions, line_offset: int = 0, prefix: str = "", depth: int = 0
+    ) -> None:
+        self.names = names
+        self.options = options
+        self.line_offset = line_offset
+        self.prefix = prefix
+        self.depth = depth
         self.findings: list[Finding] = []
-        self.modules: dict[str, str] = {}  # local name -> module it is bound to
-        self.parents: dict[int, ast.AST] = {}
+        self.parent: ast.AST | None = None
+        self.scopes: list[str] = ["module"]
 
-    def _is_receiver(self, node: ast.Name) -> bool:
-        return isinstance(self.parents.get(id(node)), ast.Attribute)
+    # -- plumbing --------------------------------------------------------------------------------
+    def nested(self, line_offset: int, prefix: str) -> _Policy:
+        """A visitor for code embedded in this script (string annotations, doctest examples)."""
+        return _Policy(self.names, self.options, self.line_offset + line_offset, prefix, self.depth + 1)
 
-    def add(self, *args: object, **kwargs: object) -> None:
-        self.findings.append(_finding(*args, **kwargs))  # type: ignore[arg-type]
+    def generic_visit(self, node: ast.AST) -> None:
+        outer, self.parent = self.parent, node
+        for child in ast.iter_child_nodes(node):
+            self.visit(child)
+        self.parent = outer
 
-    # -- imports -------------------------------------------------------------------------------
-    def _check_module(self, node: ast.AST, name: str) -> None:
-        if module_allowed(name, self.extra):
-            return
-        root = name.split(".")[0]
-        why = _WHY_NOT.get(root) or _WHY_NOT.get(name) or "it is not on the sandbox's allow-list"
-        self.add(node, "HP101", f"import of {name!r} is not allowed", f"do without {name}: {why}")
+    def add(self, node: ast.AST, code: str, message: str, hint: str, severity: Severity = "error") -> None:
+        self.findings.append(
+            Finding(
+                code=code,
+                severity=severity,
+                line=getattr(node, "lineno", 0) + self.line_offset,
+                col=getattr(node, "col_offset", 0),
+                message=self.prefix + message,
+                hint=hint,
+                checker="policy",
+            )
+        )
+
+    def code_loading(self, node: ast.AST, what: str, hint: str) -> None:
+        if self.options.allow_code_loading:
+            message = f"{what} loads code written at run time (allowed under the {self.options.name} policy)"
+            self.add(node, "HP103", message, hint, severity="info")
+        else:
+            self.add(node, "HP103", f"{what} loads code written at run time, which the checks never saw", hint)
+
+    def qualname(self, node: ast.expr) -> str | None:
+        """The dotted name an expression refers to: ``open``, ``os.path.join``, ``operator.attrgetter``."""
+        if isinstance(node, ast.Name):
+            return self.names.modules.get(node.id) or self.names.objects.get(node.id) or node.id
+        if isinstance(node, ast.Attribute):
+            root: ast.expr = node
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and (root.id in self.names.modules or root.id in self.names.objects):
+                base = self.qualname(node.value)
+                return f"{base}.{node.attr}" if base else None
+        return None
+
+    def assigned(self, name: str) -> ast.expr | None:
+        """The value of a name bound exactly once (for path resolution)."""
+        return self.names.assigned(name)
+
+    def _is_call_target(self, node: ast.AST) -> bool:
+        return isinstance(self.parent, ast.Call) and self.parent.func is node
+
+    # -- imports ---------------------------------------------------------------------------------
+    def _check_import(self, node: ast.AST, name: str) -> None:
+        if not module_allowed(name, self.options.extra_modules):
+            self.add(node, "HP101", f"import of {name!r} is not allowed", f"do without {name}: {denial_reason(name)}")
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
-            self._check_module(node, alias.name)
-            local = alias.asname or alias.name.split(".")[0]
-            self.modules[local] = alias.name if alias.asname else alias.name.split(".")[0]
-        self.generic_visit(node)
+            self._check_import(node, alias.name)
+            if alias.asname and is_dunder(alias.asname):
+                self.add(node, "HP105", f"imports a module as {alias.asname}", "import it under an ordinary name")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if node.level:
-            self.add(
-                node, "HP101", "relative imports are not allowed", "scripts are single files; import stdlib modules"
-            )
+            hint = "scripts are single files; import standard-library modules"
+            self.add(node, "HP101", "relative imports are not allowed", hint)
             return
         module = node.module or ""
-        self._check_module(node, module)
+        self._check_import(node, module)
+        allowed = module_allowed(module, self.options.extra_modules)
         for alias in node.names:
             if alias.name == "*":
-                self.add(node, "HP112", f"`from {module} import *` hides what is used", "import the names you need")
-                continue
-            banned = BANNED_ATTRS.get(module, frozenset())
-            if alias.name in banned or alias.name in INTROSPECTION_ATTRS:
-                self.add(node, "HP103", f"{module}.{alias.name} is not allowed", _attr_hint(module, alias.name))
-            elif alias.name.startswith("__") or (alias.name.startswith("_") and module != "__future__"):
-                self.add(node, "HP109", f"{module}.{alias.name} is private", "use the module's public API")
-            target = _module_attribute(module, alias.name) if module_allowed(module, self.extra) else None
-            if target is not None:
-                if _is_submodule(module, alias.name, target) and module_allowed(target, self.extra):
-                    self.modules[alias.asname or alias.name] = target
-                else:
-                    self.add(
-                        node,
-                        "HP109",
-                        f"{module}.{alias.name} reaches module {target!r} through {module}",
-                        f"import {target} directly if it is allowed; never reach it through another module",
-                    )
-        self.generic_visit(node)
+                self.add(
+                    node,
+                    "HP112",
+                    f"`from {module} import *` hides which names are used",
+                    f"import the names you need: from {module} import a, b",
+                )
+            elif allowed and module != "__future__":
+                self._check_module_attribute(node, module, alias.name, store=False)
 
-    # -- names and attributes ---------------------------------------------------------------------
-    def visit_Assign(self, node: ast.Assign) -> None:
-        # `o = os` makes o another name for the module; follow it.
-        if isinstance(node.value, ast.Name) and node.value.id in self.modules:
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    self.modules[target.id] = self.modules[node.value.id]
+    # -- modules and their attributes ------------------------------------------------------------
+    def _check_module_attribute(self, node: ast.AST, module: str, attr: str, *, store: bool) -> None:
+        full = f"{module}.{attr}"
+        if full in CODE_LOADING:
+            self.code_loading(node, full, CODE_LOADING[full])
             return
-        self.generic_visit(node)
-
-    def visit_Name(self, node: ast.Name) -> None:
-        if node.id in self.modules and isinstance(node.ctx, ast.Load) and not self._is_receiver(node):
+        if store and full not in STORABLE_MODULE_ATTRS:
+            self.add(node, "HP109", f"assigns to {full}, changing a module at run time", "leave modules unchanged")
+            return
+        allowed, why = attribute_allowed(module, attr)
+        if not allowed:
+            self.add(node, "HP103", f"{full} is not allowed", why)
+            return
+        if is_dunder(attr):
+            return  # judged as a dunder attribute
+        if attr.startswith("_"):
+            self.add(node, "HP109", f"{full} is a private internal of {module}", f"use {module}'s public API")
+            return
+        target = module_attribute(module, attr)
+        if target is None:
+            return  # a function, class or constant
+        if target != full and target != "os.path":
             self.add(
                 node,
                 "HP109",
-                f"the module {self.modules[node.id]} is used as a value",
-                "call the module's functions directly instead of passing the module around",
+                f"{full} reaches the module {target!r} through {module}",
+                f"import {target} directly if it is allowed; never reach a module through another one",
             )
-        if node.id in BANNED_BUILTINS:
-            self.add(node, "HP102", f"{node.id} is not allowed", BANNED_BUILTINS[node.id])
-        elif node.id.startswith("__") and node.id.endswith("__") and node.id not in _NAME_DUNDERS:
-            self.add(node, "HP105", f"the name {node.id} is not allowed", "use ordinary names and built-ins")
-        self.generic_visit(node)
+        elif not module_allowed(target, self.options.extra_modules):
+            self.add(node, "HP101", f"the module {target!r} is not allowed", denial_reason(target))
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
-        if attr.startswith("__") and attr.endswith("__") and attr not in SAFE_DUNDERS:
-            self.add(
-                node,
-                "HP104",
-                f"access to {attr} is not allowed",
-                "dunder attributes walk Python's internals; use the object's public API",
-            )
+        store = not isinstance(node.ctx, ast.Load)
+        if is_dunder(attr):
+            if store:
+                self.add(node, "HP104", f"assigns the attribute {attr}", "set ordinary attributes only")
+            elif attr not in SAFE_DUNDER_READS and not self._plain_setattr(node):
+                hint = _DUNDER_HINTS.get(attr, "dunder attributes walk Python's internals; use the public API")
+                self.add(node, "HP104", f"access to {attr} is not allowed", hint)
         elif attr in INTROSPECTION_ATTRS:
-            self.add(
-                node,
-                "HP108",
-                f"access to {attr} (frames, code, globals) is not allowed",
-                "do not inspect frames or code objects",
-            )
-        else:
-            self._check_module_attribute(node)
+            message = f"access to {attr} (frames, code, globals) is not allowed"
+            self.add(node, "HP108", message, "do not inspect frames or code objects")
+        elif attr in BANNED_METHODS:
+            self.add(node, "HP103", f".{attr}() is not allowed", BANNED_METHODS[attr])
+        elif attr in ("loadTestsFromName", "loadTestsFromNames"):
+            self.code_loading(node, f".{attr}()", CODE_LOADING[attr])
+        elif attr == "discover" and (self.qualname(node.value) or "").startswith("unittest"):
+            self.code_loading(node, "unittest discovery", CODE_LOADING["discover"])
+        module = self.names.module_of(node.value)
+        if module is not None:
+            if checkable(module, self.options.extra_modules):  # else its import is already reported
+                self._check_module_attribute(node, module, attr, store=store)
+        elif attr in _LIST_MUTATORS and self.qualname(node.value) == "sys.argv":
+            self.add(node, "HP109", f"sys.argv.{attr}() changes the script's arguments", "copy sys.argv[1:] instead")
         self.generic_visit(node)
 
-    def _check_module_attribute(self, node: ast.Attribute) -> None:
-        chain = _dotted(node)
-        if not chain or chain[0] not in self.modules:
+    def _plain_setattr(self, node: ast.Attribute) -> bool:
+        """``object.__setattr__(self, "name", v)`` in a frozen dataclass: a literal, ordinary name."""
+        call = self.parent
+        if node.attr != "__setattr__" or not (isinstance(call, ast.Call) and call.func is node):
+            return False
+        position = 0 if isinstance(node.value, ast.Call) else 1  # super().__setattr__("x", v)
+        name = _literal(call.args[position]) if len(call.args) > position else None
+        return name is not None and name.isidentifier() and not name.startswith("_")
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:
+        if not isinstance(node.ctx, ast.Load) and self.qualname(node.value) == "sys.argv":
+            self.add(node, "HP109", "assigns into sys.argv", "copy sys.argv[1:] into a list of your own")
+        self.generic_visit(node)
+
+    # -- names -----------------------------------------------------------------------------------
+    def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
+        local = name in self.names.objects or name in self.names.modules
+        if name in BANNED_BUILTINS and not local:
+            self.add(node, "HP102", f"{name} is not allowed", BANNED_BUILTINS[name])
+        elif name in DYNAMIC_ATTRIBUTE_BUILTINS and not local and not self._is_call_target(node):
+            self.add(node, "HP106", f"{name} is used as a value", f"call {name}(obj, 'literal_name') directly")
+        elif is_dunder(name):
+            self._check_dunder_name(node)
+        if name in self.names.modules and isinstance(node.ctx, ast.Load):
+            self._check_module_value(node)
+        elif self.names.objects.get(name) in ("operator.attrgetter", "operator.methodcaller"):
+            if not self._is_call_target(node):
+                self.add(node, "HP106", f"{name} is used as a value", "call it directly with a literal name")
+
+    def _check_dunder_name(self, node: ast.Name) -> None:
+        name = node.id
+        allowed = DUNDER_NAMES_READ if isinstance(node.ctx, ast.Load) else DUNDER_NAMES_STORE
+        if name in allowed or (self.scopes[-1] == "class" and name in DATA_MODEL_DUNDERS):
+            return  # `__radd__ = __add__` in a class body is fine too
+        self.add(node, "HP105", f"the name {name} is not allowed", "use ordinary names and built-in functions")
+
+    def _check_module_value(self, node: ast.Name) -> None:
+        parent = self.parent
+        if isinstance(parent, ast.Attribute) and parent.value is node:
             return
-        path = self.modules[chain[0]]
-        for attr in chain[1:]:
-            full = f"{path}.{attr}"
-            if attr in BANNED_ATTRS.get(path, frozenset()):
-                self.add(node, "HP103", f"{full} is not allowed", _attr_hint(path, attr))
-                return
-            if attr.startswith("_") and not attr.startswith("__"):
-                self.add(node, "HP109", f"{full} is a private internal of {path}", "use the module's public API")
-                return
-            target = _module_attribute(path, attr)
-            if target is None:
-                return  # an ordinary attribute (function, class, constant)
-            if not _is_submodule(path, attr, target) or not module_allowed(target, self.extra):
+        if isinstance(parent, ast.Assign | ast.AnnAssign | ast.NamedExpr) and parent.value is node:
+            targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
+            if all(isinstance(t, ast.Name) for t in targets):
+                return  # another name for the module: followed by scan_names
+        self.add(
+            node,
+            "HP109",
+            f"the module {self.names.modules[node.id]} is used as a value",
+            "call the module's functions directly instead of passing the module around",
+        )
+
+    # -- definitions and annotations ------------------------------------------------------------
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        if is_dunder(node.name) and node.name not in DATA_MODEL_DUNDERS:
+            self.add(node, "HP105", f"defines {node.name}, which is not a special method", "use an ordinary name")
+        arguments = node.args
+        for arg in [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs, arguments.vararg, arguments.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                self._check_annotation(arg.annotation)
+        if node.returns is not None:
+            self._check_annotation(node.returns)
+        self.scopes.append("function")
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        self.scopes.append("function")
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        if is_dunder(node.name):
+            self.add(node, "HP105", f"defines the class {node.name}", "use an ordinary class name")
+        self.scopes.append("class")
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def _check_annotation(self, annotation: ast.expr) -> None:
+        """Annotations are types; typing.get_type_hints and singledispatch evaluate their strings as code."""
+        for sub in ast.walk(annotation):
+            if not isinstance(sub, ANNOTATION_NODES):
                 self.add(
-                    node,
-                    "HP109",
-                    f"{full} reaches module {target!r} through {path}",
-                    f"import {target} directly if it is allowed; never reach it through another module",
+                    sub,
+                    "HP115",
+                    f"the annotation contains a {type(sub).__name__} expression; annotations must be plain types",
+                    "annotate with classes such as int, list[str] or 'MyClass'",
                 )
                 return
-            path = target
+            if isinstance(sub, ast.BinOp) and not isinstance(sub.op, ast.BitOr):
+                self.add(sub, "HP115", "the annotation computes a value", "annotate with classes joined by |")
+                return
+            text = _literal(sub)
+            inner = annotation_expression(text) if text is not None and self.depth < 3 else None
+            if inner is not None:
+                nested = self.nested(getattr(sub, "lineno", 1) - 1, self.prefix)
+                nested._check_annotation(inner)
+                nested.visit(inner)
+                self.findings.extend(nested.findings)
 
-    # -- calls ----------------------------------------------------------------------------------
+    # -- calls -----------------------------------------------------------------------------------
     def visit_Call(self, node: ast.Call) -> None:
-        func = node.func
-        name = func.id if isinstance(func, ast.Name) else None
-        if name in ("getattr", "setattr", "delattr", "hasattr"):
+        name = self.qualname(node.func)
+        if name in DYNAMIC_ATTRIBUTE_BUILTINS:
             self._check_dynamic_attribute(node, name)
+        elif name == "operator.attrgetter":
+            for arg in node.args:
+                self._check_attribute_names(node, arg, "attrgetter", dotted=True)
+        elif name == "operator.methodcaller":
+            first = node.args[0] if node.args else None
+            self._check_attribute_names(node, first, "methodcaller", dotted=False)
         elif name == "type" and len(node.args) == 3:
-            self.add(
-                node,
-                "HP113",
-                "type() with three arguments builds classes at run time",
-                "write a class statement",
-                severity="warning",
-            )
-        elif name == "open" or (isinstance(func, ast.Attribute) and func.attr in _PATH_WRITERS):
-            self._check_write_target(node)
+            self.add(node, "HP113", "type() with three arguments builds a class at run time", "write a class statement")
+        elif name == "unittest.main":
+            self._check_unittest_main(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map"):
+            self._check_format_receiver(node)
+        for value in [*node.args, *(k.value for k in node.keywords)]:
+            text = _literal(value)
+            if text is not None and text.lower() in _ROT13:
+                self.add(node, "HP114", "rot13 hides what the code says", "write strings plainly")
+        self._check_paths(node, name)
         self.generic_visit(node)
 
     def _check_dynamic_attribute(self, node: ast.Call, name: str) -> None:
-        if len(node.args) < 2:
+        if len(node.args) < 2 or any(isinstance(a, ast.Starred) for a in node.args[:2]) or node.keywords:
+            self.add(node, "HP106", f"{name}() with unpacked arguments", f"call {name}(obj, 'literal_name') directly")
             return
-        target = _literal_str(node.args[1])
-        if target is None:
+        target = node.args[1]
+        literal = _literal(target)
+        if literal is None and isinstance(target, ast.Name):
+            known = self.names.strings(target.id)  # `for field in ("a", "b"): getattr(obj, field)`
+            if known is not None:
+                for value in known:
+                    self._check_literal_attribute(node, name, value)
+                return
+        if literal is None:
+            prefix = _identifier_prefix(target)
+            module = self.names.module_of(node.args[0])
+            if module is None and prefix[:1].isalpha() and prefix.replace("_", "a").isalnum():
+                return  # getattr(self, f"handle_{kind}") cannot reach a dunder or a private name
+            severity: Severity = "warning" if name == "hasattr" else "error"
             self.add(
                 node,
                 "HP106",
                 f"{name}() with a computed attribute name",
-                f"use a literal attribute name, e.g. {name}(obj, 'field'), or a dict",
+                f"use a literal name, e.g. {name}(obj, 'field'), a literal prefix (f'handle_{{kind}}'), or a dict",
+                severity=severity,
             )
             return
-        if target.startswith("_") or target in INTROSPECTION_ATTRS:
-            self.add(node, "HP104", f"{name}() of {target!r} is not allowed", "use the object's public API")
-        chain = _dotted(node.args[0])
-        if chain and chain[0] in self.modules and len(chain) == 1:
-            module = self.modules[chain[0]]
-            if target in BANNED_ATTRS.get(module, frozenset()):
-                self.add(node, "HP103", f"{module}.{target} is not allowed", _attr_hint(module, target))
+        self._check_literal_attribute(node, name, literal)
 
-    def _check_write_target(self, node: ast.Call) -> None:
+    def _check_literal_attribute(self, node: ast.Call, name: str, literal: str) -> None:
+        store = name in ("setattr", "delattr")
+        module = self.names.module_of(node.args[0])
+        if is_dunder(literal) and (store or literal not in SAFE_DUNDER_READS):
+            self.add(node, "HP104", f"{name}() of {literal!r} is not allowed", "use the object's public API")
+        elif literal in INTROSPECTION_ATTRS:
+            self.add(node, "HP108", f"{name}() of {literal!r} (frames, code) is not allowed", "do not inspect frames")
+        elif literal in BANNED_METHODS:
+            self.add(node, "HP103", f"{name}() of {literal!r} is not allowed", BANNED_METHODS[literal])
+        elif module is not None:
+            self._check_module_attribute(node, module, literal, store=store)
+
+    def _check_attribute_names(self, node: ast.Call, arg: ast.expr | None, what: str, *, dotted: bool) -> None:
+        literal = _literal(arg)
+        known: tuple[str, ...] | None = (literal,) if literal is not None else None
+        if known is None and isinstance(arg, ast.Name):
+            known = self.names.strings(arg.id)
+        if known is None:
+            self.add(node, "HP106", f"{what}() with a computed attribute name", "use a literal attribute name")
+            return
+        for text in known:
+            if any(is_internal(part) for part in (text.split(".") if dotted else [text])):
+                self.add(node, "HP104", f"{what}() of {text!r} is not allowed", "use the object's public API")
+                return
+
+    def _check_unittest_main(self, node: ast.Call) -> None:
+        def argument(position: int, keyword: str) -> ast.expr | None:
+            return paths.argument(node, position, keyword)
+
+        module = argument(0, "module")
+        if (
+            module is not None
+            and _literal(module) != "__main__"
+            and not (isinstance(module, ast.Constant) and module.value is None)
+        ):
+            self.code_loading(node, "unittest.main(module=...)", "call unittest.main() for the tests in this script")
+        default = argument(1, "defaultTest")
+        if default is not None:
+            items = default.elts if isinstance(default, ast.List | ast.Tuple) else [default]
+            for item in items:
+                text = _literal(item)
+                if not (text and _TEST_NAME.match(text) and text.split(".")[0] in self.names.classes):
+                    self.code_loading(node, "unittest.main(defaultTest=...)", "name TestCase classes of this script")
+                    break
+        argv = argument(2, "argv")
+        if argv is not None and not self._harmless_argv(argv):
+            self.code_loading(node, "unittest.main(argv=...)", "pass argv=[sys.argv[0]] or options starting with '-'")
+        if argument(4, "testLoader") is not None:
+            self.code_loading(node, "unittest.main(testLoader=...)", "use the default test loader")
+
+    def _harmless_argv(self, argv: ast.expr) -> bool:
+        if isinstance(argv, ast.List | ast.Tuple):
+            return all((_literal(e) or "").startswith("-") for e in argv.elts[1:])  # options only, no test names
+        if isinstance(argv, ast.Subscript) and isinstance(argv.slice, ast.Slice) and argv.slice.lower is None:
+            upper = argv.slice.upper
+            return isinstance(upper, ast.Constant) and upper.value in (0, 1)
+        return False
+
+    def _check_format_receiver(self, node: ast.Call) -> None:
         func = node.func
-        path: str | None = None
-        writing = False
-        if isinstance(func, ast.Name):  # open(path, mode)
-            path = _literal_str(node.args[0]) if node.args else None
-            mode = _literal_str(node.args[1]) if len(node.args) > 1 else None
-            for keyword in node.keywords:
-                if keyword.arg == "mode":
-                    mode = _literal_str(keyword.value)
-                if keyword.arg == "file":
-                    path = _literal_str(keyword.value)
-            writing = mode is not None and any(c in mode for c in "wax+")
-        elif isinstance(func, ast.Attribute):  # Path("/x").write_text(...), Path("/x").open("w")
-            receiver = func.value
-            if isinstance(receiver, ast.Call) and receiver.args:
-                path = _literal_str(receiver.args[0])
-            if func.attr == "open":
-                mode = _literal_str(node.args[0]) if node.args else None
-                for keyword in node.keywords:
-                    if keyword.arg == "mode":
-                        mode = _literal_str(keyword.value)
-                writing = mode is not None and any(c in mode for c in "wax+")
-            else:
-                writing = True
-        if path is None or not path.startswith("/"):
-            return
-        if path.startswith(_KERNEL_ROOTS) and path != "/dev/null":
-            self.add(node, "HP111", f"{path} is a kernel interface", "read inputs from /input only")
-        elif writing and not path.startswith(_WRITE_ROOTS):
-            self.add(
-                node,
-                "HP110",
-                f"writes to {path}, outside /output, /tmp and /work",
-                "write results under /output (scratch files under /tmp)",
-            )
+        assert isinstance(func, ast.Attribute)
+        template: ast.expr | None = func.value
+        if isinstance(template, ast.Name) and template.id == "str":
+            template = node.args[0] if node.args else None
+        if template is None or _literal(template) is not None:
+            return  # literal templates are judged where they are written (visit_Constant)
+        if isinstance(template, ast.Name) and self.names.strings(template.id) is not None:
+            return  # bound only to literals, which visit_Constant judges
+        self.add(
+            node,
+            "HP107",
+            "the format template is computed at run time, so its fields cannot be checked",
+            "format with a literal template or an f-string",
+            severity="info",
+        )
 
+    def _check_paths(self, node: ast.Call, name: str | None) -> None:
+        for code, message in paths.call_path_problems(node, name, self):
+            hint = (
+                "read inputs from /input and write results under /output"
+                if code == "HP111"
+                else "write results under /output (scratch files under /tmp)"
+            )
+            self.add(node, code, message, hint)
+
+    # -- literals ----------------------------------------------------------------------------------
     def visit_Constant(self, node: ast.Constant) -> None:
-        # A format template can be applied far from where it is written; judge it where it is.
-        if isinstance(node.value, str) and "{" in node.value and _unsafe_format(node.value):
+        value = node.value
+        if not isinstance(value, str):
+            return
+        field = unsafe_format_field(value)
+        if field is not None:
             self.add(
                 node,
                 "HP107",
-                "format string reads attributes or items starting with '_'",
-                "format plain values: '{}'.format(value)",
+                f"the format field {{{field}}} reads Python's internals",
+                "format plain values: '{}'.format(value) or an f-string",
             )
+        if self.depth < 2:
+            self._check_doctest(node, value)
+
+    def _check_doctest(self, node: ast.Constant, text: str) -> None:
+        """doctest.testmod() runs the examples in docstrings: they are code, so check them as code."""
+        parsed = doctest_examples(text)
+        if not parsed:
+            return
+        # The examples run in the script's globals, plus whatever earlier examples imported.
+        names = self.names.merged(scan_names(ast.Module(body=[s for _, t in parsed for s in t.body], type_ignores=[])))
+        for lineno, tree in parsed:
+            nested = self.nested(getattr(node, "lineno", 1) + lineno - 1, "in a doctest example: ")
+            nested.names = names
+            nested.visit(tree)
+            self.findings.extend(nested.findings)
 
 
-_PATH_WRITERS = frozenset({"write_text", "write_bytes", "touch", "mkdir", "unlink", "rmdir", "open"})
-
-
-def _is_submodule(parent: str, attr: str, target: str) -> bool:
-    # os.path is posixpath by another name; every other module reached through a module must
-    # really be its submodule, or it is a way around the allow-list (logging.os, shutil.os).
-    return target.startswith(parent + ".") or f"{parent}.{attr}" == "os.path"
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_attribute(module: str, attr: str) -> str | None:
-    """The module that ``module.attr`` names, if it names one (found by importing the host's stdlib)."""
-    if module not in _STDLIB and module.split(".")[0] not in _STDLIB:
-        return None
-    try:
-        loaded = importlib.import_module(module)
-    except Exception:  # noqa: BLE001 - a module that does not import here has nothing to resolve
-        return None
-    value = getattr(loaded, attr, None)
-    if isinstance(value, types.ModuleType):
-        return value.__name__
-    if value is None:
-        try:
-            spec = importlib.util.find_spec(f"{module}.{attr}")
-        except (ImportError, ValueError):
-            return None
-        return spec.name if spec is not None else None
-    return None
-
-
-def _unsafe_format(template: str) -> bool:
-    if not _FORMAT_FIELD.search(template):
-        return False
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(template) if f]
-    except ValueError:
-        return True
-    return any(re.search(r"(?:\.|\[)\s*['\"]?_", f) for f in fields)
-
-
-def _attr_hint(module: str, attr: str) -> str:
-    if module == "os":
-        return "scripts cannot start or signal processes or change identity; do the work in Python"
-    if module == "sys":
-        return "leave the interpreter's internals alone"
-    return "use another function"
-
-
-def _dedupe(findings: list[Finding]) -> Iterator[Finding]:
+def _dedupe(findings: list[Finding]) -> list[Finding]:
     seen: set[tuple[str, int, int, str]] = set()
+    out = []
     for finding in findings:
         key = (finding.code, finding.line, finding.col, finding.message)
         if key not in seen:
             seen.add(key)
-            yield finding
+            out.append(finding)
+    return out
 
 
-def check_policy(tree: ast.AST, extra_modules: frozenset[str] = frozenset()) -> list[Finding]:
+def check_policy(tree: ast.AST, options: PolicyOptions | None = None) -> list[Finding]:
     """Findings of the AST policy for a parsed script."""
-    visitor = _Visitor(extra_modules)
-    for parent in ast.walk(tree):
-        for child in ast.iter_child_nodes(parent):
-            visitor.parents[id(child)] = parent
+    visitor = _Policy(scan_names(tree), options or PolicyOptions())
     visitor.visit(tree)
-    return list(_dedupe(visitor.findings))
+    return _dedupe(visitor.findings)
