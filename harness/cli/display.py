@@ -98,6 +98,11 @@ class RunDisplay(LiveView):
         if event.kind == "agent_request":
             self.last_log = f"asking agent {event.role}…"
             return self.last_log
+        if event.kind == "fetch_reply":
+            # Every request to the network is worth a line: it is what a reviewer granted.
+            if event.ok:
+                return f"↗ {event.method} {event.host} → {event.status} ({event.bytes_in} bytes)"
+            return f"✗ {event.method} {event.host or '?'} refused: {event.error}"
         if event.kind == "unknown":
             return f"? ignored event: {event.reason}"
         return ""

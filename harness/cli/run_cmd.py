@@ -103,6 +103,11 @@ def _summary(report: Any, run_dir: Path) -> None:
         for item in checked:
             if not item.passed:
                 out_console.print(f"  ✗ {item.description}: {item.detail}", markup=False)
+    for row in report.egress:
+        refused = f", {row['refused']} refused" if row["refused"] else ""
+        out_console.print(
+            f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}", markup=False
+        )
     for item in result.deliverables:
         note = f" - {item.description}" if item.description else ""
         out_console.print(f"  {item.path} ({item.size} bytes){note}", markup=False)

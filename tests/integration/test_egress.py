@@ -213,6 +213,8 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     report = json.loads(out)
     assert report["policy"]["egress"] == [host] and report["policy"]["network"] == "none"
     said = len(json.dumps({"path": "/hello", "agent": "harness-sandbox"}))
+    code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--yes")
+    assert code == 0 and "↗ GET 127.0.0.1 → 200" in err and "egress: 127.0.0.1: 1 request(s)" in out
     assert report["egress"] == [{"host": "127.0.0.1", "requests": 1, "bytes_out": 0, "bytes_in": said, "refused": 0}]
 
 

@@ -31,3 +31,17 @@ def test_live_table_shows_every_phase() -> None:
         display.on_phase("b", "failed")
     text = out.getvalue()
     assert "stage 1" in text and "stage 2" in text and "failed" in text and "waiting" in text
+
+
+def test_run_display_shows_every_fetch_and_refusal() -> None:
+    from harness.cli.display import RunDisplay
+    from harness.events import FetchReply
+
+    out = io.StringIO()
+    with RunDisplay(Console(file=out, force_terminal=False), "run") as display:
+        display.on_event(FetchReply(id="f1", ok=True, method="GET", host="api.example.com", status=200, bytes_in=512))
+        display.on_event(FetchReply(id="f2", ok=False, method="POST", host="evil.example", error="not allowed"))
+    assert out.getvalue().splitlines() == [
+        "↗ GET api.example.com → 200 (512 bytes)",
+        "✗ POST evil.example refused: not allowed",
+    ]
