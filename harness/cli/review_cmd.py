@@ -74,6 +74,8 @@ def register(app: typer.Typer) -> None:
         out_console.print(f"request: {record.request}", markup=False)
         if record.explanation:
             out_console.print(f"explanation: {record.explanation}", markup=False)
+        if record.granted_hosts:
+            out_console.print(f"egress granted: {', '.join(record.granted_hosts)}", markup=False)
         out_console.print(Syntax(script, "python", line_numbers=True))
         for attempt in record.attempts:
             outcome = "gate passed" if attempt.gate_passed else (attempt.problem or "gate failed")

@@ -194,6 +194,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert json.loads((output / "got.json").read_text())["path"] == "/hello"
     code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "was not approved with egress to api.example.com" in err
+    assert f"egress granted: {host}" in cli(capsys, "review", "show", record.id)[1]
     audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
     assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
 
