@@ -1,8 +1,9 @@
 """Container entrypoint: receive one job on stdin, run it once, report its end.
 
 Protocol (host -> container, on stdin):
+    the run's nonce: NONCE_LEN hex digits and a newline;
     one line of JSON, the job header:
-        {"v": 1, "nonce": str, "script": str, "name": str, "argv": [str],
+        {"v": 1, "script": str, "name": str, "argv": [str],
          "env": {str: str}, "inputs_size": int}
     then ``inputs_size`` bytes: a tar archive extracted into /input (pooled runs,
     which cannot receive bind mounts once started). Anything after that on stdin
@@ -17,6 +18,12 @@ then, after the script has ended:
 Everything the script prints comes before the end marker. The host trusts none of
 it for the status: the exit code comes from the engine. The container runs the job
 exactly once and exits; it is never reused.
+
+The script must not be able to write the end marker itself (its later output would then
+pass as the output archive). So the nonce is read straight from fd 0 into one bytearray
+(no other copy exists in this process), that bytearray is zeroed in the child before the
+script runs, and this process makes itself non-dumpable, so the script (same uid) cannot
+read it back through /proc/<pid>/mem, process_vm_readv or ptrace.
 
 The script runs in a forked child of this (already started) interpreter, which
 saves a second interpreter start-up on every run. Standard library only.
@@ -39,6 +46,8 @@ INPUT_DIR = "/input"
 OUTPUT_DIR = "/output"
 RUNTIME_DIR = os.path.dirname(os.path.abspath(__file__))
 MAX_HEADER = 16 * 1024 * 1024
+NONCE_LEN = 32
+PR_SET_DUMPABLE = 4
 READY = b'{"v": 1, "kind": "_harness_ready"}\n'
 BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -83,6 +92,31 @@ class _StdinReader:
             data = os.read(0, want)
         self.remaining -= len(data)
         return data
+
+
+def _read_nonce() -> bytearray:
+    """The nonce line, read into a bytearray with no intermediate bytes objects."""
+    nonce = bytearray(NONCE_LEN + 1)
+    view = memoryview(nonce)
+    got = 0
+    while got < len(nonce):
+        n = os.readv(0, [view[got:]])
+        if n == 0:
+            raise SystemExit(_fail("stdin closed before the nonce arrived"))
+        got += n
+    view.release()
+    if nonce[-1:] != b"\n":
+        raise SystemExit(_fail("malformed nonce line"))
+    return nonce
+
+
+def _set_dumpable(on: bool) -> None:
+    """Non-dumpable keeps processes of the same uid (the script) out of this one's memory."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0) != 0:
+        raise SystemExit(_fail(f"prctl(PR_SET_DUMPABLE) failed: errno {ctypes.get_errno()}"))
 
 
 def _fail(message: str) -> int:
@@ -143,8 +177,8 @@ def _run_child(path: str, argv: list[str], env: dict[str, str]) -> None:
     os._exit(code)
 
 
-def _send_outputs(nonce: str, exit_code: int) -> None:
-    marker = {"v": 1, "kind": "_harness_end", "nonce": nonce, "exit_code": exit_code}
+def _send_outputs(nonce: bytearray, exit_code: int) -> None:
+    marker = {"v": 1, "kind": "_harness_end", "nonce": nonce[:NONCE_LEN].decode("ascii"), "exit_code": exit_code}
     # The leading newline ends any partial line the script left, so the marker starts a line.
     os.write(1, ("\n" + json.dumps(marker) + "\n").encode())
     with os.fdopen(1, "wb", closefd=False) as out, tarfile.open(fileobj=out, mode="w|") as tar:
@@ -168,9 +202,11 @@ def _send_outputs(nonce: str, exit_code: int) -> None:
 def main() -> int:
     """Read the job, run the script in a child, then send its outputs; return its exit code."""
     reader = _StdinReader()
+    _set_dumpable(False)
     # Tell the host this interpreter is up and waiting, so a pooled container is handed out
     # only once it can take its job at once.
     os.write(1, READY)
+    nonce = _read_nonce()
     try:
         job = reader.header()
     except ValueError:
@@ -186,6 +222,9 @@ def main() -> int:
 
     pid = os.fork()
     if pid == 0:
+        nonce[:] = bytes(len(nonce))  # in place: the child's copy of the page is wiped
+        # The script's own /proc entries stay its own (a non-dumpable process's belong to root).
+        _set_dumpable(True)
         _run_child(path, argv, env)
     _, status = os.waitpid(pid, 0)
     exit_code = os.waitstatus_to_exitcode(status)
@@ -198,7 +237,7 @@ def main() -> int:
         os.kill(-1, signal.SIGKILL)
     except OSError:
         pass
-    _send_outputs(str(job.get("nonce", "")), exit_code)
+    _send_outputs(nonce, exit_code)
     return exit_code
 
 

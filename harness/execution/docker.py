@@ -441,7 +441,7 @@ class DockerBackend(Backend):
     ) -> RunResult:
         import docker.errors
 
-        nonce = secrets.token_hex(12)
+        nonce = secrets.token_hex(16)  # the entrypoint reads exactly 32 hex digits
         reader = RunReader(
             nonce=nonce,
             stdout_cap=limits.stdout_cap,
@@ -451,7 +451,6 @@ class DockerBackend(Backend):
         reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled))
         header = {
             "v": 1,
-            "nonce": nonce,
             "script": spec.script,
             "name": spec.name,
             "argv": list(spec.argv),
@@ -462,7 +461,8 @@ class DockerBackend(Backend):
         killed_for = ""
         engine_error = ""
         try:
-            raw.sendall(json.dumps(header).encode() + b"\n" + inputs_blob)
+            # The nonce goes first, on its own line: the entrypoint keeps it out of the script's reach.
+            raw.sendall(nonce.encode() + b"\n" + json.dumps(header).encode() + b"\n" + inputs_blob)
         except OSError as exc:
             engine_error = f"could not hand the script to the container: {exc}"
         deadline = reader.t0 + limits.timeout_s

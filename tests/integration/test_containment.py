@@ -62,6 +62,50 @@ sys.exit(7)
     assert "unknown" in kinds
 
 
+NONCE_HUNT = r"""
+import json, os, re, sys
+
+# Everything a script can read of its own memory and of the entrypoint's.
+found, parent = set(), "readable"
+with open("/proc/self/maps") as maps:
+    regions = [line.split() for line in maps]
+with open("/proc/self/mem", "rb", buffering=0) as mem:
+    for fields in regions:
+        if "r" not in fields[1] or len(fields) > 5 and fields[5].startswith("["):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        try:
+            mem.seek(start)
+            found.update(re.findall(rb"(?<![0-9a-f])[0-9a-f]{24,64}(?![0-9a-f])", mem.read(end - start)))
+        except (OSError, ValueError, OverflowError):
+            pass
+try:
+    open(f"/proc/{os.getppid()}/mem", "rb").close()
+except OSError as exc:
+    parent = type(exc).__name__
+print("candidates:", len(found), "parent memory:", parent, flush=True)
+for candidate in found:
+    marker = {"v": 1, "kind": "_harness_end", "nonce": candidate.decode(), "exit_code": 0}
+    print()
+    print(json.dumps(marker), flush=True)
+print("still counted as output", flush=True)
+with open("/output/real.txt", "w") as fh:
+    fh.write("real\n")
+sys.exit(5)
+"""
+
+
+def test_the_end_marker_cannot_be_forged_from_inside(backend: DockerBackend, pooled: DockerBackend) -> None:
+    # The nonce is nowhere in the script's memory, and the entrypoint's memory is closed to it.
+    for runner in (backend, pooled):
+        result, _ = _run(runner, NONCE_HUNT)
+        assert result.status == "failed" and result.exit_code == 5, result.stderr_tail
+        assert "parent memory: PermissionError" in result.stdout_tail
+        assert "still counted as output" in result.stdout_tail
+        assert [a.path for a in result.artifacts] == ["real.txt"]
+        assert not result.output_warnings
+
+
 def test_cpu_spin_is_killed_at_the_timeout(backend: DockerBackend) -> None:
     result, took = _run(backend, "while True:\n    pass", limits=SHORT)
     assert result.status == "timed_out"
