@@ -14,6 +14,8 @@ from harness.generation.render import py_literal, render, validate_params
 from harness.generation.scaffolds import load_library, scaffolds_root
 
 LIBRARY = load_library()
+# project_skeleton writes a package, then imports it to run its tests in the sandbox.
+LOADS_CODE_IT_WROTE = {"project_skeleton"}
 NAMES = LIBRARY.names()
 
 
@@ -33,7 +35,12 @@ def test_every_scaffold_renders_and_passes_the_gate(name: str) -> None:
         ast.parse(source)
         report = run_checks(source, "standard")
         assert gate(report, "standard").passed, [f for f in report.findings if f.severity == "error"]
-        assert gate(report, "strict").passed, [f for f in report.findings if f.severity != "info"]
+        strict = gate(run_checks(source, "strict"), "strict")
+        if name in LOADS_CODE_IT_WROTE:
+            # Reviewed scaffolds may import what they wrote (standard); LLM code may not (strict).
+            assert strict.blocking and all(f.code == "HP103" for f in strict.blocking), strict.blocking
+        else:
+            assert strict.passed, strict.blocking
         assert "import harness_runtime" in source and "hr.phase(" in source and "hr.progress(" in source
 
 
