@@ -239,6 +239,7 @@ class Harness:
             complexity=analysis.complexity,
             strategy=decision.strategy,
             template=decision.template,
+            template_version=self._version(decision.template),
             confidence=decision.confidence,
             estimated_duration_s=analysis.estimate.duration_s,
             estimated_tokens=analysis.estimate.tokens,
@@ -353,7 +354,7 @@ class Harness:
         llm: Llm | None = None,
     ) -> tuple[Analysis, Decision]:
         scaffolds = self.library.scaffolds
-        outcomes = self.history.outcomes()
+        outcomes = self.history.evidence({s.name: s.version for s in scaffolds})
         analysis = analyse(request, scaffolds, outcomes=outcomes)
         forced = template is not None or strategy is not None
         analysis = self._second_opinion(analysis, llm, outcomes, forced=forced)
@@ -369,7 +370,7 @@ class Harness:
         return self._estimate_from_history(analysis, decision), decision
 
     def _second_opinion(
-        self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[int, int]], *, forced: bool
+        self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[float, float]], *, forced: bool
     ) -> Analysis:
         """The heuristic analysis, with the LLM's judgements merged in where it is more confident."""
         if llm is None:
@@ -425,6 +426,10 @@ class Harness:
             run = runner.run(spec.model_copy(update={"script": generation.script}), on_event=record, on_agent=broker)
             record_run(generation, generator.store, run)
         return run
+
+    def _version(self, template: str | None) -> str | None:
+        """The library scaffold's version, for history (None for generated scripts)."""
+        return self.library.get(template).version if template and template in self.library else None
 
     def _egress(self, prepared: Prepared) -> tuple[str, ...]:
         """Egress for this run: only a library scaffold's reviewed grant, filled as reviewed (never LLM code)."""

@@ -287,7 +287,7 @@ def extract_params(request: str, parameters: Mapping[str, Any]) -> dict[str, str
 
 
 def _steer(
-    candidates: list[Candidate], outcomes: Mapping[str, tuple[int, int]], features: list[str]
+    candidates: list[Candidate], outcomes: Mapping[str, tuple[float, float]], features: list[str]
 ) -> list[Candidate]:
     """Scale each candidate's confidence by its scaffold's track record, and re-rank."""
     from harness.history.store import success_factor
@@ -298,7 +298,10 @@ def _steer(
         if ok + bad:
             factor = success_factor(ok, bad)
             if candidate.confidence > 0:
-                features.append(f"history: {candidate.name} {ok} succeeded / {bad} failed, confidence x{factor:.2f}")
+                features.append(
+                    f"history: {candidate.name} {ok:g} succeeded / {bad:g} failed (recent runs weigh most), "
+                    f"confidence x{factor:.2f}"
+                )
             candidate = candidate.model_copy(update={"confidence": round(min(1.0, candidate.confidence * factor), 3)})
         steered.append(candidate)
     return sorted(steered, key=lambda c: c.confidence, reverse=True)
@@ -337,7 +340,7 @@ def analyse(
     request: str,
     scaffolds: Sequence[Any],
     *,
-    outcomes: Mapping[str, tuple[int, int]] | None = None,
+    outcomes: Mapping[str, tuple[float, float]] | None = None,
 ) -> Analysis:
     """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking."""
     request = request.strip()

@@ -9,6 +9,7 @@ file and field at fault; the rest of the library still loads.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 import tomllib
@@ -118,6 +119,14 @@ class Scaffold(_Meta):
             if unknown:
                 raise ValueError(f"assertion {assertion.description!r} names unknown parameters: {', '.join(unknown)}")
         return self
+
+    @property
+    def version(self) -> str:
+        """A short hash of the template and its metadata: history tells versions of a scaffold apart."""
+        digest = hashlib.sha256()
+        for path in (self.folder / "scaffold.toml", self.template_path):
+            digest.update(path.read_bytes() if path.is_file() else b"")
+        return digest.hexdigest()[:16]
 
     @property
     def template_path(self) -> Path:

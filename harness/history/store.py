@@ -14,7 +14,7 @@ import datetime as dt
 import sqlite3
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,17 @@ _LATER_COLUMNS = {
     "llm_calls": "INTEGER DEFAULT 0",
     "analysis": "TEXT",
     "decision": "TEXT",
+    "template_version": "TEXT",
 }
+_EVIDENCE = (
+    "SELECT template, status, started_at, template_version FROM runs WHERE template IS NOT NULL "
+    "AND strategy = 'use_template' AND status IN (?, ?, ?, ?, ?, ?, ?)"
+)
+# Evidence fades: a run's weight halves every HALF_LIFE_DAYS, and runs of an earlier version of
+# a scaffold count a quarter. So a scaffold that stopped being chosen is tried again once its
+# failures are old or it has been changed: a little exploration, with no randomness in dispatch.
+HALF_LIFE_DAYS = 14.0
+STALE_VERSION_WEIGHT = 0.25
 _DONE = ("succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "gate_failed")
 _OUTCOMES = (
     "SELECT template, SUM(status = 'succeeded') AS ok, SUM(status != 'succeeded') AS bad FROM runs "
@@ -79,7 +89,7 @@ _OUTCOMES = (
 )
 
 
-def success_factor(successes: int, failures: int) -> float:
+def success_factor(successes: float, failures: float) -> float:
     """How history scales a scaffold's match confidence: 1.0 with no history, lower as it keeps failing.
 
     The posterior mean of a Beta(2, 2) prior (so a single failure is not damning), relative to
@@ -213,6 +223,27 @@ class HistoryStore:
         with self._connect() as db:
             rows = db.execute(_OUTCOMES, _DONE).fetchall()
         return {r["template"]: (int(r["ok"]), int(r["bad"])) for r in rows}
+
+    def evidence(
+        self, versions: Mapping[str, str] | None = None, *, now: dt.datetime | None = None
+    ) -> dict[str, tuple[float, float]]:
+        """Successes and failures per scaffold as dispatch weighs them: recent runs of its current version most."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self._connect() as db:
+            rows = db.execute(_EVIDENCE, _DONE).fetchall()
+        weighed: dict[str, list[float]] = {}
+        for row in rows:
+            try:
+                age = (now - dt.datetime.fromisoformat(row["started_at"])).total_seconds() / 86400
+            except (TypeError, ValueError):
+                age = 0.0
+            weight = 0.5 ** (max(0.0, age) / HALF_LIFE_DAYS)
+            current = (versions or {}).get(row["template"])
+            if current and row["template_version"] and row["template_version"] != current:
+                weight *= STALE_VERSION_WEIGHT
+            tally = weighed.setdefault(row["template"], [0.0, 0.0])
+            tally[0 if row["status"] == "succeeded" else 1] += weight
+        return {name: (round(ok, 3), round(bad, 3)) for name, (ok, bad) in weighed.items()}
 
     def medians(self, *, template: str | None = None, strategy: str | None = None) -> tuple[int, float, int]:
         """Finished runs matching ``template``/``strategy``: their count, median seconds and median tokens."""

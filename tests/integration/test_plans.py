@@ -70,6 +70,7 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
     assert sorted(r["phase"] for r in recorded["runs"]) == ["bundle", "errors", "summary"]
     run = next(r for r in harness.history.recent() if r["phase"] == "summary")
     assert json.loads(run["decision"])["template"] == "csv_summary" and run["gate_passed"] == 1
+    assert run["template_version"] == harness.library.get("csv_summary").version
 
 
 def test_failure_policies(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:

@@ -103,6 +103,38 @@ def test_dispatch_stops_choosing_a_scaffold_that_keeps_failing(tmp_path: Path) -
     assert harness.analyse(request)[1].template == "csv_summary"
 
 
+def test_old_failures_fade_and_a_changed_scaffold_gets_another_chance(tmp_path: Path) -> None:
+    import datetime as dt
+
+    harness = Harness(Settings.from_env({"HARNESS_DATA_DIR": str(tmp_path)}))
+    request = "summarise every CSV in ./data by region"
+    version = harness.library.get("csv_summary").version
+    long_ago = (dt.datetime.now(dt.UTC) - dt.timedelta(days=60)).isoformat(timespec="seconds")
+    for n in range(4):
+        harness.history.started(
+            f"old{n}", request, strategy="use_template", template="csv_summary", started_at=long_ago
+        )
+        harness.history.finished(f"old{n}", "failed")
+    ok, bad = harness.history.evidence({"csv_summary": version})["csv_summary"]
+    assert ok == 0 and 0.2 < bad < 0.21  # four failures, each worth 0.5 ** (60 / 14)
+    assert harness.analyse(request)[1].template == "csv_summary"  # tried again
+    # Four fresh failures of an earlier version of the scaffold count as one.
+    for n in range(4):
+        harness.history.started(
+            f"v{n}", request, strategy="use_template", template="csv_summary", template_version="0123456789abcdef"
+        )
+        harness.history.finished(f"v{n}", "failed")
+    assert harness.analyse(request)[1].template == "csv_summary"
+    # The same failures of the version in use now stop it being chosen.
+    for n in range(4):
+        harness.history.started(
+            f"c{n}", request, strategy="use_template", template="csv_summary", template_version=version
+        )
+        harness.history.finished(f"c{n}", "failed")
+    assert harness.analyse(request)[1].template != "csv_summary"
+    assert harness.history.outcomes()["csv_summary"] == (0, 12)  # the raw counts stay for stats
+
+
 def test_history_and_stats_commands(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
