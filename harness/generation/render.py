@@ -2,7 +2,9 @@
 
 Parameters reach the script only as Python literals (the ``py`` filter writes ``repr`` of a
 validated value), never as raw text, so a value like ``"); import os; os.system("id") #``
-stays a string. Templates render in Jinja2's sandboxed environment with StrictUndefined.
+stays a string. Templates render in Jinja2's sandboxed environment with StrictUndefined, and
+every ``{{ }}`` must go through ``py`` (code) or ``text`` (docstrings, comments): a template
+that forgets the filter does not render.
 """
 
 from __future__ import annotations
@@ -101,18 +103,51 @@ def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, 
     return values
 
 
+class _Vetted(str):
+    """Text a filter made safe to put into the script (``py`` or ``text``)."""
+
+
+def _text(value: object) -> _Vetted:
+    """Plain words for a docstring or a comment: one line, no quotes that could close it, no escapes."""
+    cleaned = "".join(c for c in str(value) if c.isprintable()).replace("\\", "/")
+    cleaned = cleaned.replace('"', "'")
+    while "'''" in cleaned:
+        cleaned = cleaned.replace("'''", "'")
+    return _Vetted(cleaned)
+
+
+def _only_vetted(value: object) -> object:
+    # Jinja2 calls this on every {{ }} output: anything not passed through |py or |text is refused,
+    # so a template that forgets the filter fails to render instead of pasting raw text into code.
+    if isinstance(value, _Vetted):
+        return value
+    raise _Unfiltered(f"{value!r}"[:80])
+
+
+class _Unfiltered(Exception):
+    """A template printed a value without |py or |text."""
+
+
 def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
     """Render the scaffold's template with validated ``params``; the result is Python source."""
     from jinja2 import StrictUndefined, TemplateError
     from jinja2.sandbox import SandboxedEnvironment
 
-    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
-    env.filters["py"] = py_literal
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=_only_vetted
+    )
+    env.filters["py"] = lambda value: _Vetted(py_literal(value))
+    env.filters["text"] = _text
     try:
         template = env.from_string(scaffold.template_path.read_text(encoding="utf-8"))
         source = template.render(params=dict(params), scaffold={"name": scaffold.name, "title": scaffold.title})
     except TemplateError as exc:
         raise ConfigError(f"scaffold {scaffold.name} failed to render: {exc}", hint="fix the template") from None
+    except _Unfiltered as exc:
+        raise ConfigError(
+            f"scaffold {scaffold.name} prints {exc} without a filter",
+            hint="write {{ value | py }} for code and {{ value | text }} in docstrings or comments",
+        ) from None
     try:
         ast.parse(source)
     except SyntaxError as exc:

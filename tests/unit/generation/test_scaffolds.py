@@ -160,3 +160,22 @@ def test_py_literal_refuses_objects() -> None:
     assert py_literal(["a", 1, None, True, {"k": 2.5}]) == "['a', 1, None, True, {'k': 2.5}]"
     with pytest.raises(ConfigError):
         py_literal(object())
+
+
+def test_template_output_must_go_through_a_filter(tmp_path: Path) -> None:
+    root = tmp_path / "scaffolds"
+    shutil.copytree(scaffolds_root() / "csv_summary", root / "csv_summary")
+    plain = render(LIBRARY.get("csv_summary"), {"group_by": "region", "columns": [], "pattern": "**/*.csv"})
+    meta = root / "csv_summary" / "scaffold.toml"
+    hostile = "Sums\\\\\\\"\\\"\\\"; import os; os.system(1) #\\n ''' "
+    meta.write_text(meta.read_text().replace('title = "', 'title = "' + hostile, 1))
+    scaffold = load_library(root).get("csv_summary")
+    source = render(scaffold, validate_params(scaffold, {"group_by": "region"}))
+    # The title stays inside the docstring: the program is the same as with a plain title.
+    body, expected = ast.parse(source).body[1:], ast.parse(plain).body[1:]
+    assert [ast.dump(n) for n in body] == [ast.dump(n) for n in expected]
+    assert ast.get_docstring(ast.parse(source), clean=False).startswith("Sums/'")  # type: ignore[union-attr]
+    template = root / "csv_summary" / "template.py.j2"
+    template.write_text(template.read_text().replace("{{ params.group_by | py }}", "{{ params.group_by }}"))
+    with pytest.raises(ConfigError, match="prints 'region' without a filter"):
+        render(scaffold, validate_params(scaffold, {"group_by": "region"}))
