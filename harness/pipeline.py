@@ -108,9 +108,9 @@ class Harness:
         return self._library
 
     # -- stages up to the sandbox --------------------------------------------------------------
-    def analyse(self, request: str) -> tuple[Analysis, Decision]:
-        """Analyse a request and decide how to serve it (asking the LLM if configured); runs nothing."""
-        if not self.llm_available:
+    def analyse(self, request: str, *, ask_llm: bool = True) -> tuple[Analysis, Decision]:
+        """Analyse a request and decide how to serve it (asking the LLM if configured and wanted); runs nothing."""
+        if not (self.llm_available and ask_llm):
             return self._analyse_and_decide(_clean_request(request), None, {})
         llm = Llm(self.settings, Budget(self.settings.budget))
         try:

@@ -187,7 +187,9 @@ def _plan_for(harness: Any, request: str) -> tuple[Any, Any]:
     from harness.dispatch.plan import estimate_plan, split_request
     from harness.orchestrate import plan_workers
 
-    analysed = cache(harness.analyse)
+    # Splitting only asks whether each part is served by a scaffold: the heuristic answers that,
+    # and the request's one LLM analysis (if any) is made by prepare, under its budget.
+    analysed = cache(lambda part: harness.analyse(part, ask_llm=False))
     plan = split_request(request, lambda part: analysed(part)[1])
     if plan is None:
         return None, None

@@ -186,3 +186,18 @@ def test_analyze_command_shows_the_llms_part(fake: FakeAnthropic, capsys: pytest
     assert main(["analyze", VAGUE]) == 0
     out = capsys.readouterr().out
     assert "LLM: LLM analysis used for" in out and "roles:" not in out
+
+
+def test_run_asks_once_and_charges_the_request(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], sandbox_image: str, no_leftovers: None
+) -> None:
+    from harness.generation.scaffolds import scaffolds_root
+
+    fake.add(verdict())
+    sales = scaffolds_root() / "csv_summary" / "example" / "sales"
+    assert main(["run", VAGUE, "--input", str(sales), "--json", "--yes"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert len(fake.requests) == 1  # not once more while checking whether the request is a plan
+    assert report["dispatch_decision"]["template"] == "csv_summary"
+    assert report["performance_metrics"]["tokens_used"] == 980
+    assert report["workflow_analysis"]["llm"].startswith("LLM analysis used for")
