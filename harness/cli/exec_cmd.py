@@ -187,4 +187,10 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(result.model_dump_json(exclude={"events"}))
         else:
             print_summary(result, run_dir)
+            for row in broker.summary() if broker else []:
+                refused = f", {row['refused']} refused" if row["refused"] else ""
+                out_console.print(
+                    f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}",
+                    markup=False,
+                )
         raise typer.Exit(0 if result.ok else 1)

@@ -192,6 +192,8 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert code == 0, err
     assert json.loads(out)["policy"]["egress"] == [host]
     assert json.loads((output / "got.json").read_text())["path"] == "/hello"
+    code, out, _ = cli(capsys, "exec", "--generated", record.id)
+    assert code == 0 and "egress: 127.0.0.1: 1 request(s)" in out
     code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "was not approved with egress to api.example.com" in err
     assert f"egress granted: {host}" in cli(capsys, "review", "show", record.id)[1]
