@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -15,7 +16,7 @@ from rich.text import Text
 
 from harness.events import Event
 
-__all__ = ["LiveView", "RunDisplay"]
+__all__ = ["LiveView", "RunDisplay", "egress_lines"]
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "red"}
 _SHOWN_LINES = 200  # plain output lines echoed; the rest stay in events.jsonl
@@ -128,3 +129,12 @@ class RunDisplay(LiveView):
         if self.last_log:
             rows.append(Text(self.last_log[:100], style="dim"))
         return Group(*rows)
+
+
+def egress_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One summary line per host a run fetched from through the host."""
+    lines = []
+    for row in rows:
+        refused = f", {row['refused']} refused" if row["refused"] else ""
+        lines.append(f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}")
+    return lines

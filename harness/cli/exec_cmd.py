@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from harness.cli.console import err_console, out_console
-from harness.cli.display import RunDisplay
+from harness.cli.display import RunDisplay, egress_lines
 from harness.errors import ConfigError, InputError, RunError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
@@ -187,10 +187,6 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(result.model_dump_json(exclude={"events"}))
         else:
             print_summary(result, run_dir)
-            for row in broker.summary() if broker else []:
-                refused = f", {row['refused']} refused" if row["refused"] else ""
-                out_console.print(
-                    f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}",
-                    markup=False,
-                )
+            for line in egress_lines(broker.summary() if broker else []):
+                out_console.print(line, markup=False)
         raise typer.Exit(0 if result.ok else 1)

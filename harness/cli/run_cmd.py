@@ -13,7 +13,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
-from harness.cli.display import RunDisplay
+from harness.cli.display import RunDisplay, egress_lines
 from harness.errors import ConfigError, InputError, RunError, UserError
 from harness.records import new_run_id
 from harness.settings import Settings
@@ -103,11 +103,8 @@ def _summary(report: Any, run_dir: Path) -> None:
         for item in checked:
             if not item.passed:
                 out_console.print(f"  ✗ {item.description}: {item.detail}", markup=False)
-    for row in report.egress:
-        refused = f", {row['refused']} refused" if row["refused"] else ""
-        out_console.print(
-            f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}", markup=False
-        )
+    for line in egress_lines(report.egress):
+        out_console.print(line, markup=False)
     for item in result.deliverables:
         note = f" - {item.description}" if item.description else ""
         out_console.print(f"  {item.path} ({item.size} bytes){note}", markup=False)
