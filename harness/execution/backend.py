@@ -18,7 +18,7 @@ AgentHandler = Callable[[AgentRequestEvent], str]
 
 
 FetchHandler = Callable[[FetchRequestEvent], dict[str, Any]]
-"""Makes a fetch for the script (status, headers, body_b64, host, bytes) or raises with the reason."""
+"""Makes a fetch for the script (status, headers, body bytes, host, byte counts) or raises with the reason."""
 
 
 class AgentDeclined(Exception):

@@ -626,8 +626,12 @@ class DockerBackend(Backend):
                 except AgentDeclined as exc:
                     reply = {"ok": False, "text": "", "error": str(exc) or "declined"}
             reader.emit(AgentReply(id=request.id, ok=reply["ok"], error=reply["error"]))
+        # A body travels raw after the JSON line (``body_len`` bytes): no base64 for large answers.
+        body = reply.pop("body", b"")
+        if body:
+            reply["body_len"] = len(body)
         try:
-            raw.sendall(json.dumps({"id": request.id, **reply}).encode() + b"\n")
+            raw.sendall(json.dumps({"id": request.id, **reply}).encode() + b"\n" + body)
         except OSError:
             pass  # the script is gone; its status will say why
 

@@ -146,7 +146,7 @@ class FetchBroker:
             return [{"host": h, **vars(t)} for h, t in sorted(self.tally.items())]
 
     def __call__(self, request: FetchRequestEvent) -> dict[str, Any]:
-        """Make the request or raise FetchRefused; returns status, headers and base64 body."""
+        """Make the request or raise FetchRefused; returns status, headers and the body's bytes."""
         parts = urlsplit(request.url)
         host = (parts.hostname or "").lower().rstrip(".")
         with self._lock:
@@ -211,7 +211,7 @@ class FetchBroker:
         return {
             "status": status,
             "headers": reply_headers,
-            "body_b64": base64.b64encode(data).decode("ascii"),
+            "body": data,
             "host": host,
             "bytes_out": len(body),
             "bytes_in": len(data),

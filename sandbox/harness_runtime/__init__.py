@@ -48,6 +48,7 @@ INPUT_DIR = "/input"
 OUTPUT_DIR = "/output"
 
 _lock = threading.Lock()
+_ask_lock = threading.Lock()
 _request_ids = itertools.count(1)
 
 
@@ -178,24 +179,40 @@ def fetch(
         url,
         int(reply.get("status") or 0),
         {str(k): str(v) for k, v in raw_headers.items()} if isinstance(raw_headers, dict) else {},
-        base64.b64decode(str(reply.get("body_b64") or "")),
+        bytes(reply.get("body") or b""),
     )
 
 
 def _ask_host(kind: str, request_id: str, error: type[Exception], **fields: Any) -> dict[str, Any]:
-    """Send a request event and wait for the host's one-line answer to it on stdin."""
-    emit(kind, id=request_id, **fields)
-    stdin = sys.stdin
-    if stdin is None:
-        raise error("no channel to the host: stdin is closed")
-    # Answers come back in order, one line each; skip anything that is not ours.
-    while True:
-        raw = stdin.buffer.readline() if hasattr(stdin, "buffer") else stdin.readline().encode()
-        if not raw:
-            raise error("the host closed the channel before answering")
-        try:
-            reply = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(reply, dict) and reply.get("id") == request_id:
-            return reply
+    """Send a request event and wait for the host's answer to it on stdin.
+
+    The answer is one JSON line, followed by ``body_len`` raw bytes when it has a body.
+    One request at a time: threads take turns, so answers cannot cross.
+    """
+    with _ask_lock:
+        emit(kind, id=request_id, **fields)
+        stdin = sys.stdin
+        if stdin is None:
+            raise error("no channel to the host: stdin is closed")
+        source = stdin.buffer if hasattr(stdin, "buffer") else None
+        while True:
+            raw = source.readline() if source is not None else stdin.readline().encode()
+            if not raw:
+                raise error("the host closed the channel before answering")
+            try:
+                reply = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(reply, dict):
+                continue
+            size = reply.get("body_len")
+            body = b""
+            if isinstance(size, int) and size > 0:
+                if source is None:
+                    raise error("the answer has a body but stdin is not binary")
+                body = source.read(size)
+                if len(body) != size:
+                    raise error("the host closed the channel in the middle of an answer")
+            if reply.get("id") == request_id:
+                reply["body"] = body
+                return reply

@@ -24,6 +24,9 @@ class _Api(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == "/binary":
+            self._binary()
+            return
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "http://elsewhere.invalid/")
@@ -32,6 +35,13 @@ class _Api(BaseHTTPRequestHandler):
         body = json.dumps({"path": self.path, "agent": self.headers.get("User-Agent")}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _binary(self) -> None:
+        body = bytes(range(256)) * 1200  # every byte value, 300 KiB
+        self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -245,3 +255,21 @@ for _ in range(100):
     result = backend.run(spec, on_fetch=slow)
     assert result.status == "timed_out"
     assert 3 <= len(calls) <= 7  # about 1.5 s worth, not all hundred
+
+
+def test_binary_answers_arrive_intact_and_threads_take_turns(backend: DockerBackend, api: int) -> None:
+    script = f"""
+import hashlib, threading
+import harness_runtime as hr
+expected = hashlib.sha256(bytes(range(256)) * 1200).hexdigest()
+digests = []
+def fetch():
+    digests.append(hashlib.sha256(hr.fetch("http://127.0.0.1:{api}/binary").body).hexdigest())
+threads = [threading.Thread(target=fetch) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+print("intact:", digests == [expected] * 4, flush=True)
+"""
+    allow = (f"127.0.0.1:{api}",)
+    result = backend.run(RunSpec(script=script, egress=allow), on_fetch=FetchBroker(EgressPolicy(allow=allow)))
+    assert result.ok and "intact: True" in result.stdout_tail, (result.stdout_tail, result.stderr_tail)
