@@ -212,6 +212,9 @@ def run_plan(
             else None,
         }
     )
+    # Next to the phases' folders, like a single run's report.json in its run folder.
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "plan_report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     harness.history.plan_finished(
         plan_id,
         report.status,

@@ -240,6 +240,7 @@ def _run_plan(
         for item in report.deliverables:
             out_console.print(f"  {item}", markup=False)
         out_console.print(f"  outputs: {target}", markup=False)
+        out_console.print(f"  report: {target / 'plan_report.json'}", markup=False)
     raise typer.Exit(0 if report.status == "succeeded" else 1)
 
 

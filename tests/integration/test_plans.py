@@ -63,6 +63,7 @@ def test_two_parallel_phases_then_a_dependent_one(harness: Harness, backend: Doc
     assert report.phases_completed == 3 and report.parallel_execution_percentage > 0
     assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "6/6"
     assert report.estimate == estimate and report.estimate_error == round(report.wall_s / estimate.duration_s - 1, 3)
+    assert json.loads((tmp_path / "plan_report.json").read_text())["plan_id"] == report.plan_id
     # History keeps the plan with each phase's run, its analysis and decision.
     recorded = harness.history.plans()[0]
     assert recorded["plan_id"] == report.plan_id and recorded["status"] == "succeeded"
