@@ -317,6 +317,7 @@ class Harness:
                     run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             run = self._check_assertions(prepared, run, spec.output_dir)
+            run = _explain_missing_grant(prepared, run)
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         report = self._report(prepared, run, script_path, time.monotonic() - started)
@@ -417,8 +418,8 @@ class Harness:
             return run
         record_run(generation, generator.store, run)
         for _ in range(self.settings.run_repairs):
-            if run.ok or prepared.generation is None:
-                break
+            if run.ok or prepared.generation is None or _hosts_wanted(run):
+                break  # a script that needs a network grant is not fixed by rewriting it
             generator.repair_after_run(generation, run, prepared.request)
             if not generation.gate_passed or generation.script is None or generation.why_stopped:
                 break
@@ -508,6 +509,30 @@ class Harness:
             egress=tuple(prepared.fetcher.summary()) if prepared.fetcher else (),
             script_path=str(script_path) if script_path else None,
         )
+
+
+def _hosts_wanted(run: RunResult) -> list[str]:
+    """Hosts the script tried to fetch from with no egress granted."""
+    return sorted(
+        {
+            e.host or "?"
+            for e in run.events
+            if e.kind == "fetch_reply" and not e.ok and e.error.startswith("no egress is granted")
+        }
+    )
+
+
+def _explain_missing_grant(prepared: Prepared, run: RunResult) -> RunResult:
+    """A failed run that wanted the network says which hosts, and how a reviewer grants them."""
+    hosts = _hosts_wanted(run)
+    if run.ok or not hosts:
+        return run
+    how = (
+        f"review it, then harness review approve {prepared.generation.record.id} --allow-host {hosts[0]}"
+        if prepared.generation is not None
+        else "grant it through review (harness review approve ID --allow-host HOST)"
+    )
+    return run.model_copy(update={"message": f"{run.message}; it needs network access to {', '.join(hosts)}: {how}"})
 
 
 def _generation_summary(prepared: Prepared) -> dict[str, Any] | None:

@@ -114,6 +114,39 @@ def test_failed_run_is_repaired(fake: FakeAnthropic, capsys: pytest.CaptureFixtu
     assert "cannot find the data" in fake.requests[1].body["messages"][0]["content"]
 
 
+NEEDS_NETWORK = """import sys
+
+import harness_runtime as hr
+
+
+def main() -> int:
+    with hr.phase("fetch"):
+        try:
+            hr.fetch("https://api.example.com/v1/rates")
+        except hr.FetchError as exc:
+            print(f"cannot fetch: {exc}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+"""
+
+
+def test_a_script_that_needs_the_network_says_how_to_grant_it(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None
+) -> None:
+    fake.add(write(NEEDS_NETWORK), write(GOOD))
+    code, report, _ = run(capsys, REQUEST)
+    assert code == 1 and report is not None
+    record_id = report["generation"]["id"]
+    message = report["execution_result"]["message"]
+    assert f"needs network access to api.example.com: review it, then harness review approve {record_id}" in message
+    assert "--allow-host api.example.com" in message
+    assert len(fake.requests) == 1 and fake.pending == 1  # no rewrite was asked for: it cannot help
+
+
 def test_repeated_answer_stops_early(fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]) -> None:
     fake.add(write(BAD_GATE), write(BAD_GATE), write(GOOD))
     code, _, err = run(capsys, REQUEST)
