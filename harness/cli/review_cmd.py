@@ -125,6 +125,27 @@ def register(app: typer.Typer) -> None:
         granted = f"; egress to {', '.join(hosts)}" if hosts else ""
         out_console.print(f"{record.id} approved (sha256 {digest}…){granted}", markup=False)
 
+    @group.command("grant")
+    def grant_command(
+        record_id: Annotated[str, typer.Argument(help="an approved generated-script id")],
+        allow_host: Annotated[
+            list[str] | None, typer.Option("--allow-host", help="host, host:port or *.domain to add; repeatable")
+        ] = None,
+        replace: Annotated[
+            bool, typer.Option("--replace", help="the hosts given replace the grant (none: revoke)")
+        ] = False,
+        reviewer: Annotated[str | None, typer.Option(help="who grants it (default: your user name)")] = None,
+    ) -> None:
+        """Grant an approved script's reviewed bytes egress to more hosts, or replace (revoke) its grant."""
+        from harness.execution.egress import parse_allow
+
+        hosts = parse_allow(allow_host or [])
+        if not hosts and not replace:
+            raise ConfigError("no host given", hint="pass --allow-host HOST, or --replace alone to revoke the grant")
+        _, store = _store()
+        record = store.grant(record_id, hosts, reviewer=_reviewer(reviewer), replace=replace)
+        out_console.print(f"{record.id} egress: {', '.join(record.granted_hosts) or 'none'}", markup=False)
+
     @group.command("reject")
     def reject_command(
         record_id: Annotated[str, typer.Argument(help="generated-script id")],

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from harness.errors import UserError
+from harness.errors import RunError, UserError
 
 __all__ = ["Attempt", "GeneratedRecord", "GeneratedStore", "ReviewStatus"]
 
@@ -157,6 +157,26 @@ class GeneratedStore:
         self.save(record)
         extra = {"granted_hosts": list(grant_hosts)} if grant_hosts else {}
         self.audit(record_id, to, reviewer=reviewer, note=note, sha256=record.reviewed_sha256, **extra)
+        return record
+
+    def grant(self, record_id: str, hosts: tuple[str, ...], *, reviewer: str, replace: bool = False) -> GeneratedRecord:
+        """Change the egress an approved script's reviewed bytes may use; audited like approval."""
+        record, _ = self.load(record_id)
+        if record.status != "approved":
+            hint = (
+                f"edit the egress of scaffolds/{record.promoted_as}/scaffold.toml, a reviewed file"
+                if record.status == "promoted"
+                else f"approve it first: harness review approve {record_id} --allow-host HOST"
+            )
+            raise UserError(f"{record_id} is {record.status}; only an approved script gets egress", hint=hint)
+        if self.script_sha256(record_id) != record.reviewed_sha256:
+            raise RunError(
+                f"{record_id}'s script changed after it was approved", hint="the reviewed bytes must be granted"
+            )
+        granted = list(hosts) if replace else list(dict.fromkeys([*record.granted_hosts, *hosts]))
+        record = record.model_copy(update={"granted_hosts": granted})
+        self.save(record)
+        self.audit(record_id, "granted", reviewer=reviewer, granted_hosts=granted, sha256=record.reviewed_sha256)
         return record
 
     def audit(self, record_id: str, action: str, **details: object) -> None:

@@ -210,16 +210,35 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
     assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
 
+    # The grant changes only through review: widened, revoked, restored; each change audited.
+    code, _, err = cli(capsys, "review", "approve", record.id, "--allow-host", "api.example.com")
+    assert code == 2 and "cannot become approved" in err
+    code, out, _ = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    assert code == 0 and f"egress: {host}, api.example.com" in out
+    assert cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")[0] == 1  # granted now
+    code, out, _ = cli(capsys, "review", "grant", record.id, "--replace")
+    assert code == 0 and "egress: none" in out
+    code, out, _ = cli(capsys, "exec", "--generated", record.id, "--json")
+    assert code == 1 and json.loads(out)["policy"]["egress"] == []
+    assert cli(capsys, "review", "grant", record.id)[0] == 2  # nothing to grant
+    assert cli(capsys, "review", "grant", record.id, "--allow-host", host, "--replace")[0] == 0
+    actions = [json.loads(line)["action"] for line in (store.root / "audit.log").read_text().splitlines()]
+    assert actions[-3:] == ["granted", "granted", "granted"]
+
     # Edited after review: nothing runs, with or without the network.
     script = store.folder(record.id) / "script.py"
     original = script.read_text()
     script.write_text(original.replace("/hello", "/other"))
     code, _, err = cli(capsys, "exec", "--generated", record.id)
     assert code == 1 and "changed after it was approved" in err
+    code, _, err = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    assert code == 1 and "changed after it was approved" in err
     script.write_text(original)
 
     # Promoted: the grant travels with the bytes into the scaffold, and its runs report their egress.
     assert cli(capsys, "promote", record.id, "--name", "greeting", "--no-params")[0] == 0
+    code, _, err = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    assert code == 2 and "scaffolds/greeting/scaffold.toml" in err
     assert f'egress = ["{host}"]' in (library / "greeting" / "scaffold.toml").read_text()
     code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
     assert code == 0, err
