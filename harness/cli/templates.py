@@ -27,6 +27,8 @@ def _describe(scaffold: Any) -> dict[str, Any]:
         "expected_runtime_s": scaffold.expected_runtime_s,
         "assertions": [a.model_dump(exclude_defaults=True) for a in scaffold.assertions],
         "examples": [e.model_dump(exclude_none=True) for e in scaffold.examples],
+        "egress": list(scaffold.egress),
+        "version": scaffold.version,
         "provenance": scaffold.provenance,
     }
 
@@ -52,7 +54,8 @@ def register(app: typer.Typer) -> None:
         table.add_column("type", no_wrap=True)
         table.add_column("description")
         for scaffold in library.scaffolds:
-            table.add_row(scaffold.name, scaffold.workflow_type, escape(scaffold.title))
+            egress = f" [yellow](egress: {escape(', '.join(scaffold.egress))})[/]" if scaffold.egress else ""
+            table.add_row(scaffold.name, scaffold.workflow_type, escape(scaffold.title) + egress)
         out_console.print(table)
 
     @group.command("show")
@@ -81,6 +84,8 @@ def register(app: typer.Typer) -> None:
         for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
             for spec in specs:
                 out_console.print(f"{label} {spec.path}: {spec.description}", markup=False)
+        if scaffold.egress:
+            out_console.print(f"egress (reviewed): {', '.join(scaffold.egress)}", markup=False)
         for assertion in scaffold.assertions:
             when = ", ".join(f"{k}={v}" for k, v in assertion.when.items())
             out_console.print(

@@ -240,6 +240,8 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     code, _, err = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "scaffolds/greeting/scaffold.toml" in err
     assert f'egress = ["{host}"]' in (library / "greeting" / "scaffold.toml").read_text()
+    code, out, _ = cli(capsys, "templates", "show", "greeting")
+    assert code == 0 and f"egress (reviewed): {host}" in out
     code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
     assert code == 0, err
     report = json.loads(out)
