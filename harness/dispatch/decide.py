@@ -23,6 +23,7 @@ def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -
 
 
 HYBRID_FLOOR = 0.2  # below this a scaffold is no useful starting point
+LLM_MARK = "<llm>"  # in a candidate's matched terms: the LLM's analysis chose it
 
 
 def decide(
@@ -98,13 +99,18 @@ def _decide(
         )
     if top is not None and top.confidence >= threshold and top.name in scaffolds:
         chosen = {**analysis.stated_params, **given}
-        terms = ", ".join(top.matched_terms[:6])
+        terms = ", ".join(t for t in top.matched_terms[:6] if t != LLM_MARK)
+        why = (
+            f"the LLM's analysis picks {top.name}"
+            if LLM_MARK in top.matched_terms
+            else f"{top.name} matches the request ({terms})"
+        )
         return Decision(
             strategy="use_template",
             template=top.name,
             params=chosen,
             confidence=top.confidence,
-            reasoning=f"{top.name} matches the request ({terms}) with confidence {top.confidence:.2f}",
+            reasoning=f"{why} with confidence {top.confidence:.2f}",
             missing=missing_params(scaffolds[top.name].parameters, chosen),
         )
     close = ", ".join(f"{c.name} ({c.confidence:.2f})" for c in analysis.candidates[:3] if c.confidence > 0)

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.dispatch.analyse import ROLES, extract_params, prior_estimate
+from harness.dispatch.decide import LLM_MARK
 from harness.errors import HarnessError
 from harness.records import Analysis, Candidate, Complexity, WorkflowType
 
@@ -198,7 +199,7 @@ def merge(
                 workflow_type=scaffolds[name].workflow_type,
                 score=current.score if current else 0.0,
                 confidence=confidence,
-                matched_terms=(*(current.matched_terms if current else ()), "<llm>"),
+                matched_terms=(*(current.matched_terms if current else ()), LLM_MARK),
             )
             candidates = sorted(
                 [chosen, *(c for c in candidates if c.name != name)], key=lambda c: c.confidence, reverse=True

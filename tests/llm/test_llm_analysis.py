@@ -75,6 +75,7 @@ def test_unsure_heuristic_asks_and_takes_the_surer_answer(fake: FakeAnthropic) -
     assert analysis.estimate.tokens == 0  # a filled scaffold needs no generation
     assert decision.strategy == "use_template" and decision.template == "csv_summary"
     assert decision.params["group_by"] == "region"
+    assert decision.reasoning == "the LLM's analysis picks csv_summary with confidence 0.85"
 
 
 def test_confident_heuristic_makes_no_call(fake: FakeAnthropic) -> None:
