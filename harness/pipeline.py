@@ -33,7 +33,7 @@ from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
 from harness.history.store import HistoryStore, success_factor
-from harness.records import Analysis, Decision, Estimate, RunResult, RunSpec, new_run_id
+from harness.records import Analysis, Decision, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
     ExecutionResult,
@@ -182,10 +182,12 @@ class Harness:
                 if history_based
                 else analysis.model_copy(
                     update={
-                        "estimate": Estimate(
-                            duration_s=analysis.estimate.duration_s + 30.0,
-                            tokens=tokens,
-                            basis=f"the {decision.strategy} prompt as sent plus a typical script, one attempt",
+                        "estimate": analysis.estimate.model_copy(
+                            update={
+                                "duration_s": analysis.estimate.duration_s + 30.0,
+                                "tokens": tokens,
+                                "basis": f"the {decision.strategy} prompt as sent plus a typical script, one attempt",
+                            }
                         )
                     }
                 )
@@ -368,7 +370,9 @@ class Harness:
             llm=self.llm_available,
             strategy=strategy,
         )
-        return self._estimate_from_history(analysis, decision), decision
+        analysis = self._estimate_from_history(analysis, decision)
+        budgeted = analysis.estimate.model_copy(update={"token_budget": llm.budget.limit if llm else None})
+        return analysis.model_copy(update={"estimate": budgeted}), decision
 
     def _second_opinion(
         self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[float, float]], *, forced: bool
@@ -400,7 +404,9 @@ class Harness:
             what = f"{decision.strategy} runs"
         if n < HISTORY_MIN_RUNS:
             return analysis
-        estimate = Estimate(duration_s=round(seconds, 3), tokens=tokens, basis=f"median of {n} past {what}")
+        estimate = analysis.estimate.model_copy(
+            update={"duration_s": round(seconds, 3), "tokens": tokens, "basis": f"median of {n} past {what}"}
+        )
         return analysis.model_copy(update={"estimate": estimate})
 
     def _repair_runs(

@@ -141,6 +141,12 @@ class Estimate(_Record):
     duration_s: float
     tokens: int
     basis: str
+    coordination_s: float = Field(
+        1.0,
+        ge=0,
+        description="of duration_s, what harness adds around the script: container start, hand-over, collection",
+    )
+    token_budget: int | None = Field(None, description="the request's token budget, when the estimate was made for one")
 
 
 class Analysis(_Record):

@@ -49,6 +49,7 @@ class WorkflowAnalysis(_Part):
     estimated_duration_s: float
     estimated_tokens: int
     estimate_basis: str
+    estimated_coordination_s: float = 0.0
 
     @classmethod
     def of(cls, analysis: Analysis) -> WorkflowAnalysis:
@@ -65,6 +66,7 @@ class WorkflowAnalysis(_Part):
             estimated_duration_s=analysis.estimate.duration_s,
             estimated_tokens=analysis.estimate.tokens,
             estimate_basis=analysis.estimate.basis,
+            estimated_coordination_s=analysis.estimate.coordination_s,
         )
 
 

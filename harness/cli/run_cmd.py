@@ -35,7 +35,9 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 def _show_analysis(analysis: Any, decision: Any) -> None:
     err_console.print(
         f"[bold]analysis[/] {analysis.workflow_type} (confidence {analysis.workflow_confidence:.2f}), "
-        f"{analysis.complexity}, ~{analysis.estimate.duration_s:g}s, {analysis.estimate.tokens} tokens",
+        f"{analysis.complexity}, ~{analysis.estimate.duration_s:g}s ({analysis.estimate.coordination_s:g}s of it "
+        f"container and coordination), {analysis.estimate.tokens} tokens"
+        + (f" of a {analysis.estimate.token_budget} budget" if analysis.estimate.token_budget else ""),
         highlight=False,
     )
     target = f" [bold]{decision.template}[/]" if decision.template else ""

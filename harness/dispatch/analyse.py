@@ -313,12 +313,16 @@ def prior_estimate(top: Candidate | None, scaffolds: Mapping[str, Any]) -> Estim
         runtime = float(getattr(scaffolds[top.name], "expected_runtime_s", 5.0))
         return Estimate(
             duration_s=runtime + CONTAINER_OVERHEAD_S,
+            coordination_s=CONTAINER_OVERHEAD_S,
             tokens=0,
             basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
         )
     # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
     return Estimate(
-        duration_s=30.0 + CONTAINER_OVERHEAD_S, tokens=PRIOR_CUSTOM_TOKENS, basis="prior for a generated script"
+        duration_s=30.0 + CONTAINER_OVERHEAD_S,
+        coordination_s=CONTAINER_OVERHEAD_S,
+        tokens=PRIOR_CUSTOM_TOKENS,
+        basis="prior for a generated script",
     )
 
 

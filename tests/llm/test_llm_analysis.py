@@ -172,6 +172,7 @@ def test_prepare_charges_the_analysis_to_the_requests_budget(fake: FakeAnthropic
     prepared = harness().prepare(VAGUE, budget=5000)
     prepared.close()
     assert prepared.budget is not None and prepared.budget.used.total == 980
+    assert prepared.analysis.estimate.token_budget == 5000 and prepared.analysis.estimate.coordination_s == 1.0
     assert prepared.decision.template == "csv_summary"
 
 

@@ -78,6 +78,8 @@ def test_analyze_json_shows_analysis_and_decision(capsys: pytest.CaptureFixture[
     payload = json.loads(out)
     assert payload["analysis"]["workflow_type"] == "security_audit"
     assert payload["analysis"]["roles"] == ["security-specialist"]
+    estimate = payload["analysis"]["estimate"]
+    assert estimate["coordination_s"] == 1.0 and estimate["token_budget"] is None  # offline: no tokens to budget
     assert payload["decision"]["template"] == "security_audit"
 
 
