@@ -20,7 +20,7 @@ from typing import Any
 from harness.assertions import AssertionOutcome, check_outputs
 from harness.checks import CheckReport, gate, run_checks
 from harness.dispatch import llm_analyse
-from harness.dispatch.analyse import analyse
+from harness.dispatch.analyse import analyse, rank_scaffolds
 from harness.dispatch.decide import decide
 from harness.errors import ConfigError, UserError
 from harness.events import Event
@@ -388,7 +388,8 @@ class Harness:
             return analysis.model_copy(update={"llm": f"not asked: {why}"})
         by_name = {s.name: s for s in self.library.scaffolds}
         roles = sorted(load_roles())
-        verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles)
+        shortlist = [c.name for c in rank_scaffolds(analysis.request, self.library.scaffolds)]
+        verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles, shortlist)
         if verdict is None:
             return analysis.model_copy(update={"llm": problem})
         factor = {name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()}

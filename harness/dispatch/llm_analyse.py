@@ -102,9 +102,20 @@ def wanted(mode: str, analysis: Analysis, threshold: float) -> bool:
     return top < threshold or analysis.workflow_confidence < threshold
 
 
-def _prompt(request: str, scaffolds: Sequence[Any], roles: Sequence[str]) -> str:
+# Past this many scaffolds, only the heuristic's best matches are described in full; the rest
+# are listed by name and title, so the prompt stays small as promotion grows the library.
+FULL_LISTING = 24
+SHORTLIST = 12
+
+
+def _prompt(request: str, scaffolds: Sequence[Any], roles: Sequence[str], shortlist: Sequence[str] = ()) -> str:
+    detailed = set(shortlist[:SHORTLIST]) if len(scaffolds) > FULL_LISTING else {s.name for s in scaffolds}
     listing = []
+    others = []
     for s in scaffolds:
+        if s.name not in detailed:
+            others.append(f"{s.name}: {s.title}")
+            continue
         params = ", ".join(f"{name} ({p.type}): {p.description}" for name, p in s.parameters.items())
         listing.append(
             {
@@ -114,19 +125,26 @@ def _prompt(request: str, scaffolds: Sequence[Any], roles: Sequence[str]) -> str
                 "parameters": params or "none",
             }
         )
+    more = ("\n\nOther scaffolds (name: title):\n" + "\n".join(others)) if others else ""
     return (
         "Scaffolds:\n"
         + json.dumps(listing, indent=1)
+        + more
         + f"\n\nRoles: {', '.join(roles) or 'none'}\n\n<request>\n{request}\n</request>"
     )
 
 
-def ask(llm: Any, request: str, scaffolds: Sequence[Any], roles: Sequence[str]) -> tuple[LlmVerdict | None, str]:
-    """The LLM's verdict on ``request``, or None and why there is none (never raises for a bad answer)."""
+def ask(
+    llm: Any, request: str, scaffolds: Sequence[Any], roles: Sequence[str], shortlist: Sequence[str] = ()
+) -> tuple[LlmVerdict | None, str]:
+    """The LLM's verdict on ``request``, or None and why there is none (never raises for a bad answer).
+
+    ``shortlist`` (the heuristic's ranking) picks which scaffolds a large library describes in full.
+    """
     try:
         payload, problem = llm.call_tool(
             system=_SYSTEM,
-            prompt=_prompt(request, scaffolds, roles),
+            prompt=_prompt(request, scaffolds, roles, shortlist),
             tool=ANALYSE_TOOL,
             purpose="analysing the request",
             max_tokens=1024,

@@ -113,3 +113,23 @@ def test_decision_uses_the_template_or_says_what_is_missing() -> None:
     assert forced.template == "log_analysis" and forced.confidence == 1.0 and forced.params == {"x": "1"}
     none = decide(analyse("book me a flight to Lisbon", LIBRARY), BY_NAME)
     assert none.strategy == "generate_custom" and "--template" in none.missing[0]
+
+
+def test_a_large_library_is_described_in_full_only_for_the_shortlist() -> None:
+    import json
+    from types import SimpleNamespace
+
+    from harness.dispatch.llm_analyse import FULL_LISTING, _prompt
+
+    def scaffold(n: int) -> SimpleNamespace:
+        return SimpleNamespace(
+            name=f"s{n}", title=f"Title {n}", description=f"does {n}", workflow_type="automation", parameters={}
+        )
+
+    small = [scaffold(n) for n in range(3)]
+    assert "Other scaffolds" not in _prompt("r", small, [], ["s1"])  # a small library is listed whole
+    large = [scaffold(n) for n in range(FULL_LISTING + 6)]
+    prompt = _prompt("r", large, ["research-analyst"], ["s7", "s2"])
+    listing = json.loads(prompt.split("Scaffolds:\n", 1)[1].split("\n\nOther scaffolds", 1)[0])
+    assert [entry["name"] for entry in listing] == ["s2", "s7"]
+    assert "s0: Title 0" in prompt and f"s{FULL_LISTING + 5}: Title {FULL_LISTING + 5}" in prompt
