@@ -275,7 +275,7 @@ for _ in range(100):
     spec = RunSpec(script=script, egress=("127.0.0.1:9",), limits=Limits.build(timeout_s=1.5))
     result = backend.run(spec, on_fetch=slow)
     assert result.status == "timed_out"
-    assert 3 <= len(calls) <= 7  # about 1.5 s worth, not all hundred
+    assert 1 <= len(calls) <= 7  # about 1.5 s worth at most, not all hundred
 
 
 def test_binary_answers_arrive_intact_and_threads_take_turns(backend: DockerBackend, api: int) -> None:
