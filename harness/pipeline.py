@@ -49,6 +49,7 @@ __all__ = ["Harness", "Prepared"]
 
 MAX_REQUEST = 20_000
 HISTORY_MIN_RUNS = 3  # fewer past runs than this and the priors stay
+AGENT_PROMPT_TOKENS = 1500  # a scaffold's agent prompt (findings, summaries) plus the role's system prompt
 
 
 @dataclass
@@ -371,6 +372,8 @@ class Harness:
             strategy=strategy,
         )
         analysis = self._estimate_from_history(analysis, decision)
+        if llm is not None:
+            analysis = self._with_agent_calls(analysis, decision)
         budgeted = analysis.estimate.model_copy(update={"token_budget": llm.budget.limit if llm else None})
         return analysis.model_copy(update={"estimate": budgeted}), decision
 
@@ -394,6 +397,28 @@ class Harness:
             return analysis.model_copy(update={"llm": problem})
         factor = {name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()}
         return llm_analyse.merge(analysis, verdict, by_name, roles, factor=factor)
+
+    def _with_agent_calls(self, analysis: Analysis, decision: Decision) -> Analysis:
+        """A scaffold that asks agents spends tokens when an LLM is configured: count its calls in."""
+        template = decision.template
+        if decision.strategy != "use_template" or not template or template not in self.library:
+            return analysis
+        agents = self.library.get(template).agents
+        if not agents or analysis.estimate.basis.startswith("median of"):  # history's medians include them
+            return analysis
+        roles = load_roles()
+        tokens = sum(AGENT_PROMPT_TOKENS + (roles[a].max_tokens if a in roles else 1024) for a in agents)
+        estimate = analysis.estimate.model_copy(
+            update={
+                "tokens": analysis.estimate.tokens + tokens,
+                "basis": f"{analysis.estimate.basis}; up to {len(agents)} agent call(s) of ~{tokens} tokens",
+            }
+        )
+        merged = dict(analysis.role_confidence)
+        for agent in agents:
+            merged[agent] = max(merged.get(agent, 0.0), round(decision.confidence, 3))
+        merged = dict(sorted(merged.items(), key=lambda kv: kv[1], reverse=True))
+        return analysis.model_copy(update={"estimate": estimate, "roles": tuple(merged), "role_confidence": merged})
 
     def _estimate_from_history(self, analysis: Analysis, decision: Decision) -> Analysis:
         """With three or more past runs like this one, their medians replace the priors."""

@@ -98,6 +98,7 @@ class Scaffold(_Meta):
     assertions: tuple[Assertion, ...] = Field((), description="checked on the outputs of every run")
     examples: Annotated[tuple[Example, ...], Field(min_length=1)]
     egress: tuple[str, ...] = Field((), description="hosts its runs may fetch from through the host (reviewed)")
+    agents: tuple[str, ...] = Field((), description="agent roles it may ask for with hr.agent (one call each)")
     provenance: dict[str, str] = Field(default_factory=dict, description="where a promoted scaffold came from")
     folder: Path
 

@@ -203,3 +203,14 @@ def test_run_asks_once_and_charges_the_request(
     assert report["dispatch_decision"]["template"] == "csv_summary"
     assert report["performance_metrics"]["tokens_used"] == 980
     assert report["workflow_analysis"]["llm"].startswith("LLM analysis used for")
+
+
+def test_a_scaffold_that_asks_agents_counts_their_tokens_when_an_llm_is_configured(fake: FakeAnthropic) -> None:
+    request = "audit this repository for hard-coded secrets"
+    offline, _ = harness(llm_analysis="off").analyse(request, ask_llm=False)
+    assert offline.estimate.tokens == 0
+    analysis, decision = harness().analyse(request)
+    assert decision.template == "security_audit" and fake.requests == []  # confident: no analysis call
+    assert analysis.estimate.tokens == 1500 + 1200  # the prompt, and the role's answer size from roles.toml
+    assert "up to 1 agent call(s) of ~2700 tokens" in analysis.estimate.basis
+    assert analysis.role_confidence["security-specialist"] >= decision.confidence

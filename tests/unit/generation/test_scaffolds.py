@@ -179,3 +179,11 @@ def test_template_output_must_go_through_a_filter(tmp_path: Path) -> None:
     template.write_text(template.read_text().replace("{{ params.group_by | py }}", "{{ params.group_by }}"))
     with pytest.raises(ConfigError, match="prints 'region' without a filter"):
         render(scaffold, validate_params(scaffold, {"group_by": "region"}))
+
+
+def test_scaffold_agents_are_known_roles() -> None:
+    from harness.generation.agents import load_roles
+
+    roles = load_roles()
+    assert {a for s in LIBRARY.scaffolds for a in s.agents} <= set(roles)
+    assert LIBRARY.get("security_audit").agents == ("security-specialist",)
