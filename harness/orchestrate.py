@@ -198,20 +198,11 @@ def run_plan(
         estimated_s=estimate.duration_s if estimate else None,
     )
     try:
-        report = _schedule(plan, run_one, outcomes, reports, workers, deadline_s, token_budget, notify, t0)
+        partial = _schedule(plan, run_one, outcomes, reports, workers, deadline_s, token_budget, notify, t0)
     except BaseException as exc:
         harness.history.plan_finished(plan_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
         raise
-    report = report.model_copy(
-        update={
-            "plan_id": plan_id,
-            "request": request,
-            "estimate": estimate,
-            "estimate_error": round(report.wall_s / estimate.duration_s - 1, 3)
-            if estimate and estimate.duration_s
-            else None,
-        }
-    )
+    report = _summarise(plan, plan_id, request, outcomes, reports, partial, time.monotonic() - t0, estimate)
     # Next to the phases' folders, like a single run's report.json in its run folder.
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "plan_report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
@@ -236,8 +227,8 @@ def _schedule(
     token_budget: int | None,
     notify: Callable[..., None],
     t0: float,
-) -> PlanReport:
-    """Start each phase when its dependencies are done, at most ``workers`` at once; then sum up."""
+) -> bool:
+    """Start each phase when its dependencies are done, at most ``workers`` at once; True if the plan went partial."""
     stop = False
     partial = False
     pending = {p.name: p for p in plan.phases}
@@ -279,7 +270,20 @@ def _schedule(
                 notify(name, outcome.status, reports.get(name))
                 if outcome.status != "succeeded" and plan.phase(name).on_failure == "stop":
                     stop = True
-    wall = time.monotonic() - t0
+    return partial
+
+
+def _summarise(
+    plan: Plan,
+    plan_id: str,
+    request: str,
+    outcomes: dict[str, PhaseOutcome],
+    reports: dict[str, Report],
+    partial: bool,
+    wall: float,
+    estimate: PlanEstimate | None,
+) -> PlanReport:
+    """The plan's report, from its phases' outcomes and reports."""
     ordered = tuple(outcomes[p.name] for p in plan.phases)
     ran = [o for o in ordered if o.started_s is not None and o.finished_s is not None]
     busy = sum((o.finished_s or 0.0) - (o.started_s or 0.0) for o in ran)
@@ -289,8 +293,8 @@ def _schedule(
     required_ok = all(o.status == "succeeded" for o in ordered if not (plan.phase(o.name).optional and partial))
     agents = sorted({role for r in reports.values() for role in r.workflow_analysis.roles})
     return PlanReport(
-        plan_id="",
-        request="",
+        plan_id=plan_id,
+        request=request,
         status="succeeded" if required_ok and ran else "failed",
         partial=partial,
         phases=ordered,
@@ -304,4 +308,6 @@ def _schedule(
         gates_passed=f"{sum(gates)}/{len(gates)}",
         tokens_used=sum(r.performance_metrics.tokens_used for r in reports.values()),
         agents_coordinated=tuple(agents),
+        estimate=estimate,
+        estimate_error=round(round(wall, 3) / estimate.duration_s - 1, 3) if estimate and estimate.duration_s else None,
     )

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,13 @@ from harness.dispatch.decide import decide
 from harness.errors import ConfigError, UserError
 from harness.events import Event
 from harness.execution.backend import Backend
-from harness.execution.egress import EgressPolicy, FetchBroker
-from harness.generation.agents import AgentBroker, load_roles
+from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
+from harness.generation.agents import AgentBroker, Role, load_roles
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
-from harness.generation.scaffolds import Library, load_library
+from harness.generation.scaffolds import Library, Scaffold, load_library
 from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, RunResult, RunSpec, new_run_id
 from harness.report import (
@@ -100,6 +101,11 @@ class Harness:
         self._backend_factory = backend_factory
         self._history: HistoryStore | None = None
         self._history_lock = threading.Lock()
+
+    @cached_property
+    def roles(self) -> dict[str, Role]:
+        """The agent roles (roles.toml, read once)."""
+        return load_roles()
 
     @property
     def library(self) -> Library:
@@ -177,10 +183,9 @@ class Harness:
             t1 = time.monotonic()
             prepared.generator = Generator(prepared.llm, self.library, GeneratedStore(self.settings.generated_dir))
             tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
-            history_based = analysis.estimate.basis.startswith("median of")
             analysis = (
                 analysis
-                if history_based
+                if analysis.estimate.from_history
                 else analysis.model_copy(
                     update={
                         "estimate": analysis.estimate.model_copy(
@@ -242,7 +247,7 @@ class Harness:
             complexity=analysis.complexity,
             strategy=decision.strategy,
             template=decision.template,
-            template_version=self._version(decision.template),
+            template_version=scaffold.version if (scaffold := self._filled(decision)) else None,
             confidence=decision.confidence,
             estimated_duration_s=analysis.estimate.duration_s,
             estimated_tokens=analysis.estimate.tokens,
@@ -390,7 +395,7 @@ class Harness:
             why = "turned off (HARNESS_LLM_ANALYSIS=off)" if mode == "off" else "the heuristic analysis is confident"
             return analysis.model_copy(update={"llm": f"not asked: {why}"})
         by_name = {s.name: s for s in self.library.scaffolds}
-        roles = sorted(load_roles())
+        roles = sorted(self.roles)
         shortlist = [c.name for c in rank_scaffolds(analysis.request, self.library.scaffolds)]
         verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles, shortlist)
         if verdict is None:
@@ -400,13 +405,11 @@ class Harness:
 
     def _with_agent_calls(self, analysis: Analysis, decision: Decision) -> Analysis:
         """A scaffold that asks agents spends tokens when an LLM is configured: count its calls in."""
-        template = decision.template
-        if decision.strategy != "use_template" or not template or template not in self.library:
+        scaffold = self._filled(decision) if decision.strategy == "use_template" else None
+        agents = scaffold.agents if scaffold is not None else ()
+        if not agents or analysis.estimate.from_history:  # history's medians include them
             return analysis
-        agents = self.library.get(template).agents
-        if not agents or analysis.estimate.basis.startswith("median of"):  # history's medians include them
-            return analysis
-        roles = load_roles()
+        roles = self.roles
         tokens = sum(AGENT_PROMPT_TOKENS + (roles[a].max_tokens if a in roles else 1024) for a in agents)
         estimate = analysis.estimate.model_copy(
             update={
@@ -431,7 +434,12 @@ class Harness:
         if n < HISTORY_MIN_RUNS:
             return analysis
         estimate = analysis.estimate.model_copy(
-            update={"duration_s": round(seconds, 3), "tokens": tokens, "basis": f"median of {n} past {what}"}
+            update={
+                "duration_s": round(seconds, 3),
+                "tokens": tokens,
+                "basis": f"median of {n} past {what}",
+                "from_history": True,
+            }
         )
         return analysis.model_copy(update={"estimate": estimate})
 
@@ -460,25 +468,24 @@ class Harness:
             record_run(generation, generator.store, run)
         return run
 
-    def _version(self, template: str | None) -> str | None:
-        """The library scaffold's version, for history (None for generated scripts)."""
-        return self.library.get(template).version if template and template in self.library else None
+    def _filled(self, decision: Decision) -> Scaffold | None:
+        """The library scaffold whose own template serves this decision (None for LLM-written code)."""
+        template = decision.template
+        if decision.strategy not in ("use_template", "customise_template") or not template:
+            return None
+        return self.library.get(template) if template in self.library else None
 
     def _egress(self, prepared: Prepared) -> tuple[str, ...]:
         """Egress for this run: only a library scaffold's reviewed grant, filled as reviewed (never LLM code)."""
-        template = prepared.decision.template
-        filled = prepared.decision.strategy in ("use_template", "customise_template")
-        if not (filled and template and template in self.library):
-            return ()
-        return self.library.get(template).egress
+        scaffold = self._filled(prepared.decision)
+        return scaffold.egress if scaffold is not None else ()
 
     def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
         """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
-        template = prepared.decision.template
-        filled = prepared.decision.strategy in ("use_template", "customise_template")
-        if not (run.ok and filled and template and output_dir is not None and template in self.library):
+        scaffold = self._filled(prepared.decision)
+        if not (run.ok and scaffold is not None and output_dir is not None):
             return run
-        prepared.assertions = check_outputs(self.library.get(template).assertions, output_dir, prepared.params)
+        prepared.assertions = check_outputs(scaffold.assertions, output_dir, prepared.params)
         broken = [a for a in prepared.assertions if not a.passed]
         if not broken:
             return run
@@ -545,13 +552,7 @@ class Harness:
 
 def _hosts_wanted(run: RunResult) -> list[str]:
     """Hosts the script tried to fetch from with no egress granted."""
-    return sorted(
-        {
-            e.host or "?"
-            for e in run.events
-            if e.kind == "fetch_reply" and not e.ok and e.error.startswith("no egress is granted")
-        }
-    )
+    return sorted({e.host or "?" for e in run.events if e.kind == "fetch_reply" and not e.ok and e.error == NO_GRANT})
 
 
 def _explain_missing_grant(prepared: Prepared, run: RunResult) -> RunResult:

@@ -147,6 +147,7 @@ class Estimate(_Record):
         description="of duration_s, what harness adds around the script: container start, hand-over, collection",
     )
     token_budget: int | None = Field(None, description="the request's token budget, when the estimate was made for one")
+    from_history: bool = Field(False, description="medians of similar past runs rather than priors")
 
 
 class Analysis(_Record):

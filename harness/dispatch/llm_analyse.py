@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -23,7 +23,6 @@ from harness.records import Analysis, Candidate, Complexity, WorkflowType
 
 __all__ = ["ANALYSE_TOOL", "LlmVerdict", "ask", "merge", "wanted"]
 
-_WORKFLOWS = ["automation", "security_audit", "research", "development", "project_management", "custom"]
 
 ANALYSE_TOOL: dict[str, Any] = {
     "name": "analyse_request",
@@ -31,9 +30,9 @@ ANALYSE_TOOL: dict[str, Any] = {
     "input_schema": {
         "type": "object",
         "properties": {
-            "workflow_type": {"type": "string", "enum": _WORKFLOWS},
+            "workflow_type": {"type": "string", "enum": list(get_args(WorkflowType))},
             "workflow_confidence": {"type": "number", "minimum": 0, "maximum": 1},
-            "complexity": {"type": "string", "enum": ["simple", "moderate", "complex"]},
+            "complexity": {"type": "string", "enum": list(get_args(Complexity))},
             "roles": {
                 "type": "array",
                 "description": "agent roles the work needs, from the list given",

@@ -27,6 +27,7 @@ from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
 from harness.events import AgentReply, AgentRequestEvent, FetchReply, FetchRequestEvent, RunFinished, RunStarted
 from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback, FetchHandler
+from harness.execution.egress import NO_GRANT
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_outputs, normalise_output_path
@@ -599,7 +600,7 @@ class DockerBackend(Backend):
         if isinstance(request, FetchRequestEvent):
             host = (urlsplit(request.url).hostname or "")[:253]
             if on_fetch is None:
-                reply = {"ok": False, "error": "no egress is granted to this run: the sandbox has no network"}
+                reply = {"ok": False, "error": NO_GRANT}
             else:
                 try:
                     reply = {"ok": True, **on_fetch(request)}

@@ -25,13 +25,16 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
 from harness.events import FetchRequestEvent
 
-__all__ = ["EgressPolicy", "FetchBroker", "FetchRefused", "parse_allow"]
+__all__ = ["NO_GRANT", "EgressPolicy", "FetchBroker", "FetchRefused", "parse_allow"]
+
+NO_GRANT = "no egress is granted to this run: the sandbox has no network"
 
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade"}
 _SET_BY_HOST = {"host", "content-length", "transfer-encoding"}
@@ -117,9 +120,10 @@ class EgressPolicy:
     max_response_bytes: int = 8 * 1024 * 1024
     timeout_s: float = 30.0
 
-    def entries(self) -> list[_Entry]:
-        """The parsed allow-list."""
-        return [_parse(e) for e in self.allow]
+    @cached_property
+    def entries(self) -> tuple[_Entry, ...]:
+        """The parsed allow-list (parsed once)."""
+        return tuple(_parse(e) for e in self.allow)
 
 
 @dataclass
@@ -179,7 +183,7 @@ class FetchBroker:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
             raise FetchRefused("the URL's port is not a number") from None
-        entry = next((e for e in policy.entries() if e.matches(host, port)), None)
+        entry = next((e for e in policy.entries if e.matches(host, port)), None)
         if entry is None:
             raise FetchRefused(
                 f"{host}:{port} is not on this run's allowed hosts ({', '.join(policy.allow) or 'none'})"

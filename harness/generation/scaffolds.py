@@ -14,6 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -121,9 +122,9 @@ class Scaffold(_Meta):
                 raise ValueError(f"assertion {assertion.description!r} names unknown parameters: {', '.join(unknown)}")
         return self
 
-    @property
+    @cached_property
     def version(self) -> str:
-        """A short hash of the template and its metadata: history tells versions of a scaffold apart."""
+        """A short hash of the template and its metadata: history tells versions of a scaffold apart (read once)."""
         digest = hashlib.sha256()
         for path in (self.folder / "scaffold.toml", self.template_path):
             digest.update(path.read_bytes() if path.is_file() else b"")

@@ -73,20 +73,20 @@ _LATER_COLUMNS = {
     "decision": "TEXT",
     "template_version": "TEXT",
 }
-_EVIDENCE = (
-    "SELECT template, status, started_at, template_version FROM runs WHERE template IS NOT NULL "
-    "AND strategy = 'use_template' AND status IN (?, ?, ?, ?, ?, ?, ?)"
-)
+
 # Evidence fades: a run's weight halves every HALF_LIFE_DAYS, and runs of an earlier version of
 # a scaffold count a quarter. So a scaffold that stopped being chosen is tried again once its
 # failures are old or it has been changed: a little exploration, with no randomness in dispatch.
 HALF_LIFE_DAYS = 14.0
 STALE_VERSION_WEIGHT = 0.25
 _DONE = ("succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "gate_failed")
+# Runs that filled a scaffold and ended: what dispatch learns from.
+_FILLED_AND_DONE = f"template IS NOT NULL AND strategy = 'use_template' AND status IN ({', '.join('?' * len(_DONE))})"
 _OUTCOMES = (
-    "SELECT template, SUM(status = 'succeeded') AS ok, SUM(status != 'succeeded') AS bad FROM runs "
-    "WHERE template IS NOT NULL AND strategy = 'use_template' AND status IN (?, ?, ?, ?, ?, ?, ?) GROUP BY template"
+    "SELECT template, SUM(status = 'succeeded') AS ok, SUM(status != 'succeeded') AS bad FROM runs "  # noqa: S608
+    f"WHERE {_FILLED_AND_DONE} GROUP BY template"
 )
+_EVIDENCE = f"SELECT template, status, started_at, template_version FROM runs WHERE {_FILLED_AND_DONE}"  # noqa: S608
 
 
 def success_factor(successes: float, failures: float) -> float:
