@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -162,16 +162,12 @@ if __name__ == "__main__":
 """
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    from harness.cli import main
-
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_egress_is_granted_by_review_to_the_reviewed_bytes(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Any, api: int, sandbox_image: str
+    cli: Callable[..., tuple[int, str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+    api: int,
+    sandbox_image: str,
 ) -> None:
     import os
     from pathlib import Path
@@ -189,39 +185,39 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     host = f"127.0.0.1:{api}"
 
     # Unreviewed: no network, and asking for one is refused before anything runs.
-    code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", host)
+    code, _, err = cli("exec", "--generated", record.id, "--allow-host", host)
     assert code == 2 and "an unreviewed script gets no network" in err and "--allow-host" in err
-    code, out, _ = cli(capsys, "exec", "--generated", record.id, "--json")
+    code, out, _ = cli("exec", "--generated", record.id, "--json")
     assert code == 1 and json.loads(out)["policy"]["egress"] == []
 
     # Approved with the grant: the same bytes reach that host, and only what was granted.
-    code, out, _ = cli(capsys, "review", "approve", record.id, "--allow-host", host)
+    code, out, _ = cli("review", "approve", record.id, "--allow-host", host)
     assert code == 0 and f"egress to {host}" in out
     output = tmp_path / "got"
-    code, out, err = cli(capsys, "exec", "--generated", record.id, "--output", str(output), "--json")
+    code, out, err = cli("exec", "--generated", record.id, "--output", str(output), "--json")
     assert code == 0, err
     assert json.loads(out)["policy"]["egress"] == [host]
     assert json.loads((output / "got.json").read_text())["path"] == "/hello"
-    code, out, _ = cli(capsys, "exec", "--generated", record.id)
+    code, out, _ = cli("exec", "--generated", record.id)
     assert code == 0 and "egress: 127.0.0.1: 1 request(s)" in out
-    code, _, err = cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")
+    code, _, err = cli("exec", "--generated", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "was not approved with egress to api.example.com" in err
-    assert f"egress granted: {host}" in cli(capsys, "review", "show", record.id)[1]
+    assert f"egress granted: {host}" in cli("review", "show", record.id)[1]
     audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
     assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
 
     # The grant changes only through review: widened, revoked, restored; each change audited.
-    code, _, err = cli(capsys, "review", "approve", record.id, "--allow-host", "api.example.com")
+    code, _, err = cli("review", "approve", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "cannot become approved" in err
-    code, out, _ = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    code, out, _ = cli("review", "grant", record.id, "--allow-host", "api.example.com")
     assert code == 0 and f"egress: {host}, api.example.com" in out
-    assert cli(capsys, "exec", "--generated", record.id, "--allow-host", "api.example.com")[0] == 1  # granted now
-    code, out, _ = cli(capsys, "review", "grant", record.id, "--replace")
+    assert cli("exec", "--generated", record.id, "--allow-host", "api.example.com")[0] == 1  # granted now
+    code, out, _ = cli("review", "grant", record.id, "--replace")
     assert code == 0 and "egress: none" in out
-    code, out, _ = cli(capsys, "exec", "--generated", record.id, "--json")
+    code, out, _ = cli("exec", "--generated", record.id, "--json")
     assert code == 1 and json.loads(out)["policy"]["egress"] == []
-    assert cli(capsys, "review", "grant", record.id)[0] == 2  # nothing to grant
-    assert cli(capsys, "review", "grant", record.id, "--allow-host", host, "--replace")[0] == 0
+    assert cli("review", "grant", record.id)[0] == 2  # nothing to grant
+    assert cli("review", "grant", record.id, "--allow-host", host, "--replace")[0] == 0
     actions = [json.loads(line)["action"] for line in (store.root / "audit.log").read_text().splitlines()]
     assert actions[-3:] == ["granted", "granted", "granted"]
 
@@ -229,25 +225,25 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     script = store.folder(record.id) / "script.py"
     original = script.read_text()
     script.write_text(original.replace("/hello", "/other"))
-    code, _, err = cli(capsys, "exec", "--generated", record.id)
+    code, _, err = cli("exec", "--generated", record.id)
     assert code == 1 and "changed after it was approved" in err
-    code, _, err = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    code, _, err = cli("review", "grant", record.id, "--allow-host", "api.example.com")
     assert code == 1 and "changed after it was approved" in err
     script.write_text(original)
 
     # Promoted: the grant travels with the bytes into the scaffold, and its runs report their egress.
-    assert cli(capsys, "promote", record.id, "--name", "greeting", "--no-params")[0] == 0
-    code, _, err = cli(capsys, "review", "grant", record.id, "--allow-host", "api.example.com")
+    assert cli("promote", record.id, "--name", "greeting", "--no-params")[0] == 0
+    code, _, err = cli("review", "grant", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "scaffolds/greeting/scaffold.toml" in err
     assert f'egress = ["{host}"]' in (library / "greeting" / "scaffold.toml").read_text()
-    code, out, _ = cli(capsys, "templates", "show", "greeting")
+    code, out, _ = cli("templates", "show", "greeting")
     assert code == 0 and f"egress (reviewed): {host}" in out
-    code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
+    code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
     assert code == 0, err
     report = json.loads(out)
     assert report["policy"]["egress"] == [host] and report["policy"]["network"] == "none"
     said = len(json.dumps({"path": "/hello", "agent": "harness-sandbox"}))
-    code, out, err = cli(capsys, "run", "fetch the greeting", "--template", "greeting", "--yes")
+    code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--yes")
     assert code == 0 and "↗ GET 127.0.0.1 → 200" in err and "egress: 127.0.0.1: 1 request(s)" in out
     assert report["egress"] == [{"host": "127.0.0.1", "requests": 1, "bytes_out": 0, "bytes_in": said, "refused": 0}]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.generation.scaffolds import load_library, scaffolds_root
 from harness.review.store import GeneratedRecord, GeneratedStore
 from harness.testing import FakeAnthropic, Reply
@@ -61,14 +61,8 @@ PROPOSAL = Reply.tool_use(
 )
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
-    capsys: pytest.CaptureFixture[str],
+    cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     sandbox_image: str,
@@ -82,14 +76,14 @@ def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
         id=store.new_id(), created_at=store.now(), request="list the text files", strategy="generate_custom", model="m"
     )
     store.save(record, SCRIPT)
-    assert cli(capsys, "review", "approve", record.id)[0] == 0
+    assert cli("review", "approve", record.id)[0] == 0
 
     with FakeAnthropic() as fake:
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789abcdefghij")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         # Not confirmed (no terminal, no --yes): one clear line, nothing written.
         fake.add(PROPOSAL)
-        code, _, err = cli(capsys, "promote", record.id, "--name", "text_lister")
+        code, _, err = cli("promote", record.id, "--name", "text_lister")
         assert code == 2 and "3 parameter(s) proposed and not confirmed" in err and "--yes" in err
         assert "dropped 'MISSING': no such constant" in err and "'Chunk Size' is not a usable" in err
         assert "dropped a second entry for LIMIT" in err and "malformed entry" in err
@@ -99,13 +93,11 @@ def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
         assert '"PATTERN"' in body["messages"][0]["content"]
 
         fake.add(PROPOSAL)
-        code, _, err = cli(capsys, "promote", record.id, "--name", "text_lister", "--param", "nope")
+        code, _, err = cli("promote", record.id, "--name", "text_lister", "--param", "nope")
         assert code == 2 and "'nope' is not a proposed parameter" in err
 
         fake.add(PROPOSAL)
-        code, out, err = cli(
-            capsys, "promote", record.id, "--name", "text_lister", "--param", "LIMIT", "--param", "header"
-        )
+        code, out, err = cli("promote", record.id, "--name", "text_lister", "--param", "LIMIT", "--param", "header")
         assert code == 0, err
         assert "parameters: limit, header" in err
     scaffold = load_library(library).get("text_lister")
@@ -126,7 +118,6 @@ def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
         (shipment / name).write_text(name)
     out_dir = tmp_path / "out"
     code, out, err = cli(
-        capsys,
         "run",
         "list the text files",
         "--template",
@@ -145,12 +136,12 @@ def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
     assert code == 0, err
     assert json.loads(out)["dispatch_decision"]["params"] == {"limit": 1, "header": "names"}
     assert (out_dir / "listing.txt").read_text() == "names\na.txt\n"
-    code, _, err = cli(capsys, "run", "x", "--template", "text_lister", "--param", "header=other", "--json", "--yes")
+    code, _, err = cli("run", "x", "--template", "text_lister", "--param", "header=other", "--json", "--yes")
     assert code == 2 and "must be one of files, names" in err
 
 
 def test_without_an_llm_the_rule_proposes_and_yes_accepts(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     library = tmp_path / "scaffolds"
     library.mkdir()
@@ -158,13 +149,13 @@ def test_without_an_llm_the_rule_proposes_and_yes_accepts(
     store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
     record = GeneratedRecord(id=store.new_id(), created_at=store.now(), request="list", strategy="hybrid", model="m")
     store.save(record, SCRIPT)
-    assert cli(capsys, "review", "approve", record.id)[0] == 0
-    code, _, err = cli(capsys, "promote", record.id, "--name", "lister", "--yes")
+    assert cli("review", "approve", record.id)[0] == 0
+    code, _, err = cli("promote", record.id, "--name", "lister", "--yes")
     assert code == 0, err
     assert set(load_library(library).get("lister").parameters) == {"pattern", "limit", "header", "chunk"}
     record2 = GeneratedRecord(id=store.new_id(), created_at=store.now(), request="list", strategy="hybrid", model="m")
     store.save(record2, SCRIPT)
-    assert cli(capsys, "review", "approve", record2.id)[0] == 0
-    code, _, err = cli(capsys, "promote", record2.id, "--name", "fixed_lister", "--no-params")
+    assert cli("review", "approve", record2.id)[0] == 0
+    code, _, err = cli("promote", record2.id, "--name", "fixed_lister", "--no-params")
     assert code == 0 and "no parameters" in err
     assert load_library(library).get("fixed_lister").parameters == {}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from harness.cli import main
 from harness.testing import FakeAnthropic, Reply
 
 pytestmark = pytest.mark.llm
@@ -37,14 +37,8 @@ if __name__ == "__main__":
 REQUEST = "make an inventory listing of every file name in the shipment folder"
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_generate_review_approve_promote_reuse(
-    capsys: pytest.CaptureFixture[str],
+    cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     sandbox_image: str,
@@ -66,35 +60,35 @@ def test_generate_review_approve_promote_reuse(
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789abcdefghij")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
         code, out, err = cli(
-            capsys, "run", REQUEST, "--strategy", "generate_custom", "--input", str(shipment), "--json", "--yes"
+            "run", REQUEST, "--strategy", "generate_custom", "--input", str(shipment), "--json", "--yes"
         )
         assert code == 0, err
         record_id = json.loads(out)["generation"]["id"]
         assert len(fake.requests) == 1
 
     # Review: pending, shown, approved once.
-    code, out, _ = cli(capsys, "review", "list", "--json")
+    code, out, _ = cli("review", "list", "--json")
     assert [(r["id"], r["status"]) for r in json.loads(out)] == [(record_id, "pending_review")]
-    code, out, _ = cli(capsys, "review", "show", record_id)
+    code, out, _ = cli("review", "show", record_id)
     assert code == 0 and "inventory.txt" in out and "attempt 1 (generate): gate passed" in out
-    assert cli(capsys, "promote", record_id, "--name", "shipment_inventory")[0] == 2  # not approved yet
-    assert cli(capsys, "review", "approve", record_id, "--note", "reads input, writes one file")[0] == 0
-    code, _, err = cli(capsys, "review", "approve", record_id)
+    assert cli("promote", record_id, "--name", "shipment_inventory")[0] == 2  # not approved yet
+    assert cli("review", "approve", record_id, "--note", "reads input, writes one file")[0] == 0
+    code, _, err = cli("review", "approve", record_id)
     assert code == 2 and "is approved; it cannot become approved" in err
 
     # The reviewed bytes, and only those, may run with more than the default limits.
     folder = Path(os.environ["HARNESS_GENERATED_DIR"]) / record_id
-    assert cli(capsys, "exec", "--generated", record_id, "--memory", "1g", "--input", str(shipment))[0] == 0
+    assert cli("exec", "--generated", record_id, "--memory", "1g", "--input", str(shipment))[0] == 0
     original = (folder / "script.py").read_text()
     (folder / "script.py").write_text(original + "\n# edited after review\n")
-    code, _, err = cli(capsys, "exec", "--generated", record_id)
+    code, _, err = cli("exec", "--generated", record_id)
     assert code == 1 and "changed after it was approved" in err
-    assert cli(capsys, "promote", record_id, "--name", "shipment_inventory")[0] == 1
+    assert cli("promote", record_id, "--name", "shipment_inventory")[0] == 1
     (folder / "script.py").write_text(original)
 
     # Promotion: a name clash is refused; then the scaffold exists with its provenance.
-    assert cli(capsys, "promote", record_id, "--name", "csv_summary")[0] == 2
-    code, out, err = cli(capsys, "promote", record_id, "--name", "shipment_inventory", "--reviewer", "ada")
+    assert cli("promote", record_id, "--name", "csv_summary")[0] == 2
+    code, out, err = cli("promote", record_id, "--name", "shipment_inventory", "--reviewer", "ada")
     assert code == 0, err
     meta = (library / "shipment_inventory" / "scaffold.toml").read_text()
     assert f'generated_id = "{record_id}"' in meta and "sha256" in meta and 'promoted_by = "ada"' in meta
@@ -106,7 +100,6 @@ def test_generate_review_approve_promote_reuse(
     monkeypatch.delenv("ANTHROPIC_BASE_URL")
     out_dir = tmp_path / "out"
     code, out, err = cli(
-        capsys,
         "run",
         "inventory listing of file names in the shipment folder",
         "--input",
@@ -121,4 +114,4 @@ def test_generate_review_approve_promote_reuse(
     assert report["dispatch_decision"]["strategy"] == "use_template"
     assert report["dispatch_decision"]["template"] == "shipment_inventory"
     assert (out_dir / "inventory.txt").read_text() == "a.txt\nb.bin\n"
-    assert cli(capsys, "review", "reject", record_id, "--reason", "too late")[0] == 2  # promoted is final
+    assert cli("review", "reject", record_id, "--reason", "too late")[0] == 2  # promoted is final
