@@ -5,19 +5,26 @@ validated value), never as raw text, so a value like ``"); import os; os.system(
 stays a string. Templates render in Jinja2's sandboxed environment with StrictUndefined, and
 every ``{{ }}`` must go through ``py`` (code) or ``text`` (docstrings, comments): a template
 that forgets the filter does not render.
+
+A promoted scaffold (``program.py``) is not a template: its reviewed bytes are kept as they
+are and each parameter's literal is written over its recorded span, last span first so the
+earlier offsets stay valid. Every render is then compared with the reviewed program: the
+same bytes outside the spans, the same syntax tree with the parameters' values masked, and
+each span holding the value given (``literal_differences``).
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.generation.scaffolds import Parameter, Scaffold
+from harness.generation.scaffolds import Parameter, Scaffold, Substitution, assigned_literals, check_program
 
-__all__ = ["py_literal", "render", "validate_params"]
+__all__ = ["literal_differences", "py_literal", "render", "validate_params"]
 
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
@@ -128,8 +135,96 @@ class _Unfiltered(Exception):
     """A template printed a value without |py or |text."""
 
 
+def _masked(tree: ast.Module, statements: Sequence[ast.Assign | ast.AnnAssign]) -> str:
+    # The parameters' values become one placeholder; every other node must match exactly.
+    for statement in statements:
+        statement.value = ast.Name(id="__parameter__", ctx=ast.Load())
+    return ast.dump(tree)
+
+
+def literal_differences(
+    reviewed: bytes, rendered: str, substitutions: Sequence[Substitution], values: Mapping[str, object]
+) -> list[str]:
+    """How ``rendered`` differs from ``reviewed`` other than in the substituted literals (empty: it does not)."""
+    try:
+        old_tree = ast.parse(reviewed.decode("utf-8"))
+        data = rendered.encode("utf-8")
+        new_tree = ast.parse(rendered)
+    except (UnicodeError, SyntaxError) as exc:
+        return [f"does not parse: {exc}"]
+    old_sites, new_sites = assigned_literals(old_tree, reviewed), assigned_literals(new_tree, data)
+    if [s.constant for s in old_sites] != [s.constant for s in new_sites]:
+        return ["its module-level assignments differ"]
+    index = {(s.constant, s.start, s.end): i for i, s in enumerate(old_sites)}
+    problems: list[str] = []
+    chosen: list[int] = []
+    for sub in substitutions:
+        where = index.get((sub.constant, sub.start, sub.end))
+        if where is None:
+            return [f"{sub.constant} at bytes {sub.start}-{sub.end} is not an assignment's value"]
+        chosen.append(where)
+        try:
+            value = ast.literal_eval(new_sites[where].value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            problems.append(f"{sub.constant} is not a literal")
+            continue
+        expected = values.get(sub.parameter)
+        if not _same(value, expected):
+            problems.append(f"{sub.constant} is {json.dumps(value)[:60]}, not {json.dumps(expected)[:60]}")
+    # Outside the spans the parser finds in each program, the bytes are the reviewed bytes.
+    chosen.sort()
+    old_cuts = [(old_sites[i].start, old_sites[i].end) for i in chosen]
+    new_cuts = [(new_sites[i].start, new_sites[i].end) for i in chosen]
+    if _outside(reviewed, old_cuts) != _outside(data, new_cuts):
+        problems.append("its text outside the parameters' literals differs")
+    masked_old = _masked(old_tree, [old_sites[i].statement for i in chosen])
+    if masked_old != _masked(new_tree, [new_sites[i].statement for i in chosen]):
+        problems.append("its syntax tree differs outside the parameters' literals")
+    return problems
+
+
+def _same(a: object, b: object) -> bool:
+    # JSON tells True from 1 and 1 from 1.0, which == does not; a tuple is the list it renders as.
+    return json.dumps(list(a) if isinstance(a, tuple) else a) == json.dumps(list(b) if isinstance(b, tuple) else b)
+
+
+def _outside(data: bytes, spans: Sequence[tuple[int, int]]) -> list[bytes]:
+    pieces, cursor = [], 0
+    for start, end in spans:
+        pieces.append(data[cursor:start])
+        cursor = end
+    return [*pieces, data[cursor:]]
+
+
+def _render_program(scaffold: Scaffold, params: Mapping[str, object]) -> str:
+    data = scaffold.program_path.read_bytes()
+    try:
+        check_program(scaffold, data)
+    except ValueError as exc:
+        raise ConfigError(
+            f"scaffold {scaffold.name} no longer matches its recorded parameters: {exc}",
+            hint="promote the reviewed script again",
+        ) from None
+    source = data
+    for sub in sorted(scaffold.substitutions, key=lambda s: s.start, reverse=True):
+        value = params[sub.parameter]
+        if _same(value, scaffold.parameters[sub.parameter].default):
+            continue  # the reviewed spelling stays (`"a"` is not repr's `'a'`): defaults give back the exact bytes
+        source = source[: sub.start] + py_literal(value).encode("utf-8") + source[sub.end :]
+    text = source.decode("utf-8")
+    problems = literal_differences(data, text, scaffold.substitutions, params)
+    if problems:
+        raise ConfigError(
+            f"scaffold {scaffold.name} rendered more than its parameters: {problems[0]}",
+            hint="report this: promoted scaffolds only ever change their parameters' literals",
+        )
+    return text
+
+
 def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
-    """Render the scaffold's template with validated ``params``; the result is Python source."""
+    """Render the scaffold (its template, or its reviewed program) with validated ``params``; returns source."""
+    if scaffold.kind == "program":
+        return _render_program(scaffold, params)
     from jinja2 import StrictUndefined, TemplateError
     from jinja2.sandbox import SandboxedEnvironment
 

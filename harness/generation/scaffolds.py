@@ -1,29 +1,53 @@
-"""The scaffold library: Jinja2 script templates with validated metadata.
+"""The scaffold library: script templates with validated metadata.
 
-A scaffold is a folder ``scaffolds/<name>/`` holding ``template.py.j2`` (the script),
-``scaffold.toml`` (what it does, its typed parameters, inputs, outputs, examples) and
-``example/`` (small input data for its examples). A broken scaffold is reported with the
-file and field at fault; the rest of the library still loads.
+A scaffold is a folder ``scaffolds/<name>/`` holding ``scaffold.toml`` (what it does, its
+typed parameters, inputs, outputs, examples), ``example/`` (small input data for its
+examples) and its script in one of two kinds:
+
+- ``template.py.j2``: a Jinja2 template, for the scaffolds the team writes by hand;
+- ``program.py``: a reviewed program kept byte for byte, for scaffolds promoted from an
+  approved generated script. Jinja never reads it: scaffold.toml's ``[[substitutions]]``
+  record, for each parameter, the byte span of the literal assigned to one module-level
+  constant, and rendering writes the value there as a Python literal. The spans are
+  checked against the program's syntax tree at load, so a scaffold whose program and
+  metadata disagree does not load.
+
+A broken scaffold is reported with the file and field at fault; the rest of the library
+still loads.
 """
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from harness.assertions import Assertion
 from harness.errors import UserError
 
-__all__ = ["Example", "Library", "Parameter", "Scaffold", "load_library", "scaffolds_root"]
+__all__ = [
+    "Example",
+    "Library",
+    "LiteralSite",
+    "Parameter",
+    "Scaffold",
+    "Substitution",
+    "assigned_literals",
+    "check_program",
+    "load_library",
+    "scaffolds_root",
+]
 
 ParamType = Literal["str", "int", "float", "bool", "list[str]", "choice"]
 WorkflowKind = Literal["automation", "security_audit", "research", "development", "project_management"]
@@ -84,8 +108,17 @@ class Example(_Meta):
     expect: Expectation = Field(default_factory=Expectation)
 
 
+class Substitution(_Meta):
+    """Where a promoted scaffold's parameter goes: the value of ``constant``, bytes [start, end) of program.py."""
+
+    parameter: str
+    constant: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=1)
+
+
 class Scaffold(_Meta):
-    """A scaffold's metadata plus where its template lives."""
+    """A scaffold's metadata plus where its template (or reviewed program) lives."""
 
     name: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,60}$")]
     title: str
@@ -101,6 +134,8 @@ class Scaffold(_Meta):
     egress: tuple[str, ...] = Field((), description="hosts its runs may fetch from through the host (reviewed)")
     agents: tuple[str, ...] = Field((), description="agent roles it may ask for with hr.agent (one call each)")
     provenance: dict[str, str] = Field(default_factory=dict, description="where a promoted scaffold came from")
+    substitutions: tuple[Substitution, ...] = Field((), description="a program scaffold's parameter literals")
+    kind: Literal["jinja", "program"] = Field("jinja", description="set by the loader from the file present")
     folder: Path
 
     @field_validator("egress")
@@ -122,18 +157,51 @@ class Scaffold(_Meta):
                 raise ValueError(f"assertion {assertion.description!r} names unknown parameters: {', '.join(unknown)}")
         return self
 
+    @model_validator(mode="after")
+    def _substitutions_cover_parameters(self) -> Scaffold:
+        if self.kind == "jinja":
+            if self.substitutions:
+                raise ValueError("substitutions: only a promoted scaffold (program.py) has them")
+            return self
+        named = sorted(s.parameter for s in self.substitutions)
+        if named != sorted(self.parameters):
+            # One literal per parameter, no more: every value the program can take is listed here.
+            raise ValueError(
+                f"substitutions: need exactly one per parameter ({', '.join(sorted(self.parameters)) or 'none'}),"
+                f" found {', '.join(named) or 'none'}"
+            )
+        spans = sorted((s.start, s.end, s.parameter) for s in self.substitutions)
+        for start, end, parameter in spans:
+            if end <= start:
+                raise ValueError(f"substitutions: {parameter} has an empty span {start}-{end}")
+        for (_, end, first), (start, _, second) in pairwise(spans):
+            if start < end:
+                raise ValueError(f"substitutions: {first} and {second} overlap")
+        return self
+
     @cached_property
     def version(self) -> str:
         """A short hash of the template and its metadata: history tells versions of a scaffold apart (read once)."""
         digest = hashlib.sha256()
-        for path in (self.folder / "scaffold.toml", self.template_path):
+        for path in self.files:
             digest.update(path.read_bytes() if path.is_file() else b"")
         return digest.hexdigest()[:16]
 
     @property
+    def files(self) -> tuple[Path, ...]:
+        """The files the script is made from, metadata first: what the version hash (and an approval) covers."""
+        source = self.program_path if self.kind == "program" else self.template_path
+        return (self.folder / "scaffold.toml", source)
+
+    @property
     def template_path(self) -> Path:
-        """The Jinja2 source of the script."""
+        """The Jinja2 source of the script (a hand-written scaffold)."""
         return self.folder / "template.py.j2"
+
+    @property
+    def program_path(self) -> Path:
+        """The reviewed program, verbatim (a promoted scaffold)."""
+        return self.folder / "program.py"
 
 
 class Library:
@@ -175,15 +243,92 @@ def scaffolds_root(environ: Mapping[str, str] | None = None) -> Path:
     return packaged if packaged.is_dir() else here.parent / "scaffolds"
 
 
+class LiteralSite(NamedTuple):
+    """A module-level ``NAME = value`` (or ``NAME: T = value``) and its value's UTF-8 byte span."""
+
+    constant: str
+    start: int
+    end: int
+    value: ast.expr
+    statement: ast.Assign | ast.AnnAssign
+
+
+def _line_starts(data: bytes) -> list[int]:
+    # The parser ends lines at \n, \r\n and a lone \r, exactly the separators bytes.splitlines knows.
+    starts = [0]
+    for line in data.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def assigned_literals(tree: ast.Module, data: bytes) -> list[LiteralSite]:
+    """Each module-level assignment of a value to one plain name in ``tree`` (parsed from ``data``), in order."""
+    starts = _line_starts(data)
+    sites = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            target = node.target
+        else:
+            continue
+        value = node.value
+        if not isinstance(target, ast.Name) or value is None or value.end_lineno is None:
+            continue
+        # The syntax tree's columns are UTF-8 byte offsets within the line.
+        start = starts[value.lineno - 1] + value.col_offset
+        end = starts[value.end_lineno - 1] + (value.end_col_offset or 0)
+        sites.append(LiteralSite(target.id, start, end, value, node))
+    return sites
+
+
+def _same_value(a: object, b: object) -> bool:
+    # JSON tells True from 1 and 1 from 1.0, which == does not.
+    return json.dumps(a) == json.dumps(b)
+
+
+def check_program(scaffold: Scaffold, data: bytes) -> tuple[ast.Module, list[LiteralSite]]:
+    """Check a program scaffold's bytes against its substitutions; ValueError naming the first mismatch."""
+    try:
+        tree = ast.parse(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError("program.py is not UTF-8") from None
+    except SyntaxError as exc:
+        raise ValueError(f"program.py does not parse (line {exc.lineno}): {exc.msg}") from None
+    sites = assigned_literals(tree, data)
+    by_span = {(site.constant, site.start, site.end): site for site in sites}
+    for sub in scaffold.substitutions:
+        where = f"substitutions: {sub.parameter} at bytes {sub.start}-{sub.end}"
+        site = by_span.get((sub.constant, sub.start, sub.end))
+        if site is None:
+            raise ValueError(f"{where} is not the value assigned to {sub.constant} in program.py")
+        try:
+            literal = ast.literal_eval(site.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            raise ValueError(f"{where} is not a literal") from None
+        default = scaffold.parameters[sub.parameter].default
+        if not _same_value(literal, default):
+            raise ValueError(f"{where} is {json.dumps(literal)[:60]}, its default is {json.dumps(default)[:60]}")
+    return tree, sites
+
+
 def _load_one(folder: Path) -> Scaffold:
     meta_path = folder / "scaffold.toml"
     with meta_path.open("rb") as fh:
         data = tomllib.load(fh)
-    scaffold = Scaffold.model_validate({**data, "folder": folder})
+    for key in ("kind", "folder"):
+        if key in data:
+            raise ValueError(f"{key}: set by the loader from the folder, not in scaffold.toml")
+    template, program = (folder / "template.py.j2").is_file(), (folder / "program.py").is_file()
+    if template and program:
+        raise ValueError("has both template.py.j2 and program.py: keep one")
+    if not template and not program:
+        raise ValueError("template.py.j2 is missing")
+    scaffold = Scaffold.model_validate({**data, "folder": folder, "kind": "program" if program else "jinja"})
     if scaffold.name != folder.name:
         raise ValueError(f"name: {scaffold.name!r} must match its folder {folder.name!r}")
-    if not scaffold.template_path.is_file():
-        raise ValueError("template.py.j2 is missing")
+    if scaffold.kind == "program":
+        check_program(scaffold, scaffold.program_path.read_bytes())
     for example in scaffold.examples:
         if example.input and not (folder / example.input).exists():
             raise ValueError(f"examples.input: {example.input!r} does not exist in the scaffold folder")

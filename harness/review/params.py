@@ -3,10 +3,11 @@
 A generated script hard-codes its choices (``TOP = 5``, ``PATTERN = "**/*.csv"``). At
 promotion the module-level literal constants are proposed as parameters (by the LLM when
 one is configured, which picks the ones worth exposing and names and describes them; by a
-plain rule otherwise), a person confirms, and each chosen constant's value in the template
-becomes ``{{ params.<name>|py }}``. The template rendered with the defaults is the reviewed
-program (checked by comparing syntax trees), so promotion changes nothing until someone
-passes another value, and every value still reaches the script as a typed literal.
+plain rule otherwise), a person confirms, and each chosen constant is recorded as a
+``Substitution``: the byte span of its literal in the reviewed program. The program itself is
+kept verbatim and never becomes a template (so nothing in it, a comment included, can be
+read as template syntax); rendering writes each value over its span as a typed literal, and
+with the defaults it gives back the reviewed bytes.
 """
 
 from __future__ import annotations
@@ -20,13 +21,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
 from harness.errors import HarnessError, RunError
+from harness.generation.scaffolds import Substitution, assigned_literals
 
-__all__ = ["DECLARE_TOOL", "Proposal", "constants", "parameterise", "propose", "propose_with_llm"]
+__all__ = ["DECLARE_TOOL", "Proposal", "constants", "propose", "propose_with_llm", "substitutions"]
 
 ParamKind = Literal["str", "int", "float", "bool", "list[str]", "choice"]
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 _UPPER = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_RAW_END = re.compile(r"\{%-?\s*endraw\s*-?%\}")
 
 DECLARE_TOOL: dict[str, Any] = {
     "name": "declare_parameters",
@@ -89,15 +90,15 @@ class Proposal(BaseModel):
 
 
 class _Found(BaseModel):
-    """A module-level literal constant and where its value sits in the source."""
+    """A module-level literal constant and where its value sits in the source (UTF-8 byte offsets)."""
 
     model_config = ConfigDict(frozen=True)
 
     name: str
     value: JsonValue
     kind: ParamKind
-    start: tuple[int, int]
-    end: tuple[int, int]
+    start: int
+    end: int
     comment: str = ""
 
 
@@ -118,41 +119,37 @@ def _kind(value: object) -> ParamKind | None:
 def constants(script: str) -> dict[str, _Found]:
     """Module-level ``NAME = <literal>`` assignments made exactly once, by name."""
     tree = ast.parse(script)
-    lines = script.splitlines()
+    data = script.encode("utf-8")
+    # The parser's lines (bytes.splitlines ends lines where it does; str.splitlines also at \f and more).
+    lines = [line.decode("utf-8") for line in data.splitlines()]
     seen: dict[str, int] = {}
-    found: dict[str, _Found] = {}
     for node in tree.body:
-        targets: list[ast.expr] = []
-        value: ast.expr | None = None
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         for target in targets:
             for name in ast.walk(target):
                 if isinstance(name, ast.Name):
                     seen[name.id] = seen.get(name.id, 0) + 1
-        if value is None or len(targets) != 1 or not isinstance(targets[0], ast.Name):
-            continue
+    found: dict[str, _Found] = {}
+    for site in assigned_literals(tree, data):
         try:
-            literal = ast.literal_eval(value)
+            literal = ast.literal_eval(site.value)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         kind = _kind(literal)
-        if kind is None or value.end_lineno is None or value.end_col_offset is None:
+        if kind is None:
             continue
-        row = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
-        above = lines[node.lineno - 2].strip() if node.lineno >= 2 else ""
-        comment = row.split("#", 1)[1].strip() if "#" in row[value.end_col_offset :] else ""
+        lineno = site.statement.lineno
+        above = lines[lineno - 2].strip() if 2 <= lineno <= len(lines) + 1 else ""
+        # What follows the value on its last line (a `#` before the value may sit inside a string).
+        rest = data[site.end :].splitlines()
+        tail = rest[0].decode("utf-8") if rest else ""
+        comment = tail.split("#", 1)[1].strip() if "#" in tail else ""
         if not comment and above.startswith("#"):
             comment = above.lstrip("#").strip()
-        found[targets[0].id] = _Found(
-            name=targets[0].id,
-            value=literal,
-            kind=kind,
-            start=(value.lineno, value.col_offset),
-            end=(value.end_lineno, value.end_col_offset),
-            comment=comment[:200],
+        found[site.constant] = _Found(
+            name=site.constant, value=literal, kind=kind, start=site.start, end=site.end, comment=comment[:200]
         )
     # A name assigned again (anywhere at module level) is not a constant.
     return {name: f for name, f in found.items() if seen.get(name) == 1}
@@ -244,33 +241,13 @@ def propose_with_llm(llm: Any, script: str, request: str) -> tuple[list[Proposal
     return proposals, notes
 
 
-def parameterise(script: str, chosen: list[Proposal]) -> str:
-    """The Jinja2 template: the script verbatim in raw blocks, each chosen constant's value a parameter."""
-    if _RAW_END.search(script):
-        raise RunError("the script contains a Jinja raw-block end", hint="it cannot be kept verbatim")
+def substitutions(script: str, chosen: list[Proposal]) -> list[Substitution]:
+    """Where each chosen constant's literal sits in ``script`` (byte offsets of its UTF-8 encoding)."""
     found = constants(script)
-    data = script.encode("utf-8")
-    starts = [0]
-    for line in data.splitlines(keepends=True):
-        starts.append(starts[-1] + len(line))
-    spans = []
+    located = []
     for proposal in chosen:
         target = found.get(proposal.constant)
         if target is None:
             raise RunError(f"{proposal.constant} is not a constant of the script", hint="choose another")
-        # The AST's columns are UTF-8 byte offsets.
-        begin = starts[target.start[0] - 1] + target.start[1]
-        end = starts[target.end[0] - 1] + target.end[1]
-        spans.append((begin, end, proposal.name))
-    parts = []
-    cursor = 0
-    for begin, end, name in sorted(spans):
-        parts.append(_raw(data[cursor:begin].decode("utf-8")))
-        parts.append("{{ params." + name + "|py }}")
-        cursor = end
-    parts.append(_raw(data[cursor:].decode("utf-8")))
-    return "".join(parts)
-
-
-def _raw(text: str) -> str:
-    return "{% raw %}" + text + "{% endraw %}" if text else ""
+        located.append(Substitution(parameter=proposal.name, constant=target.name, start=target.start, end=target.end))
+    return located

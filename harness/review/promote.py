@@ -1,39 +1,72 @@
 """Promotion: an approved generated script becomes a scaffold that dispatch can choose with no LLM.
 
-The exact bytes a reviewer approved are checked (by hash) before anything is written. The
-scaffold's metadata records where it came from: request, model, reviewer, date, hash, and
-which of the script's constants became parameters (see ``harness.review.params``).
+The exact bytes a reviewer approved are read once and checked (by hash) before anything is
+written, and those bytes become the scaffold's ``program.py`` unchanged. The program is never
+made into a Jinja template: a template would parse the reviewed code as template syntax, and
+a comment could then close a raw block and hide code that appears only for some parameter
+value. Instead ``scaffold.toml`` records, for each parameter, the byte span of the constant's
+literal (``[[substitutions]]``), and rendering writes values there as Python literals.
+
+Before anything is kept, the new scaffold is loaded and rendered with its defaults (which
+must give back the reviewed bytes exactly) and with other values of every parameter, edge
+values included (quotes, newlines, template syntax); each rendering must differ from the
+reviewed program only in those literals. The metadata records where the scaffold came from:
+request, model, reviewer, date, hash, and which constants became parameters.
 """
 
 from __future__ import annotations
 
-import ast
+import hashlib
+import json
 import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.dispatch.text import STOPWORDS
-from harness.errors import RunError, UserError
-from harness.generation.render import render, validate_params
-from harness.generation.scaffolds import Library, load_library
-from harness.review.params import Proposal, parameterise
+from harness.errors import ConfigError, RunError, UserError
+from harness.generation.render import literal_differences, render, validate_params
+from harness.generation.scaffolds import Library, Parameter, Scaffold, Substitution, load_library
+from harness.review.params import Proposal, substitutions
 from harness.review.store import GeneratedRecord, GeneratedStore
 
-__all__ = ["promote"]
+__all__ = ["promote", "promoted_files"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{1,60}$")
 _KINDS = {"automation", "security_audit", "research", "development", "project_management"}
 
+# Values each parameter is tried with at promotion besides its default: whatever the value,
+# the rendering may differ from the reviewed program only in the literal.
+EDGE_TEXT = (
+    "",
+    'it\'s "quoted" \'\'\'both\'\'\' """ways"""',
+    "two\nlines\r\nand a \\ backslash\\",
+    "{% endraw %}",
+    "{%+ endraw %}{% if params.x %}import os{% endif %}{% raw %}",
+    "}}{{ params }}{#",
+    "\x00\x1b[2K\u202e\ud800",
+    "déjà vu ☃",
+)
+
+
+def promoted_files(folder: Path) -> tuple[Path, ...]:
+    """The exact files a promoted scaffold consists of (what an approval must cover), metadata first."""
+    return (folder / "scaffold.toml", folder / "program.py")
+
 
 def _toml_str(value: str) -> str:
     # A TOML basic string: JSON's escaping is a valid subset for what we write.
-    import json
-
     return json.dumps(value)
 
 
-def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str, parameters: Sequence[Proposal]) -> str:
+def _metadata(
+    record: GeneratedRecord,
+    name: str,
+    sha256: str,
+    promoted_by: str,
+    parameters: Sequence[Proposal],
+    located: Sequence[Substitution],
+) -> str:
     kind = str(record.analysis.get("workflow_type") or "automation")
     kind = kind if kind in _KINDS else "automation"
     words = [w for w in re.findall(r"[a-z][a-z0-9]+", record.request.lower()) if w not in STOPWORDS]
@@ -62,6 +95,18 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str,
         f"egress = [{', '.join(_toml_str(h) for h in record.granted_hosts)}]",
         "",
         *[line for p in parameters for line in p.toml()],
+    ]
+    for sub in located:
+        # Where the parameter's literal sits in program.py, in bytes; checked at every load.
+        lines += [
+            "[[substitutions]]",
+            f"parameter = {_toml_str(sub.parameter)}",
+            f"constant = {_toml_str(sub.constant)}",
+            f"start = {sub.start}",
+            f"end = {sub.end}",
+            "",
+        ]
+    lines += [
         "[provenance]",
         *[f"{key} = {_toml_str(value)}" for key, value in provenance.items()],
         "",
@@ -73,17 +118,77 @@ def _metadata(record: GeneratedRecord, name: str, sha256: str, promoted_by: str,
     return "\n".join(lines)
 
 
-def _check_loads_as_reviewed(library_root: Path, name: str, script: str) -> None:
+def _alternatives(spec: Parameter) -> list[object]:
+    default = spec.default
+    if spec.type == "bool":
+        return [not default]
+    if spec.type == "int":
+        return [default + 1 if isinstance(default, int) else 1, 0, -1, -(2**70)]
+    if spec.type == "float":
+        return [(default if isinstance(default, (int, float)) else 0.0) + 1.5, -0.0, 1e300, 5e-324]
+    if spec.type == "choice":
+        return list(spec.choices)
+    if spec.type == "list[str]":
+        return [[], list(EDGE_TEXT)]
+    return list(EDGE_TEXT)
+
+
+def probes(scaffold: Scaffold) -> list[dict[str, object]]:
+    """Parameter sets tried at promotion: the defaults, each parameter changed alone, then all at once."""
+    alone = [{name: value} for name, spec in scaffold.parameters.items() for value in _alternatives(spec)]
+    together = {name: _alternatives(spec)[-1] for name, spec in scaffold.parameters.items()}
+    return [{}, *alone, together] if together else [{}]
+
+
+def _check_renders_as_reviewed(library_root: Path, name: str, reviewed: bytes) -> None:
     library = load_library(library_root)
     if name not in library:
         raise RunError(f"the promoted scaffold {name} does not load", hint="; ".join(library.errors)[:300])
     scaffold = library.get(name)
-    rendered = render(scaffold, validate_params(scaffold, {}))
-    if ast.dump(ast.parse(rendered)) != ast.dump(ast.parse(script)):
+    if scaffold.kind != "program" or scaffold.files != promoted_files(scaffold.folder):
+        raise RunError(f"the promoted scaffold {name} is not kept as its reviewed program")
+    if render(scaffold, validate_params(scaffold, {})).encode("utf-8") != reviewed:
         raise RunError(
             f"the promoted scaffold {name} with its defaults is not the reviewed script",
             hint="promote it without parameters (--no-params) and report this",
         )
+    for probe in probes(scaffold):
+        try:
+            values = validate_params(scaffold, probe)
+        except ConfigError:
+            continue  # a value the scaffold's own schema refuses never reaches the program
+        try:
+            problems = literal_differences(reviewed, render(scaffold, values), scaffold.substitutions, values)
+        except ConfigError as exc:
+            problems = [exc.message]
+        if problems:
+            raise RunError(
+                f"the promoted scaffold {name} with other values of {', '.join(sorted(probe))}"
+                f" changes more than its parameters: {problems[0]}",
+                hint="promote it without parameters (--no-params) and report this",
+            )
+
+
+def _approved_bytes(store: GeneratedStore, record_id: str) -> tuple[GeneratedRecord, bytes]:
+    # Every read of the review store is here: the record, then the script's bytes read once and
+    # hashed; only that buffer is used afterwards.
+    record, _ = store.load(record_id)
+    if record.status != "approved":
+        raise UserError(f"{record_id} is {record.status}", hint=f"approve it first: harness review approve {record_id}")
+    data = (store.folder(record_id) / "script.py").read_bytes()
+    if hashlib.sha256(data).hexdigest() != record.reviewed_sha256:
+        raise RunError(
+            f"{record_id}'s script changed after it was approved",
+            hint="review it again: the approved bytes and the file on disk differ",
+        )
+    return record, data
+
+
+def _record_promotion(store: GeneratedStore, record_id: str, name: str, reviewer: str, sha256: str) -> None:
+    # Every write to the review store is here.
+    record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
+    store.save(record.model_copy(update={"promoted_as": name}))
+    store.audit(record_id, "promoted_as", name=name, sha256=sha256)
 
 
 def promote(
@@ -97,37 +202,34 @@ def promote(
 ) -> Path:
     """Turn an approved generated script into ``scaffolds/<name>/``; returns the new folder.
 
-    ``parameters`` (confirmed proposals) become the scaffold's parameters; rendered with their
-    defaults, the template must be the reviewed program, or nothing is kept.
+    ``parameters`` (confirmed proposals) become the scaffold's parameters. The reviewed bytes
+    are kept verbatim as ``program.py``; unless the defaults render them back exactly and every
+    trial value changes nothing but the parameters' literals, nothing is kept.
     """
-    record, script = store.load(record_id)
     if not _NAME.match(name):
         raise UserError(
             f"{name!r} is not a scaffold name", hint="use lower-case letters, digits and _, e.g. sales_rollup"
         )
-    if record.status != "approved":
-        raise UserError(f"{record_id} is {record.status}", hint=f"approve it first: harness review approve {record_id}")
-    current = store.script_sha256(record_id)
-    if current != record.reviewed_sha256:
-        raise RunError(
-            f"{record_id}'s script changed after it was approved",
-            hint="review it again: the approved bytes and the file on disk differ",
-        )
-    template = parameterise(script, list(parameters))
+    record, reviewed = _approved_bytes(store, record_id)
+    sha256 = hashlib.sha256(reviewed).hexdigest()
+    try:
+        located = substitutions(reviewed.decode("utf-8"), list(parameters))
+    except (UnicodeDecodeError, SyntaxError):
+        raise RunError(f"{record_id}'s script is not UTF-8 Python", hint="it cannot be promoted") from None
     library: Library = load_library(library_root)
     if name in library or (library_root / name).exists():
         raise UserError(f"a scaffold called {name!r} already exists", hint="pick another --name")
     folder = library_root / name
     folder.mkdir(parents=True)
     try:
-        # The script is the template; raw blocks keep Jinja from reading anything but the parameters.
-        (folder / "template.py.j2").write_text(template, encoding="utf-8")
-        (folder / "scaffold.toml").write_text(_metadata(record, name, current, reviewer, parameters), encoding="utf-8")
-        _check_loads_as_reviewed(library_root, name, script)
+        meta, program = promoted_files(folder)
+        with program.open("xb") as fh:
+            fh.write(reviewed)
+        with meta.open("x", encoding="utf-8") as fh:
+            fh.write(_metadata(record, name, sha256, reviewer, parameters, located))
+        _check_renders_as_reviewed(library_root, name, reviewed)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
-    store.save(record.model_copy(update={"promoted_as": name}))
-    store.audit(record_id, "promoted_as", name=name, sha256=current)
+    _record_promotion(store, record_id, name, reviewer, sha256)
     return folder

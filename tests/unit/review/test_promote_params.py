@@ -1,4 +1,4 @@
-"""Parameters at promotion: the script's constants proposed, confirmed, and templated without changing it."""
+"""Parameters at promotion: the script's constants proposed, confirmed, and recorded without changing it."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from harness.errors import RunError
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import load_library
-from harness.review.params import constants, parameterise, propose
-from harness.review.promote import promote
+from harness.review.params import constants, propose, substitutions
+from harness.review.promote import promote, promoted_files
 from harness.review.store import GeneratedRecord, GeneratedStore
 
 SCRIPT = '''"""Counts files — déjà vu: non-ASCII before the constants moves every byte offset."""
@@ -62,23 +62,51 @@ def test_the_rule_proposes_upper_case_constants_with_their_comments() -> None:
     assert proposals["verbose"].description == "VERBOSE in the reviewed script"
 
 
-def test_template_with_defaults_is_the_reviewed_program(tmp_path: Path) -> None:
-    template = parameterise(SCRIPT, propose(SCRIPT))
-    assert "{{ params.top|py }}" in template and "{{ params.pattern|py }}" in template
-    assert "déjà vu" in template
+def test_constants_record_the_byte_span_of_their_literal() -> None:
+    data = SCRIPT.encode("utf-8")
+    for found in constants(SCRIPT).values():
+        # The spans are bytes of the UTF-8 text: the non-ASCII docstring above them shifts them.
+        assert ast.literal_eval(data[found.start : found.end].decode("utf-8")) == found.value
+    located = {s.parameter: s for s in substitutions(SCRIPT, propose(SCRIPT))}
+    assert data[located["top"].start : located["top"].end] == b"5"
+    assert data[located["pattern"].start : located["pattern"].end] == b'"**/*.txt"'
+    assert located["skip"].constant == "SKIP"
+
+
+def test_the_reviewed_program_is_kept_verbatim_and_the_defaults_render_it(tmp_path: Path) -> None:
     store, record_id = approved(tmp_path, SCRIPT)
     folder = promote(
         store, record_id, "file_counter", library_root=tmp_path / "lib", reviewer="ada", parameters=propose(SCRIPT)
     )
+    assert sorted(p.name for p in folder.iterdir()) == ["program.py", "scaffold.toml"]
+    assert promoted_files(folder) == (folder / "scaffold.toml", folder / "program.py")
+    assert (folder / "program.py").read_bytes() == SCRIPT.encode("utf-8")
     scaffold = load_library(tmp_path / "lib").get("file_counter")
+    assert scaffold.kind == "program" and scaffold.files == promoted_files(folder)
     assert set(scaffold.parameters) == {"pattern", "ratio", "skip", "top", "verbose"}
     assert scaffold.parameters["top"].default == 5 and not scaffold.parameters["top"].required
-    defaults = render(scaffold, validate_params(scaffold, {}))
-    assert ast.dump(ast.parse(defaults)) == ast.dump(ast.parse(SCRIPT))
+    assert render(scaffold, validate_params(scaffold, {})) == SCRIPT
     changed = render(scaffold, validate_params(scaffold, {"top": "2", "pattern": "*.md", "verbose": "yes"}))
-    assert "TOP = 2  # how many names to list" in changed and "PATTERN = '*.md'" in changed
-    assert "VERBOSE = True" in changed and "LOCAL = 7" in changed
-    assert 'parameters = "PATTERN as pattern (rule)' in (folder / "scaffold.toml").read_text()
+    expected = (
+        SCRIPT.replace('PATTERN = "**/*.txt"', "PATTERN = '*.md'")
+        .replace("TOP = 5  #", "TOP = 2  #")
+        .replace("VERBOSE = False", "VERBOSE = True")
+    )
+    assert changed == expected
+    meta = (folder / "scaffold.toml").read_text()
+    assert 'parameters = "PATTERN as pattern (rule)' in meta and "[[substitutions]]" in meta
+
+
+def test_windows_line_ends_are_kept_byte_for_byte(tmp_path: Path) -> None:
+    script = SCRIPT.replace("\n", "\r\n")
+    store, record_id = approved(tmp_path, script)
+    folder = promote(
+        store, record_id, "crlf", library_root=tmp_path / "lib", reviewer="ada", parameters=propose(script)
+    )
+    assert (folder / "program.py").read_bytes() == script.encode("utf-8")
+    scaffold = load_library(tmp_path / "lib").get("crlf")
+    rendered = render(scaffold, validate_params(scaffold, {"top": "12"}))
+    assert rendered == script.replace("TOP = 5  #", "TOP = 12  #")
 
 
 def test_hostile_values_stay_literals(tmp_path: Path) -> None:
@@ -90,12 +118,22 @@ def test_hostile_values_stay_literals(tmp_path: Path) -> None:
     assert ast.literal_eval(rendered.split("PATTERN = ", 1)[1].splitlines()[0]) == hostile
 
 
-def test_a_jinja_raw_end_in_the_script_is_refused_and_nothing_is_left(tmp_path: Path) -> None:
-    script = 'X = 1\nprint("{%- endraw %}")\n'
+def test_template_syntax_in_the_script_is_just_text(tmp_path: Path) -> None:
+    # Once refused (a raw-block end would have closed the template's raw block); now the program
+    # is never a template, so it is kept and rendered as it is.
+    script = 'X = 1\nprint("{%- endraw %}{{ params.x }}{% raw %}")\n'
     store, record_id = approved(tmp_path, script)
-    with pytest.raises(RunError, match="raw-block end"):
-        promote(store, record_id, "raw_end", library_root=tmp_path / "lib", reviewer="ada")
-    assert not (tmp_path / "lib" / "raw_end").exists()
+    promote(store, record_id, "raw_end", library_root=tmp_path / "lib", reviewer="ada", parameters=propose(script))
+    scaffold = load_library(tmp_path / "lib").get("raw_end")
+    assert render(scaffold, validate_params(scaffold, {"x": "2"})) == script.replace("X = 1", "X = 2")
+
+
+def test_a_script_changed_after_approval_is_not_promoted(tmp_path: Path) -> None:
+    store, record_id = approved(tmp_path, SCRIPT)
+    (store.folder(record_id) / "script.py").write_text(SCRIPT + "import os\n")
+    with pytest.raises(RunError, match="changed after it was approved"):
+        promote(store, record_id, "changed", library_root=tmp_path / "lib", reviewer="ada")
+    assert not (tmp_path / "lib" / "changed").exists()
 
 
 def approved(tmp_path: Path, script: str) -> tuple[GeneratedStore, str]:
