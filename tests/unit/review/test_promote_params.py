@@ -118,6 +118,30 @@ def test_hostile_values_stay_literals(tmp_path: Path) -> None:
     assert ast.literal_eval(rendered.split("PATTERN = ", 1)[1].splitlines()[0]) == hostile
 
 
+@pytest.mark.parametrize(
+    ("script", "values", "expected"),
+    [
+        # A lone carriage return ends a line for the parser (and for the byte offsets).
+        ('A = "é"\rX = 5\rprint(A, X)\r', {"x": "6"}, 'A = "é"\rX = 6\rprint(A, X)\r'),
+        # A form feed does not (str.splitlines would have counted it).
+        ("# \x0c note\nX = 5\nprint(X)\n", {"x": "7"}, "# \x0c note\nX = 7\nprint(X)\n"),
+        # A literal over several lines, and two statements on one line.
+        (
+            'X = [\n  "a",  # c\n]\nS = "☃"; N = 7  # n\nprint(X, S, N)\n',
+            {"x": "b,c", "n": "8"},
+            "X = ['b', 'c']\nS = \"☃\"; N = 8  # n\nprint(X, S, N)\n",
+        ),
+    ],
+)
+def test_odd_layouts_keep_every_other_byte(tmp_path: Path, script: str, values: dict[str, str], expected: str) -> None:
+    store, record_id = approved(tmp_path, script)
+    chosen = [p for p in propose(script) if p.name in values]
+    promote(store, record_id, "odd", library_root=tmp_path / "lib", reviewer="ada", parameters=chosen)
+    scaffold = load_library(tmp_path / "lib").get("odd")
+    assert render(scaffold, validate_params(scaffold, {})) == script
+    assert render(scaffold, validate_params(scaffold, values)) == expected
+
+
 def test_template_syntax_in_the_script_is_just_text(tmp_path: Path) -> None:
     # Once refused (a raw-block end would have closed the template's raw block); now the program
     # is never a template, so it is kept and rendered as it is.
