@@ -49,6 +49,9 @@ EDGE_TEXT = (
 )
 
 
+_REPORT = "promote it without parameters (--no-params) and report this"
+
+
 def promoted_files(folder: Path) -> tuple[Path, ...]:
     """The exact files a promoted scaffold consists of (what an approval must cover), metadata first."""
     return (folder / "scaffold.toml", folder / "program.py")
@@ -147,25 +150,27 @@ def _check_renders_as_reviewed(library_root: Path, name: str, reviewed: bytes) -
     scaffold = library.get(name)
     if scaffold.kind != "program" or scaffold.files != promoted_files(scaffold.folder):
         raise RunError(f"the promoted scaffold {name} is not kept as its reviewed program")
-    if render(scaffold, validate_params(scaffold, {})).encode("utf-8") != reviewed:
-        raise RunError(
-            f"the promoted scaffold {name} with its defaults is not the reviewed script",
-            hint="promote it without parameters (--no-params) and report this",
-        )
+    try:
+        defaults = render(scaffold, validate_params(scaffold, {}))
+    except ConfigError as exc:
+        raise RunError(f"{exc.message} (with its defaults); nothing was kept", hint=_REPORT) from None
+    if defaults.encode("utf-8") != reviewed:
+        raise RunError(f"the promoted scaffold {name} with its defaults is not the reviewed script", hint=_REPORT)
     for probe in probes(scaffold):
         try:
             values = validate_params(scaffold, probe)
         except ConfigError:
             continue  # a value the scaffold's own schema refuses never reaches the program
+        which = ", ".join(sorted(probe)) or "none"
         try:
             problems = literal_differences(reviewed, render(scaffold, values), scaffold.substitutions, values)
         except ConfigError as exc:
-            problems = [exc.message]
+            raise RunError(f"{exc.message} (another value of {which}); nothing was kept", hint=_REPORT) from None
         if problems:
             raise RunError(
-                f"the promoted scaffold {name} with other values of {', '.join(sorted(probe))}"
-                f" changes more than its parameters: {problems[0]}",
-                hint="promote it without parameters (--no-params) and report this",
+                f"the promoted scaffold {name} rendered more than its parameters (another value of {which}):"
+                f" {problems[0]}; nothing was kept",
+                hint=_REPORT,
             )
 
 

@@ -10,10 +10,12 @@ the syntax tree). Now the program is kept verbatim and never read as a template.
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.errors import RunError
 from harness.generation.render import literal_differences, render, validate_params
 from harness.generation.scaffolds import load_library
 from harness.review.params import propose
@@ -122,3 +124,44 @@ def approved(tmp_path: Path, script: str) -> tuple[GeneratedStore, str]:
     store.transition(record.id, "approved", reviewer="ada")
     (tmp_path / "lib").mkdir(exist_ok=True)
     return store, record.id
+
+
+def test_a_rendering_that_changes_more_than_the_literal_keeps_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stand in for a quoting bug: values reach the program with code after them.
+    import harness.generation.render as render_module
+
+    quoted = render_module.py_literal
+    monkeypatch.setattr(render_module, "py_literal", lambda value: quoted(value) + "; import os")
+    script = attack("{%+ endraw %}")
+    store, record_id = approved(tmp_path, script)
+    with pytest.raises(
+        RunError,
+        match=r"rendered more than its parameters: its text outside .* \(another value of x\); nothing was kept",
+    ):
+        promote(store, record_id, "counter", library_root=tmp_path / "lib", reviewer="ada", parameters=propose(script))
+    assert not (tmp_path / "lib" / "counter").exists()
+    assert store.load(record_id)[0].status == "approved"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda s: s.replace("# how many", "# how much"), "text outside the parameters' literals differs"),
+        (lambda s: s.replace("X = 6", "X = 6; import os"), "syntax tree differs"),
+        (lambda s: s.replace("X = 6", "X = 7"), "X is 7, not 6"),
+        (lambda s: s.replace("X = 6", "X = int('6')"), "X is not a literal"),
+        (lambda s: s.replace("X = 6", "X = 6\nY = 1"), "module-level assignments differ"),
+    ],
+)
+def test_literal_differences_sees_any_other_change(change: Callable[[str], str], problem: str) -> None:
+    from harness.generation.scaffolds import Substitution
+
+    script = attack("{%+ endraw %}")
+    start = script.index("5")
+    subs = [Substitution(parameter="x", constant="X", start=start, end=start + 1)]
+    rendered = script.replace("X = 5", "X = 6", 1)
+    assert literal_differences(script.encode(), rendered, subs, {"x": 6}) == []
+    found = literal_differences(script.encode(), change(rendered), subs, {"x": 6})
+    assert any(problem in p for p in found), found
