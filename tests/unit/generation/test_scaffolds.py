@@ -170,7 +170,7 @@ def test_py_literal_refuses_objects() -> None:
     with pytest.raises(ConfigError):
         py_literal(object())
     for value in (float("nan"), float("inf"), [1.0, float("-inf")]):
-        with pytest.raises(ConfigError, match="cannot put .*inf|cannot put nan"):
+        with pytest.raises(ConfigError, match=r"cannot put .*inf|cannot put nan"):
             py_literal(value)
 
 
