@@ -191,3 +191,17 @@ def test_live_displays_on_a_terminal_carry_no_script_sequence() -> None:
     for text in (out.getvalue(), plans.getvalue()):
         # rich draws with CSI sequences of its own; an OSC (ESC ]) or a BEL can only be the script's.
         assert "\x1b]" not in text and "\x07" not in text and "\\x1b]52;c;" in text
+
+
+def test_history_shows_requests_and_phases_visibly(cli: Cli) -> None:
+    from harness.history.store import HistoryStore
+
+    store = HistoryStore(Path(os.environ["HARNESS_DATA_DIR"]) / "history.sqlite3")
+    store.plan_started("p1", "tidy \x1b]0;pwned\x07 [red]up[/]", phases=1, stages=1)
+    store.started("r1", "count \x1b[2K\x1b[1Grows", template="csv_summary", plan_id="p1", phase="a\x9b2K")
+    store.finished("r1", "succeeded", duration_s=1.0)
+    code, out, _ = cli("history")
+    assert code == 0 and clean(out) and "count \\x1b[2K\\x1b[1Grows" in out
+    code, out, _ = cli("history", "--plans")
+    assert code == 0 and clean(out), repr(out)
+    assert "tidy \\x1b]0;pwned\\x07 [red]up[/]" in out and "a\\x9b2K #1: succeeded" in out
