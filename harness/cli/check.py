@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         decision = gate(report, policy)
         if as_json:
             payload = {"report": report.model_dump(mode="json"), "gate": decision.model_dump(mode="json")}
-            typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+            typer.echo(json.dumps(payload, indent=2, ensure_ascii=True))
             raise typer.Exit(0 if decision.passed else 1)
         shown = [f for f in report.findings if show_info or f.severity != "info"]
         if shown:

@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
             record.runs.append(run_id)
             GeneratedStore(settings.generated_dir).save(record)
         if as_json:
-            out_console.print_json(result.model_dump_json(exclude={"events"}))
+            out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
         else:
             print_summary(result, run_dir)
             for line in egress_lines(broker.summary() if broker else []):

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
             return
         rows = store.recent(limit)
         if as_json:
-            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]))
+            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         for column in ("run", "started", "status", "strategy", "scaffold", "seconds", "tokens", "plan", "request"):
@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         settings = Settings.from_env()
         stats = HistoryStore(settings.data_dir / "history.sqlite3").stats()
         if as_json:
-            out_console.print_json(json.dumps(stats))
+            out_console.print_json(json.dumps(stats), ensure_ascii=True)
             return
         for key, rows in stats.items():
             if key == "plans":
@@ -110,7 +110,7 @@ def _parsed(row: dict[str, Any]) -> dict[str, Any]:
 
 def _show_plans(plans: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        out_console.print_json(json.dumps(plans))
+        out_console.print_json(json.dumps(plans), ensure_ascii=True)
         return
     for plan in plans:
         wall = f"{plan['wall_s']:.2f}s" if plan["wall_s"] is not None else "-"

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         _, store = _store()
         records = store.all()
         if as_json:
-            out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
+            out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         for column in ("id", "status", "strategy", "gate", "created", "request"):

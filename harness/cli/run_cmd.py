@@ -170,7 +170,7 @@ def _serve(
         kept = f"script, findings and report are in {prepared.run_dir}"
         err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
         if as_json:
-            out_console.print_json(report.model_dump_json())
+            out_console.print_json(report.model_dump_json(), ensure_ascii=True)
         raise typer.Exit(1)
     if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
         raise typer.Exit(1)
@@ -178,7 +178,7 @@ def _serve(
     with RunDisplay(err_console, title) as display:
         report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
     if as_json:
-        out_console.print_json(report.model_dump_json())
+        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
         _summary(report, prepared.run_dir)
     raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
@@ -235,7 +235,7 @@ def _run_plan(
             estimate=estimate,
         )
     if as_json:
-        out_console.print_json(report.model_dump_json())
+        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
         style = "green" if report.status == "succeeded" else "red"
         out_console.print(
@@ -323,7 +323,7 @@ def register(app: typer.Typer) -> None:
                 if plan
                 else None,
             }
-            out_console.print_json(json.dumps(payload))
+            out_console.print_json(json.dumps(payload), ensure_ascii=True)
             return
         _show_analysis(analysis, decision)
         for feature in analysis.workflow_features:

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
                 f"[yellow]warning:[/] scaffold not loaded: {escape(visible(str(error)))}", highlight=False
             )
         if as_json:
-            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]))
+            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         table.add_column("name", no_wrap=True)
@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
 
         scaffold = load_library().get(name)
         if as_json:
-            out_console.print_json(json.dumps(_describe(scaffold)))
+            out_console.print_json(json.dumps(_describe(scaffold)), ensure_ascii=True)
             return
         head = f"{scaffold.name} · {scaffold.workflow_type} · ~{scaffold.expected_runtime_s:g}s"
         out_console.print(visible(head), style="bold", markup=False)

@@ -9,6 +9,7 @@ own: any ESC in the output would be the script's.
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -205,3 +206,17 @@ def test_history_shows_requests_and_phases_visibly(cli: Cli) -> None:
     code, out, _ = cli("history", "--plans")
     assert code == 0 and clean(out), repr(out)
     assert "tidy \\x1b]0;pwned\\x07 [red]up[/]" in out and "a\\x9b2K #1: succeeded" in out
+
+
+def test_json_output_is_ascii_so_c1_and_bidi_cannot_reach_the_terminal(cli: Cli, tmp_path: Path) -> None:
+    # JSON escapes C0 controls by itself, but not C1 (\x9b is CSI on some terminals) nor bidi overrides.
+    request = "rows \x9b2K \u202eevil \x1b]0;t\x07"
+    record_id = generated(ATTACK, request=request)
+    code, out, _ = cli("review", "list", "--json")
+    assert code == 0 and clean(out) and "\x9b" not in out
+    assert [r["request"] for r in json.loads(out) if r["id"] == record_id] == [request]
+    script = tmp_path / "s.py"
+    script.write_text("x = '\x9b\u202e'\n", encoding="utf-8")
+    code, out, _ = cli("check", str(script), "--json")
+    assert code == 1 and out.isascii()
+    assert "HS012" in {f["code"] for f in json.loads(out)["report"]["findings"]}
