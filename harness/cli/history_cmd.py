@@ -87,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 table.add_column(column)
             for r in rows:
                 table.add_row(
-                    r[name],
+                    escape(visible(str(r[name]))),
                     str(r["runs"]),
                     f"{r['success_rate']:.0%}",
                     "" if r["median_duration_s"] is None else f"{r['median_duration_s']:.2f}",

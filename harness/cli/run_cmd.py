@@ -218,9 +218,8 @@ def _run_plan(
 
     for row in describe(plan):
         after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        err_console.print(
-            f"[bold]plan[/] stage {row['stage']}: {row['phase']} ({row['template']}){after}", highlight=False
-        )
+        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
+        err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
     target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
     with DockerBackend(harness.settings, pool_size=0) as backend, PlanDisplay(err_console, describe(plan)) as display:
         report = run_plan(

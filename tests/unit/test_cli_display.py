@@ -206,6 +206,10 @@ def test_history_shows_requests_and_phases_visibly(cli: Cli) -> None:
     code, out, _ = cli("history", "--plans")
     assert code == 0 and clean(out), repr(out)
     assert "tidy \\x1b]0;pwned\\x07 [red]up[/]" in out and "a\\x9b2K #1: succeeded" in out
+    store.started("r2", "again", template="promoted\x1b[2K", workflow_type="automation")
+    store.finished("r2", "succeeded", duration_s=2.0)
+    code, out, _ = cli("stats")
+    assert code == 0 and clean(out) and "promoted\\x1b[2K" in out
 
 
 def test_json_output_is_ascii_so_c1_and_bidi_cannot_reach_the_terminal(cli: Cli, tmp_path: Path) -> None:
