@@ -105,8 +105,6 @@ class RunDisplay(LiveView):
         if event.kind == "agent_request":
             self.last_log = visible(f"asking agent {event.role}…")
             return self.last_log
-        if event.kind == "agent_reply" and not event.ok:
-            return f"✗ agent request {event.id} declined: {event.error}"
         if event.kind == "fetch_reply":
             # Every request to the network is worth a line: it is what a reviewer granted.
             if event.ok:

@@ -21,7 +21,6 @@ from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.plan_display import PlanDisplay
 from harness.events import (
-    AgentReply,
     AgentRequestEvent,
     FetchReply,
     LogEvent,
@@ -161,7 +160,6 @@ def test_run_display_shows_every_event_string_visibly(name: str) -> None:
             LogEvent(level="warning", message=f"careful{seq}"),
             OutputEvent(stream="stdout", text=f"hello{seq}world"),
             AgentRequestEvent(id="a1", role=f"critic{seq}", prompt="p"),
-            AgentReply(id="a1", ok=False, error=f"declined{seq}"),
             FetchReply(id="f1", ok=False, method="POST", host=f"evil{seq}.example", error=f"refused{seq}"),
             UnknownEvent(raw="{}", reason=f"bad{seq}"),
             PhaseEvent(name=f"scan{seq}", status="end", ok=True),
@@ -171,7 +169,7 @@ def test_run_display_shows_every_event_string_visibly(name: str) -> None:
     assert clean(text), repr(text)
     shown = {"cr": "\\r", "backspace": "\\x08\\x08\\x08", "bidi": "\\u202e"}.get(name, seq.replace("\x1b", "\\x1b"))
     shown = shown.replace("\x07", "\\x07").replace("\x9b", "\\x9b")
-    for expected in ("▶ scan", "hello", "careful", "critic", "declined", "evil", "refused", "bad", "✓ scan"):
+    for expected in ("▶ scan", "hello", "careful", "critic", "evil", "refused", "bad", "✓ scan"):
         assert f"{expected}{shown}" in text, (expected, text)
     assert clean(display.message) and clean(display.last_log) and all(clean(p) for p in display.phases)
     assert clean(egress_lines([{"host": f"h{seq}", "requests": 1, "bytes_in": 2, "refused": 0}])[0])
