@@ -25,6 +25,7 @@ HS005  nesting too deep           HS006  a coding cookie other than UTF-8, or on
 HS007  too many syntax-tree nodes HS008  not valid UTF-8           HS009  NUL bytes
 HS010  bidirectional control characters (Trojan Source)
 HS011  an identifier spelled with look-alike characters (``ｅｘｅｃ`` is read as ``exec``)
+HS012  a C0/C1 control character or DEL other than tab, newline, carriage return and form feed
 HP101  import of a module that is not allowed (or reached as a submodule)
 HP102  eval, exec, compile, __import__, breakpoint, globals, locals, vars, help
 HP103  a refused attribute of an allowed module (``os.system``, ``sys.modules``); code loading

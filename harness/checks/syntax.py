@@ -7,7 +7,8 @@ source file (``tokenize.detect_encoding``), and only UTF-8 (or ASCII) is accepte
 checkers never saw. Size and nesting limits keep every later checker fast and keep their
 recursion well inside Python's limits. Identifiers that Python silently NFKC-normalises
 (full-width ``ｅｘｅｃ`` is ``exec``) and bidirectional control characters (which make a reviewer
-read different code from the interpreter) are reported here too.
+read different code from the interpreter) are reported here too, and so are terminal control
+characters (an escape sequence in a comment can erase and rewrite the line a reviewer reads).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ _SAFE_ENCODINGS = frozenset({"utf-8", "utf8", "utf-8-sig", "ascii", "us-ascii"})
 _COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=]", re.MULTILINE)  # tokenize's own test, roughly
 # Trojan Source (CVE-2021-42574): these reorder how text is displayed, not how it is parsed.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+# Terminal control: ESC[2K ESC[1G in a comment erases the line a reviewer would read and prints
+# another; CR, FF, tab and newline are ordinary in source (a lone CR is a line break to Python).
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
 
 
 # warnings.catch_warnings() swaps process-wide state; concurrent checks must take turns.
@@ -169,6 +173,25 @@ def _bidi(text: str, out: Parsed) -> None:
         )
 
 
+def _controls(text: str, out: Parsed) -> None:
+    match = _CONTROL.search(text)
+    if match is None:
+        return
+    start = text.rfind("\n", 0, match.start()) + 1
+    others = len(_CONTROL.findall(text, match.end()))
+    more = f" ({others} more in the script)" if others else ""
+    out.findings.append(
+        _finding(
+            "HS012",
+            f"the script contains the control character U+{ord(match.group()):04X}{more}, which a terminal obeys "
+            "instead of showing: it can erase or rewrite what a reviewer reads",
+            "delete the control character; to produce one at run time write an escape such as '\\x1b' in a string",
+            line=text.count("\n", 0, match.start()) + 1,
+            col=match.start() - start,
+        )
+    )
+
+
 def _look_alikes(text: str, out: Parsed) -> None:
     """Identifiers Python reads differently from how they are written (NFKC normalisation)."""
     if text.isascii():
@@ -243,6 +266,7 @@ def parse(source: str | bytes, limits: Limits | None = None) -> Parsed:
     if not _line_checks(text, limits, out):
         return out
     _bidi(text, out)
+    _controls(text, out)
     try:
         with quiet_warnings():  # "invalid escape sequence" and friends are the interpreter's business
             tree = ast.parse(text, filename="<script>")

@@ -12,10 +12,12 @@ import sys
 from types import FrameType
 
 import typer
+from rich.text import Text
 
 from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, sandbox, templates
 from harness.cli.console import err_console
 from harness.errors import HarnessError, UserError
+from harness.safe_text import visible
 
 __all__ = ["app", "main"]
 
@@ -48,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as exc:
         if debug:
             raise
-        err_console.print(f"[bold red]Error:[/] {exc.one_line()}", highlight=False, soft_wrap=True)
+        # The message may quote a script, a file name or an LLM reply: shown, never obeyed.
+        line = Text.assemble(("Error:", "bold red"), " ", visible(exc.one_line()))
+        err_console.print(line, highlight=False, soft_wrap=True)
         return 2 if isinstance(exc, UserError) else 1
     except (KeyboardInterrupt, typer.Abort):
         code = 130

@@ -19,6 +19,7 @@ from rich.text import Text
 
 from harness.cli.console import out_console
 from harness.errors import ConfigError, InputError
+from harness.safe_text import visible
 
 __all__ = ["register"]
 
@@ -52,7 +53,7 @@ def register(app: typer.Typer) -> None:
         decision = gate(report, policy)
         if as_json:
             payload = {"report": report.model_dump(mode="json"), "gate": decision.model_dump(mode="json")}
-            typer.echo(json.dumps(payload, indent=2, ensure_ascii=False))
+            typer.echo(json.dumps(payload, indent=2, ensure_ascii=True))
             raise typer.Exit(0 if decision.passed else 1)
         shown = [f for f in report.findings if show_info or f.severity != "info"]
         if shown:
@@ -61,12 +62,15 @@ def register(app: typer.Typer) -> None:
                 table.add_column(column, overflow="fold")
             for f in shown:
                 severity = Text(f.severity, style=_STYLE[f.severity])
-                table.add_row(f.code, severity, f"{f.line}:{f.col}", Text(f.message), Text(f.hint))
+                # Messages quote the script (names, strings): control characters are shown, not obeyed.
+                table.add_row(f.code, severity, f"{f.line}:{f.col}", Text(visible(f.message)), Text(visible(f.hint)))
             out_console.print(table)
         verdict = Text("passed", style="green") if decision.passed else Text("failed", style="red")
         counts = ", ".join(f"{n} {severity}" for severity, n in report.counts.items())
         total = report.durations_ms.get("total", 0.0)
         out_console.print(
-            Text.assemble(f"{script.name}: gate ", verdict, f" under the {policy} policy ({counts}; {total:.0f} ms)")
+            Text.assemble(
+                f"{visible(script.name)}: gate ", verdict, f" under the {policy} policy ({counts}; {total:.0f} ms)"
+            )
         )
         raise typer.Exit(0 if decision.passed else 1)

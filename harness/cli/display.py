@@ -1,4 +1,9 @@
-"""The live run display on stderr: phases, a progress bar, the last log line."""
+"""The live run display on stderr: phases, a progress bar, the last log line.
+
+Every string an event carries was written by the script (or the LLM it asked), so each one
+goes through ``visible`` before it reaches the terminal: an escape sequence in a phase name or
+an output line is shown, not obeyed.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.events import Event
+from harness.safe_text import visible
 
 __all__ = ["LiveView", "RunDisplay", "egress_lines"]
 
@@ -56,7 +62,7 @@ class RunDisplay(LiveView):
 
     def __init__(self, console: Console, title: str) -> None:
         super().__init__(console)
-        self.title = title
+        self.title = visible(title)
         self.phases: dict[str, str] = {}
         self.current: str | None = None
         self.done: float = 0
@@ -68,7 +74,7 @@ class RunDisplay(LiveView):
     def on_event(self, event: Event) -> None:
         """Fold one event into the display."""
         with self._lock:
-            line = self._fold(event)
+            line = visible(self._fold(event))
             if line:
                 # Printed above the live area on a terminal, as plain lines otherwise.
                 self.console.print(line, highlight=False, markup=False)
@@ -78,16 +84,16 @@ class RunDisplay(LiveView):
     def _fold(self, event: Event) -> str:
         if event.kind == "phase":
             if event.status == "start":
-                self.phases[event.name] = "running"
-                self.current, self.done, self.total, self.message = event.name, 0, None, ""
+                self.phases[visible(event.name)] = "running"
+                self.current, self.done, self.total, self.message = visible(event.name), 0, None, ""
                 return f"▶ {event.name}"
-            self.phases[event.name] = "failed" if event.ok is False else "done"
+            self.phases[visible(event.name)] = "failed" if event.ok is False else "done"
             return f"{'✗' if event.ok is False else '✓'} {event.name}"
         if event.kind == "progress":
-            self.done, self.total, self.message = event.done, event.total, event.message
+            self.done, self.total, self.message = event.done, event.total, visible(event.message)
             return ""
         if event.kind == "log":
-            self.last_log = f"{event.level}: {event.message}"
+            self.last_log = visible(f"{event.level}: {event.message}")
             return self.last_log if event.level in ("warning", "error") else ""
         if event.kind == "output":
             self.plain_lines += 1
@@ -97,7 +103,7 @@ class RunDisplay(LiveView):
                 return "… more output is in the run folder's events.jsonl"
             return ""
         if event.kind == "agent_request":
-            self.last_log = f"asking agent {event.role}…"
+            self.last_log = visible(f"asking agent {event.role}…")
             return self.last_log
         if event.kind == "fetch_reply":
             # Every request to the network is worth a line: it is what a reviewer granted.
@@ -136,5 +142,6 @@ def egress_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     lines = []
     for row in rows:
         refused = f", {row['refused']} refused" if row["refused"] else ""
-        lines.append(f"  egress: {row['host']}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}")
+        host = visible(str(row["host"]))
+        lines.append(f"  egress: {host}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}")
     return lines

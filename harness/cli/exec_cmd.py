@@ -6,12 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
 from harness.errors import ConfigError, InputError, RunError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
+from harness.safe_text import visible
 from harness.settings import Settings
 
 __all__ = ["register"]
@@ -31,7 +33,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 
 def print_summary(result: RunResult, run_dir: Path) -> None:
-    """A short human summary of a run on stdout."""
+    """A short human summary of a run on stdout; what the script named or wrote is shown through ``visible``."""
     style = _STATUS_STYLE.get(result.status, "yellow")
     out_console.print(
         f"[bold {style}]{result.status}[/] (exit code {result.exit_code}) in {result.duration_s:.2f}s"
@@ -39,15 +41,15 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
         highlight=False,
     )
     if result.status != "succeeded":
-        out_console.print(f"  {result.message}", highlight=False, markup=False)
+        out_console.print(f"  {visible(result.message)}", highlight=False, markup=False)
     for artifact in result.artifacts:
         note = f" - {artifact.description}" if artifact.description else ""
-        out_console.print(f"  {artifact.path} ({artifact.size} bytes){note}", highlight=False, markup=False)
+        out_console.print(visible(f"  {artifact.path} ({artifact.size} bytes){note}"), highlight=False, markup=False)
     for warning in result.output_warnings:
-        out_console.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+        out_console.print(Text.assemble("  ", ("warning:", "yellow"), " ", visible(warning)), highlight=False)
     if result.output_dir:
-        out_console.print(f"  outputs: {result.output_dir}", highlight=False, markup=False)
-    out_console.print(f"  run folder: {run_dir}", highlight=False, markup=False)
+        out_console.print(visible(f"  outputs: {result.output_dir}"), highlight=False, markup=False)
+    out_console.print(visible(f"  run folder: {run_dir}"), highlight=False, markup=False)
 
 
 def _generated_source(settings: Settings, record_id: str, allow_hosts: tuple[str, ...] = ()) -> tuple[Any, str]:
@@ -184,7 +186,7 @@ def register(app: typer.Typer) -> None:
             record.runs.append(run_id)
             GeneratedStore(settings.generated_dir).save(record)
         if as_json:
-            out_console.print_json(result.model_dump_json(exclude={"events"}))
+            out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
         else:
             print_summary(result, run_dir)
             for line in egress_lines(broker.summary() if broker else []):

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.console import out_console
+from harness.safe_text import visible
 from harness.settings import Settings
 
 __all__ = ["register"]
@@ -34,14 +35,14 @@ def register(app: typer.Typer) -> None:
             return
         rows = store.recent(limit)
         if as_json:
-            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]))
+            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         for column in ("run", "started", "status", "strategy", "scaffold", "seconds", "tokens", "plan", "request"):
             table.add_column(column, overflow="fold")
         for r in rows:
             in_plan = f"{r['plan_id']}/{r['phase']}#{r['attempt']}" if r.get("plan_id") else ""
-            table.add_row(
+            cells = (
                 r["run_id"],
                 r["started_at"],
                 r["status"],
@@ -50,8 +51,10 @@ def register(app: typer.Typer) -> None:
                 f"{r['duration_s']:.2f}" if r["duration_s"] is not None else "",
                 str(r["tokens_used"] or 0),
                 in_plan,
-                escape(r["request"][:60]),
+                r["request"][:60],
             )
+            # Requests and template names may come from anyone (a promoted scaffold's name included).
+            table.add_row(*(escape(visible(str(cell))) for cell in cells))
         out_console.print(table)
 
     @app.command("stats")
@@ -62,7 +65,7 @@ def register(app: typer.Typer) -> None:
         settings = Settings.from_env()
         stats = HistoryStore(settings.data_dir / "history.sqlite3").stats()
         if as_json:
-            out_console.print_json(json.dumps(stats))
+            out_console.print_json(json.dumps(stats), ensure_ascii=True)
             return
         for key, rows in stats.items():
             if key == "plans":
@@ -84,7 +87,7 @@ def register(app: typer.Typer) -> None:
                 table.add_column(column)
             for r in rows:
                 table.add_row(
-                    r[name],
+                    escape(visible(str(r[name]))),
                     str(r["runs"]),
                     f"{r['success_rate']:.0%}",
                     "" if r["median_duration_s"] is None else f"{r['median_duration_s']:.2f}",
@@ -107,21 +110,22 @@ def _parsed(row: dict[str, Any]) -> dict[str, Any]:
 
 def _show_plans(plans: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
-        out_console.print_json(json.dumps(plans))
+        out_console.print_json(json.dumps(plans), ensure_ascii=True)
         return
     for plan in plans:
         wall = f"{plan['wall_s']:.2f}s" if plan["wall_s"] is not None else "-"
         estimated = f" (estimated {plan['estimated_s']:g}s)" if plan["estimated_s"] else ""
         partial = ", partial" if plan["partial"] else ""
         out_console.print(
-            f"[bold]{plan['plan_id']}[/] {plan['started_at']} {plan['status']}{partial} · {plan['phases']} phases in "
-            f"{plan['stages']} stages · {wall}{estimated} · {escape(plan['request'][:70])}",
+            f"[bold]{escape(visible(plan['plan_id']))}[/] {plan['started_at']} {plan['status']}{partial} · "
+            f"{plan['phases']} phases in {plan['stages']} stages · {wall}{estimated} · "
+            f"{escape(visible(plan['request'][:70]))}",
             highlight=False,
         )
         for run in plan["runs"]:
             seconds = f"{run['duration_s']:.2f}s" if run["duration_s"] is not None else "-"
-            out_console.print(
+            line = (
                 f"  {run['phase']} #{run['attempt']}: {run['status']} ({run['template'] or 'generated'}, {seconds}) "
-                f"run {run['run_id']}",
-                markup=False,
+                f"run {run['run_id']}"
             )
+            out_console.print(visible(line), markup=False)

@@ -1,4 +1,7 @@
-"""The live plan display on stderr: every phase at once, with its state and progress."""
+"""The live plan display on stderr: every phase at once, with its state and progress.
+
+Notes come from the scripts' events and failure messages, so they pass through ``visible``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from rich.text import Text
 
 from harness.cli.display import LiveView
 from harness.events import Event
+from harness.safe_text import visible
 
 __all__ = ["PlanDisplay"]
 
@@ -32,18 +36,18 @@ class PlanDisplay(LiveView):
         with self._lock:
             self.rows[name]["state"] = state
             if report is not None and state != "succeeded":
-                self.rows[name]["note"] = report.execution_result.message[:80]
-            self._refresh(f"{_MARK.get(state, '✗')} {name}: {state}")
+                self.rows[name]["note"] = visible(report.execution_result.message)[:80]
+            self._refresh(visible(f"{_MARK.get(state, '✗')} {name}: {state}"))
 
     def on_event(self, name: str, event: Event) -> None:
         """A phase's run reported progress."""
         if event.kind == "progress" and event.total:
             with self._lock:
-                self.rows[name]["note"] = f"{event.done:g}/{event.total:g} {event.message}"[:80]
+                self.rows[name]["note"] = visible(f"{event.done:g}/{event.total:g} {event.message}")[:80]
                 self._refresh(None)
         elif event.kind == "phase" and event.status == "start":
             with self._lock:
-                self.rows[name]["note"] = event.name
+                self.rows[name]["note"] = visible(event.name)
                 self._refresh(None)
 
     def _refresh(self, line: str | None) -> None:
@@ -60,7 +64,7 @@ class PlanDisplay(LiveView):
             table.add_row(
                 Text(_MARK.get(state, "✗"), style=_STYLE.get(state, "red")),
                 Text(f"stage {row['stage']}"),
-                Text(name, style="bold" if state == "running" else ""),
+                Text(visible(name), style="bold" if state == "running" else ""),
                 Text(state, style=_STYLE.get(state, "red")),
                 Text(str(row["note"]), style="dim"),
             )

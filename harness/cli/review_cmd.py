@@ -1,4 +1,8 @@
-"""``harness review list|show|diff|approve|reject`` and ``harness promote``: people decide what is trusted."""
+"""``harness review list|show|diff|approve|reject`` and ``harness promote``: people decide what is trusted.
+
+What a reviewer reads must be what runs: the script, its request and every LLM note pass
+through ``visible``, so an escape sequence in a comment is shown rather than obeyed.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from rich.table import Table
 
 from harness.cli.console import err_console, out_console
 from harness.errors import ConfigError, UserError
+from harness.safe_text import visible, visible_lines
 from harness.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,7 +54,7 @@ def register(app: typer.Typer) -> None:
         _, store = _store()
         records = store.all()
         if as_json:
-            out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]))
+            out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         for column in ("id", "status", "strategy", "gate", "created", "request"):
@@ -61,7 +66,7 @@ def register(app: typer.Typer) -> None:
                 r.strategy,
                 "passed" if r.gate_passed else "failed",
                 r.created_at,
-                escape(r.request[:70]),
+                escape(visible(r.request[:70])),
             )
         out_console.print(table)
 
@@ -70,18 +75,20 @@ def register(app: typer.Typer) -> None:
         """Show a generated script with its findings, attempts and runs."""
         _, store = _store()
         record, script = store.load(record_id)
-        out_console.print(f"[bold]{record.id}[/] · {record.status} · {record.strategy} · {record.model}")
-        out_console.print(f"request: {record.request}", markup=False)
+        head = f"{record.id} · {record.status} · {record.strategy} · {record.model}"
+        out_console.print(visible(head), style="bold", markup=False)
+        out_console.print(visible(f"request: {record.request}"), markup=False)
         if record.explanation:
-            out_console.print(f"explanation: {record.explanation}", markup=False)
+            out_console.print(visible(f"explanation: {record.explanation}"), markup=False)
         if record.granted_hosts:
-            out_console.print(f"egress granted: {', '.join(record.granted_hosts)}", markup=False)
-        out_console.print(Syntax(script, "python", line_numbers=True))
+            out_console.print(visible(f"egress granted: {', '.join(record.granted_hosts)}"), markup=False)
+        out_console.print(Syntax(visible(script, lines=True), "python", line_numbers=True))
         for attempt in record.attempts:
             outcome = "gate passed" if attempt.gate_passed else (attempt.problem or "gate failed")
             findings = f" [{', '.join(attempt.findings[:8])}]" if attempt.findings else ""
             run = f", run {attempt.run_status}" if attempt.run_status else ""
-            out_console.print(f"attempt {attempt.number} ({attempt.stage}): {outcome}{findings}{run}", markup=False)
+            line = f"attempt {attempt.number} ({attempt.stage}): {outcome}{findings}{run}"
+            out_console.print(visible(line), markup=False)
         out_console.print(f"runs: {', '.join(record.runs) or 'none'}; tokens: {record.tokens}", markup=False)
 
     @group.command("diff")
@@ -100,8 +107,11 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"{record_id} has no base scaffold", hint="pass --against SCAFFOLD")
         scaffold = load_library().get(name)
         base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
-        diff = difflib.unified_diff(base.splitlines(True), script.splitlines(True), f"scaffold/{name}", record_id)
-        out_console.print(Syntax("".join(diff) or "(no difference)\n", "diff"))
+        # Compared line by line as Python splits lines; each line is shown with its controls escaped.
+        diff = difflib.unified_diff(
+            visible_lines(base), visible_lines(script), visible(f"scaffold/{name}"), record_id, lineterm=""
+        )
+        out_console.print(Syntax("\n".join(diff) or "(no difference)", "diff"))
 
     @group.command("approve")
     def approve_command(
@@ -208,7 +218,7 @@ def _propose(settings: Settings, script: str, request: str) -> list[Proposal]:
     finally:
         llm.close()
     for note in notes:
-        err_console.print(f"note: {note}", markup=False, style="dim")
+        err_console.print(visible(f"note: {note}"), markup=False, style="dim")
     return proposals
 
 
@@ -218,7 +228,7 @@ def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Pr
         by_key = {key: p for p in proposals for key in (p.constant, p.name)}
         unknown = [w for w in wanted if w not in by_key]
         if unknown:
-            offered = ", ".join(f"{p.constant} ({p.name})" for p in proposals) or "none"
+            offered = visible(", ".join(f"{p.constant} ({p.name})" for p in proposals) or "none")
             raise UserError(f"{unknown[0]!r} is not a proposed parameter", hint=f"proposed: {offered}")
         return list(dict.fromkeys(by_key[w] for w in wanted))
     if not proposals:
@@ -229,7 +239,8 @@ def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Pr
     for p in proposals:
         kind = f"choice: {', '.join(p.choices)}" if p.choices else p.type
         source = "LLM" if p.source == "llm" else "rule"
-        table.add_row(p.constant, p.name, escape(kind), escape(json.dumps(p.default)), escape(p.description), source)
+        cells = (p.constant, p.name, kind, json.dumps(p.default), p.description)
+        table.add_row(*(escape(visible(cell)) for cell in cells), source)
     err_console.print(table)
     if yes:
         return proposals

@@ -16,6 +16,7 @@ from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
 from harness.errors import ConfigError, InputError, RunError, UserError
 from harness.records import new_run_id
+from harness.safe_text import visible
 from harness.settings import Settings
 
 __all__ = ["register"]
@@ -43,12 +44,12 @@ def _show_analysis(analysis: Any, decision: Any) -> None:
     target = f" [bold]{decision.template}[/]" if decision.template else ""
     err_console.print(
         f"[bold]decision[/] {decision.strategy}{target} (confidence {decision.confidence:.2f}): "
-        f"{escape(decision.reasoning)}",
+        f"{escape(visible(decision.reasoning))}",
         highlight=False,
     )
     if decision.params:
         shown = ", ".join(f"{k}={v!r}" for k, v in decision.params.items())
-        err_console.print(f"[bold]parameters[/] {escape(shown)}", highlight=False)
+        err_console.print(f"[bold]parameters[/] {escape(visible(shown))}", highlight=False)
 
 
 def _show_findings(findings: Any, *, include_info: bool = False) -> None:
@@ -59,7 +60,7 @@ def _show_findings(findings: Any, *, include_info: bool = False) -> None:
     for column in ("code", "severity", "where", "message", "hint"):
         table.add_column(column, overflow="fold")
     for f in shown:
-        table.add_row(f.code, f.severity, f"{f.line}:{f.col}", escape(f.message), escape(f.hint))
+        table.add_row(f.code, f.severity, f"{f.line}:{f.col}", escape(visible(f.message)), escape(visible(f.hint)))
     err_console.print(table)
 
 
@@ -78,7 +79,8 @@ class _TokenStream:
         self.started = True
 
     def __call__(self, text: str) -> None:
-        sys.stderr.write(text)
+        # The model's tokens are untrusted terminal bytes like any script output.
+        sys.stderr.write(visible(text, lines=True))
         sys.stderr.flush()
 
     def end(self) -> None:
@@ -97,21 +99,21 @@ def _summary(report: Any, run_dir: Path) -> None:
         highlight=False,
     )
     if result.status != "succeeded" and result.message:
-        out_console.print(f"  {result.message}", markup=False)
+        out_console.print(f"  {visible(result.message)}", markup=False)
     checked = report.quality_metrics.assertions if report.quality_metrics else ()
     if checked:
         passed = sum(a.passed for a in checked)
         out_console.print(f"  assertions: {passed}/{len(checked)} passed", markup=False)
         for item in checked:
             if not item.passed:
-                out_console.print(f"  ✗ {item.description}: {item.detail}", markup=False)
+                out_console.print(visible(f"  ✗ {item.description}: {item.detail}"), markup=False)
     for line in egress_lines(report.egress):
         out_console.print(line, markup=False)
     for item in result.deliverables:
         note = f" - {item.description}" if item.description else ""
-        out_console.print(f"  {item.path} ({item.size} bytes){note}", markup=False)
+        out_console.print(visible(f"  {item.path} ({item.size} bytes){note}"), markup=False)
     if result.output_dir:
-        out_console.print(f"  outputs: {result.output_dir}", markup=False)
+        out_console.print(visible(f"  outputs: {result.output_dir}"), markup=False)
     out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
 
 
@@ -129,7 +131,7 @@ def _serve(
     _show_analysis(prepared.analysis, prepared.decision)
     if prepared.decision.missing:
         for item in prepared.decision.missing[1:]:
-            err_console.print(f"  also missing: {escape(item)}", highlight=False)
+            err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
         raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
     if prepared.generation is not None:
         record = prepared.generation.record
@@ -142,7 +144,9 @@ def _serve(
         for attempt in record.attempts:
             if attempt.problem or attempt.findings:
                 why = attempt.problem or ", ".join(attempt.findings[:6])
-                err_console.print(f"  attempt {attempt.number} ({attempt.stage}): {escape(why)}", highlight=False)
+                err_console.print(
+                    f"  attempt {attempt.number} ({attempt.stage}): {escape(visible(why))}", highlight=False
+                )
         if prepared.script is None:
             raise RunError(
                 f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
@@ -150,8 +154,9 @@ def _serve(
             )
     assert prepared.checks is not None and prepared.script is not None
     if dry_run:
+        shown = visible(prepared.script, lines=True)
         out_console.print(
-            Syntax(prepared.script, "python", line_numbers=True) if sys.stdout.isatty() else prepared.script,
+            Syntax(shown, "python", line_numbers=True) if sys.stdout.isatty() else shown,
             markup=False,
             highlight=False,
         )
@@ -165,7 +170,7 @@ def _serve(
         kept = f"script, findings and report are in {prepared.run_dir}"
         err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
         if as_json:
-            out_console.print_json(report.model_dump_json())
+            out_console.print_json(report.model_dump_json(), ensure_ascii=True)
         raise typer.Exit(1)
     if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
         raise typer.Exit(1)
@@ -173,7 +178,7 @@ def _serve(
     with RunDisplay(err_console, title) as display:
         report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
     if as_json:
-        out_console.print_json(report.model_dump_json())
+        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
         _summary(report, prepared.run_dir)
     raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
@@ -213,9 +218,8 @@ def _run_plan(
 
     for row in describe(plan):
         after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        err_console.print(
-            f"[bold]plan[/] stage {row['stage']}: {row['phase']} ({row['template']}){after}", highlight=False
-        )
+        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
+        err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
     target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
     with DockerBackend(harness.settings, pool_size=0) as backend, PlanDisplay(err_console, describe(plan)) as display:
         report = run_plan(
@@ -230,7 +234,7 @@ def _run_plan(
             estimate=estimate,
         )
     if as_json:
-        out_console.print_json(report.model_dump_json())
+        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
         style = "green" if report.status == "succeeded" else "red"
         out_console.print(
@@ -240,7 +244,7 @@ def _run_plan(
             highlight=False,
         )
         for item in report.deliverables:
-            out_console.print(f"  {item}", markup=False)
+            out_console.print(visible(f"  {item}"), markup=False)
         out_console.print(f"  outputs: {target}", markup=False)
         out_console.print(f"  report: {target / 'plan_report.json'}", markup=False)
     raise typer.Exit(0 if report.status == "succeeded" else 1)
@@ -318,7 +322,7 @@ def register(app: typer.Typer) -> None:
                 if plan
                 else None,
             }
-            out_console.print_json(json.dumps(payload))
+            out_console.print_json(json.dumps(payload), ensure_ascii=True)
             return
         _show_analysis(analysis, decision)
         for feature in analysis.workflow_features:
@@ -329,7 +333,7 @@ def register(app: typer.Typer) -> None:
             roles = ", ".join(f"{name} ({c:.2f})" for name, c in analysis.role_confidence.items())
             out_console.print(f"  roles: {roles}", markup=False)
         if analysis.llm:
-            out_console.print(f"  LLM: {analysis.llm}", markup=False)
+            out_console.print(visible(f"  LLM: {analysis.llm}"), markup=False)
         for candidate in analysis.candidates[:3]:
             out_console.print(
                 f"  candidate {candidate.name}: confidence {candidate.confidence:.2f}, score {candidate.score:.2f}, "

@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
             "pool_size": settings.pool_size,
         }
         if as_json:
-            out_console.print_json(json.dumps(report))
+            out_console.print_json(json.dumps(report), ensure_ascii=True)
             return
         out_console.print(f"engine   Docker {engine['version']} (API {engine['api_version']}) on {engine['os']}")
         out_console.print(f"runtime  {report['runtime']} (available: {', '.join(engine['runtimes'])})")

@@ -1,4 +1,8 @@
-"""``harness templates list|show``: the scaffold library."""
+"""``harness templates list|show``: the scaffold library.
+
+A promoted scaffold's description and examples came from a request and an LLM, so every text
+field is shown through ``visible`` (and escaped wherever markup is on).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
+from harness.safe_text import visible
 
 __all__ = ["register"]
 
@@ -45,17 +50,22 @@ def register(app: typer.Typer) -> None:
 
         library = load_library()
         for error in library.errors:
-            err_console.print(f"[yellow]warning:[/] scaffold not loaded: {error}", highlight=False)
+            err_console.print(
+                f"[yellow]warning:[/] scaffold not loaded: {escape(visible(str(error)))}", highlight=False
+            )
         if as_json:
-            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]))
+            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         table.add_column("name", no_wrap=True)
         table.add_column("type", no_wrap=True)
         table.add_column("description")
         for scaffold in library.scaffolds:
-            egress = f" [yellow](egress: {escape(', '.join(scaffold.egress))})[/]" if scaffold.egress else ""
-            table.add_row(scaffold.name, scaffold.workflow_type, escape(scaffold.title) + egress)
+            egress = f" [yellow](egress: {escape(visible(', '.join(scaffold.egress)))})[/]" if scaffold.egress else ""
+            name, kind, title = (
+                escape(visible(text)) for text in (scaffold.name, scaffold.workflow_type, scaffold.title)
+            )
+            table.add_row(name, kind, title + egress)
         out_console.print(table)
 
     @group.command("show")
@@ -68,33 +78,33 @@ def register(app: typer.Typer) -> None:
 
         scaffold = load_library().get(name)
         if as_json:
-            out_console.print_json(json.dumps(_describe(scaffold)))
+            out_console.print_json(json.dumps(_describe(scaffold)), ensure_ascii=True)
             return
-        out_console.print(f"[bold]{scaffold.name}[/] · {scaffold.workflow_type} · ~{scaffold.expected_runtime_s:g}s")
-        out_console.print(scaffold.title, style="bold")
-        out_console.print(scaffold.description, markup=False)
+        head = f"{scaffold.name} · {scaffold.workflow_type} · ~{scaffold.expected_runtime_s:g}s"
+        out_console.print(visible(head), style="bold", markup=False)
+        out_console.print(visible(scaffold.title), style="bold", markup=False)
+        out_console.print(visible(scaffold.description, lines=True), markup=False)
         table = Table(header_style="bold", title="parameters", title_justify="left")
         for column in ("name", "type", "default", "example", "description"):
             table.add_column(column, overflow="fold")
         for pname, p in scaffold.parameters.items():
             kind = f"choice: {', '.join(p.choices)}" if p.type == "choice" else p.type
             default = "(required)" if p.required else json.dumps(p.default)
-            table.add_row(pname, escape(kind), escape(default), escape(json.dumps(p.example)), escape(p.description))
+            cells = (pname, kind, default, json.dumps(p.example), p.description)
+            table.add_row(*(escape(visible(cell)) for cell in cells))
         out_console.print(table)
         for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
             for spec in specs:
-                out_console.print(f"{label} {spec.path}: {spec.description}", markup=False)
+                out_console.print(visible(f"{label} {spec.path}: {spec.description}"), markup=False)
         if scaffold.egress:
-            out_console.print(f"egress (reviewed): {', '.join(scaffold.egress)}", markup=False)
+            out_console.print(visible(f"egress (reviewed): {', '.join(scaffold.egress)}"), markup=False)
         for assertion in scaffold.assertions:
             when = ", ".join(f"{k}={v}" for k, v in assertion.when.items())
-            out_console.print(
-                f"asserts {assertion.file}: {assertion.description}" + (f" (when {when})" if when else ""), markup=False
-            )
+            line = f"asserts {assertion.file}: {assertion.description}" + (f" (when {when})" if when else "")
+            out_console.print(visible(line), markup=False)
         example = scaffold.examples[0]
         params = " ".join(
             f"--param {k}={','.join(map(str, v)) if isinstance(v, list) else v}" for k, v in example.params.items()
         )
-        out_console.print(
-            f'\nexample: harness run "{example.request}" --template {scaffold.name} {params}'.rstrip(), markup=False
-        )
+        line = f'example: harness run "{example.request}" --template {scaffold.name} {params}'.rstrip()
+        out_console.print("\n" + visible(line), markup=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -23,6 +24,8 @@ def parse_size(value: str | int | float) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"invalid size {value!r}", hint="use a number of bytes or a size like 512m or 1g")
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"invalid size {value!r}", hint="a size must be a finite number")
         if value < 0:
             raise ConfigError(f"invalid size {value!r}", hint="sizes cannot be negative")
         return int(value)
@@ -44,7 +47,8 @@ def format_size(size: int) -> str:
 class Limits(BaseModel):
     """What one run may use. Every field is enforced by the engine or the host, never the script."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # nan fails every bound check only by accident, with a misleading message; say what is wrong.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     timeout_s: float = Field(60.0, gt=0, le=24 * 3600, description="wall clock, then the container is killed")
     memory: int = Field(512 * MiB, ge=16 * MiB, description="memory limit in bytes; swap is not added")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,6 +33,9 @@ _FALSE = {"false", "no", "0", "off"}
 
 def py_literal(value: Any) -> str:
     """A Python literal for a plain data value; anything else is refused."""
+    if isinstance(value, float) and not math.isfinite(value):
+        # repr() gives `nan` or `inf`, a name rather than a literal: it would not even parse back.
+        raise ConfigError(f"cannot put {value!r} into a script", hint="use a finite number")
     if value is None or isinstance(value, (bool, int, float, str)):
         text = repr(value)
     elif isinstance(value, (list, tuple)):
@@ -68,6 +72,9 @@ def _coerce(name: str, spec: Parameter, raw: object) -> object:
             value = int(str(raw)) if kind == "int" else float(str(raw))
         except ValueError:
             raise bad(f"expected {'a whole number' if kind == 'int' else 'a number'}") from None
+        # float() accepts nan and inf, and nan compares false with every bound: refuse them outright.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad("expected a finite number")
         if spec.min is not None and value < spec.min:
             raise bad(f"must be at least {spec.min:g}")
         if spec.max is not None and value > spec.max:

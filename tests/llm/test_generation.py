@@ -280,3 +280,19 @@ def test_generated_script_runs_again_by_id_under_the_strict_gate(
     assert "fails the strict gate: HP101" in capsys.readouterr().err
     assert main(["exec", "--generated", "g-000000000000"]) == 2
     assert "no generated script" in capsys.readouterr().err
+
+
+def test_model_text_and_a_forged_script_reach_the_terminal_escaped(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The model's streamed text and its script are untrusted terminal bytes (issue 9, item 2).
+    forged = GOOD.replace("    return 0\n", "    return 0  # \x1b[2K\x1b[1G    pass\n")
+    fake.add(write(forged, text="thinking\x1b]0;pwned\x07 \x9b2K done"), write(GOOD))
+    code = main(["run", REQUEST, "--strategy", "generate_custom", "--dry-run"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    for text in (captured.out, captured.err):
+        assert not any(c in text for c in "\x1b\x9b\x07"), text
+    assert "thinking\\x1b]0;pwned\\x07 \\x9b2K done" in captured.err
+    assert "attempt 1 (generate): HS012@14" in captured.err  # the gate refused the forged script
+    assert "return 0\n" in captured.out

@@ -31,6 +31,8 @@ def one_error_line(err: str) -> str:
         (["run", "find errors in logs", "--template", "log_analysis", "--param", "top=many"], "parameter top"),
         (["run", "find errors in logs", "--template", "log_analysis", "--param", "nope=1"], "no parameter 'nope'"),
         (["run", "find errors in logs", "--param", "top"], "invalid --param"),
+        (["run", "plan it", "-t", "project_plan", "--param", "default_estimate_days=nan"], "a finite number"),
+        (["run", "plan it", "-t", "project_plan", "--param", "hours_per_day=inf"], "a finite number"),
         (["run", "find errors", "--input", "/does/not/exist"], "does not exist"),
         (["run", "summarise the csv files"], "missing --param group_by="),
         (["run", "book me a flight to Lisbon"], "missing a scaffold: pass --template NAME"),

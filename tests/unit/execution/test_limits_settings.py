@@ -27,7 +27,7 @@ def test_parse_size(text: str | int, size: int) -> None:
     assert parse_size(text) == size
 
 
-@pytest.mark.parametrize("bad", ["lots", "-1m", "1x", "", True, -5])
+@pytest.mark.parametrize("bad", ["lots", "-1m", "1x", "", True, -5, float("nan"), float("inf"), "nan", "1e400"])
 def test_parse_size_rejects(bad: object) -> None:
     with pytest.raises(ConfigError):
         parse_size(bad)  # type: ignore[arg-type]
@@ -52,6 +52,19 @@ def test_format_size_round_trips() -> None:
 def test_bad_limits_name_the_field(change: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=f"invalid limit {field}"):
         Limits.build(**change)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf"), "nan", "inf"])
+@pytest.mark.parametrize("field", ["timeout_s", "cpus", "fsize"])
+def test_non_finite_limits_are_a_usage_error(field: str, value: object) -> None:
+    # nan compares false with every bound; before, `--timeout nan` was refused only as "above 86400"
+    # and memory=inf crashed with an OverflowError.
+    with pytest.raises(ConfigError) as info:
+        Limits.build(**{field: value})
+    line = info.value.one_line()
+    assert f"invalid limit {field}" in line
+    # Sizes written as text must match `512m`; every number given as such must be finite.
+    assert "finite" in line or (field == "fsize" and "like 512m" in line)
 
 
 def test_limits_build_keeps_the_base() -> None:

@@ -156,10 +156,22 @@ def test_hostile_values_stay_data(value: str) -> None:
     assert count(source, ast.Import) == count(clean, ast.Import)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e400", float("nan")])
+def test_non_finite_numbers_are_a_usage_error(value: object) -> None:
+    # nan passed `min = 0` (every comparison with nan is false) and then crashed rendering.
+    scaffold = LIBRARY.get("project_plan")
+    with pytest.raises(ConfigError) as info:
+        validate_params(scaffold, {"default_estimate_days": value})
+    assert "expected a finite number" in info.value.one_line()
+
+
 def test_py_literal_refuses_objects() -> None:
     assert py_literal(["a", 1, None, True, {"k": 2.5}]) == "['a', 1, None, True, {'k': 2.5}]"
     with pytest.raises(ConfigError):
         py_literal(object())
+    for value in (float("nan"), float("inf"), [1.0, float("-inf")]):
+        with pytest.raises(ConfigError, match=r"cannot put .*inf|cannot put nan"):
+            py_literal(value)
 
 
 def test_template_output_must_go_through_a_filter(tmp_path: Path) -> None:
