@@ -28,7 +28,7 @@ def _store() -> tuple[Settings, GeneratedStore]:
     from harness.review.store import GeneratedStore
 
     settings = Settings.from_env()
-    return settings, GeneratedStore(settings.generated_dir)
+    return settings, GeneratedStore.from_settings(settings)
 
 
 def _reviewer(name: str | None) -> str:

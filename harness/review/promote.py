@@ -18,7 +18,9 @@ from harness.errors import RunError, UserError
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, load_library
 from harness.review.params import Proposal, parameterise
+from harness.review.policy import assert_reviewed
 from harness.review.store import GeneratedRecord, GeneratedStore
+from harness.review.trust import seal_folder
 
 __all__ = ["promote"]
 
@@ -100,19 +102,14 @@ def promote(
     ``parameters`` (confirmed proposals) become the scaffold's parameters; rendered with their
     defaults, the template must be the reviewed program, or nothing is kept.
     """
-    record, script = store.load(record_id)
+    record = store.load_record(record_id)
     if not _NAME.match(name):
         raise UserError(
             f"{name!r} is not a scaffold name", hint="use lower-case letters, digits and _, e.g. sales_rollup"
         )
-    if record.status != "approved":
-        raise UserError(f"{record_id} is {record.status}", hint=f"approve it first: harness review approve {record_id}")
-    current = store.script_sha256(record_id)
-    if current != record.reviewed_sha256:
-        raise RunError(
-            f"{record_id}'s script changed after it was approved",
-            hint="review it again: the approved bytes and the file on disk differ",
-        )
+    # The bytes read once here are the bytes hashed, parameterised and compared below.
+    approval, data = assert_reviewed(store, record_id)
+    script, current = data.decode("utf-8"), str(approval.sha256)
     template = parameterise(script, list(parameters))
     library: Library = load_library(library_root)
     if name in library or (library_root / name).exists():
@@ -124,10 +121,12 @@ def promote(
         (folder / "template.py.j2").write_text(template, encoding="utf-8")
         (folder / "scaffold.toml").write_text(_metadata(record, name, current, reviewer, parameters), encoding="utf-8")
         _check_loads_as_reviewed(library_root, name, script)
+        # The approval's MAC covers what promotion wrote: every file of the folder, and the egress.
+        seal = seal_folder(folder, name, tuple(record.granted_hosts))
+        store.transition(
+            record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}", promoted_as=name, seal=seal
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
-    store.save(record.model_copy(update={"promoted_as": name}))
-    store.audit(record_id, "promoted_as", name=name, sha256=current)
     return folder

@@ -177,7 +177,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     library = tmp_path / "scaffolds"
     library.mkdir()
     monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="fetch the greeting", strategy="generate_custom", model="m"
     )
@@ -203,7 +203,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     code, _, err = cli("exec", "--generated", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "was not approved with egress to api.example.com" in err
     assert f"egress granted: {host}" in cli("review", "show", record.id)[1]
-    audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
+    audit = store.audit_entries()
     assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
 
     # The grant changes only through review: widened, revoked, restored; each change audited.
@@ -218,7 +218,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert code == 1 and json.loads(out)["policy"]["egress"] == []
     assert cli("review", "grant", record.id)[0] == 2  # nothing to grant
     assert cli("review", "grant", record.id, "--allow-host", host, "--replace")[0] == 0
-    actions = [json.loads(line)["action"] for line in (store.root / "audit.log").read_text().splitlines()]
+    actions = [e["action"] for e in store.audit_entries()]
     assert actions[-3:] == ["granted", "granted", "granted"]
 
     # Edited after review: nothing runs, with or without the network.

@@ -99,7 +99,7 @@ def test_a_jinja_raw_end_in_the_script_is_refused_and_nothing_is_left(tmp_path: 
 
 
 def approved(tmp_path: Path, script: str) -> tuple[GeneratedStore, str]:
-    store = GeneratedStore(tmp_path / "generated")
+    store = GeneratedStore(tmp_path / "generated", tmp_path / "data")
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="count the text files", strategy="generate_custom", model="m"
     )
