@@ -326,8 +326,11 @@ class Harness:
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             run = self._check_assertions(prepared, run, spec.output_dir)
             run = _explain_missing_grant(prepared, run)
-            if egress_warning:
-                run = run.model_copy(update={"output_warnings": (*run.output_warnings, egress_warning)})
+            if egress_warning:  # a withheld grant is said where the run's outcome is read
+                message = run.message if run.ok else f"{run.message}; {egress_warning}"
+                run = run.model_copy(
+                    update={"output_warnings": (*run.output_warnings, egress_warning), "message": message}
+                )
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         report = self._report(prepared, run, script_path, time.monotonic() - started)
