@@ -248,8 +248,9 @@ class GeneratedStore:
         """Approve (with any egress granted), reject or mark promoted, chained onto the audit log.
 
         Under the lock, the current verified state is read again, so a decision is made against
-        what is true now. Approval binds ``sha256`` (the bytes the reviewer saw; by default the
-        file now); promotion keeps the approved bytes and adds the scaffold's seal.
+        what is true now. Approval binds the bytes on disk now; ``sha256`` (a hash or a prefix of at
+        least 8 digits, as ``review show`` printed it) refuses the approval if they are not the
+        bytes the reviewer saw. Promotion keeps the approved bytes and adds the scaffold's seal.
         """
         with self.trust.locked():
             record = self.load_record(record_id)
@@ -266,7 +267,13 @@ class GeneratedStore:
                 )
             base = {"record_id": record_id, "reviewer": reviewer, "note": note, "at": self.now()}
             if to == "approved":
-                digest = sha256 or self.script_sha256(record_id)
+                digest = self.script_sha256(record_id)
+                if sha256 is not None and not (len(sha256) >= 8 and digest.startswith(sha256.lower())):
+                    raise NotReviewed(
+                        f"{record_id}'s script is not the one reviewed (sha256 {digest[:16]}…, not {sha256[:16]})",
+                        hint=f"look at it again: harness review show {record_id}",
+                        record_id=record_id,
+                    )
                 approval = Approval(
                     status="approved", sha256=digest, granted_hosts=grant_hosts, raised_limits=True, **base
                 )

@@ -230,3 +230,14 @@ def test_an_added_file_or_an_unsealed_scaffold_gets_no_egress(store: GeneratedSt
         (copy / name).write_text(text.replace('name = "writer"', 'name = "writer2"'))
     hosts, why = scaffold_egress(store.trust, load_library(tmp_path / "lib").get("writer2"))
     assert hosts == () and why is not None and "no promotion on this machine" in why
+
+
+def test_approval_binds_the_bytes_the_reviewer_saw(store: GeneratedStore) -> None:
+    record = pending(store)
+    seen = hashlib.sha256(SCRIPT.encode()).hexdigest()
+    (store.folder(record.id) / "script.py").write_text(SCRIPT + "import os\n")  # swapped after `review show`
+    with pytest.raises(NotReviewed, match="not the one reviewed"):
+        store.transition(record.id, "approved", reviewer="ada", sha256=seen[:16])
+    assert store.trust.current(record.id) is None
+    (store.folder(record.id) / "script.py").write_text(SCRIPT)
+    assert store.transition(record.id, "approved", reviewer="ada", sha256=seen[:16]).reviewed_sha256 == seen
