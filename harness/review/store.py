@@ -35,6 +35,8 @@ ReviewStatus = Literal["pending_review", "approved", "rejected", "promoted"]
 _ID = re.compile(r"^g-[0-9a-f]{12}$")
 # A reviewed script is read whole into memory; anything bigger is not a script a person reviewed.
 _MAX_SCRIPT = 4 * 1024 * 1024
+_MAX_META = 16 * 1024 * 1024
+_MAX_RUNS = 16 * 1024 * 1024
 
 
 class Attempt(BaseModel):
@@ -132,8 +134,8 @@ class GeneratedStore:
         folder = self.folder(record.id)
         try:
             # Runs listed by older versions stay; new ones are only ever appended to runs.jsonl.
-            legacy = json.loads((folder / "meta.json").read_text(encoding="utf-8")).get("runs", [])
-        except (OSError, ValueError, AttributeError):
+            legacy = json.loads(_read_regular(folder / "meta.json", _MAX_META)).get("runs", [])
+        except (OSError, Tampered, ValueError, AttributeError):
             legacy = []
         mirrored = record.model_copy(update={**_trust_fields(approval), "runs": list(legacy)})
         _write(folder / "meta.json", mirrored.model_dump_json(indent=2))
@@ -147,7 +149,7 @@ class GeneratedStore:
         """The record alone, with its trust fields from the verified trust store."""
         folder = self.folder(record_id)
         try:
-            record = GeneratedRecord.model_validate_json((folder / "meta.json").read_text(encoding="utf-8"))
+            record = GeneratedRecord.model_validate_json(_read_regular(folder / "meta.json", _MAX_META))
         except FileNotFoundError:
             raise UserError(f"no generated script {record_id}", hint=f"see the folders in {self.root}") from None
         except (ValidationError, ValueError) as exc:
@@ -168,24 +170,10 @@ class GeneratedStore:
 
     def read_script(self, record_id: str) -> bytes:
         """The script's bytes, read once; Tampered unless script.py is a regular file (no FIFO, no symlink)."""
-        path = self.folder(record_id) / "script.py"
         try:
-            # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            return _read_regular(self.folder(record_id) / "script.py", _MAX_SCRIPT)
         except FileNotFoundError:
             raise UserError(f"no generated script {record_id}", hint=f"see the folders in {self.root}") from None
-        except OSError as exc:
-            raise Tampered(f"{path} cannot be opened safely ({exc.strerror})", path=str(path)) from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise Tampered(f"{path} is not a regular file", hint="a script is a plain file", path=str(path))
-            if info.st_size > _MAX_SCRIPT:
-                raise Tampered(f"{path} is larger than {_MAX_SCRIPT} bytes", path=str(path))
-            with os.fdopen(os.dup(fd), "rb") as fh:
-                return fh.read(_MAX_SCRIPT + 1)[:_MAX_SCRIPT]
-        finally:
-            os.close(fd)
 
     def all(self) -> list[GeneratedRecord]:
         """Every readable record, newest first (damaged ones are skipped)."""
@@ -194,8 +182,8 @@ class GeneratedStore:
         records = []
         for folder in sorted(self.root.glob("g-*")) if self.root.is_dir() else []:
             try:
-                record = GeneratedRecord.model_validate_json((folder / "meta.json").read_text(encoding="utf-8"))
-            except (OSError, ValidationError, ValueError):
+                record = GeneratedRecord.model_validate_json(_read_regular(folder / "meta.json", _MAX_META))
+            except (OSError, Tampered, ValidationError, ValueError):
                 continue
             records.append(self._overlay(record, states.get(record.id)))
         return sorted(records, key=lambda r: r.created_at, reverse=True)
@@ -208,10 +196,14 @@ class GeneratedStore:
     def record_run(self, record_id: str, run_id: str, status: str, attempt: int | None = None) -> None:
         """Append one run (and the attempt it ran) to the record's runs.jsonl."""
         line = json.dumps({"at": self.now(), "run_id": run_id, "status": status, "attempt": attempt})
-        fd = os.open(
-            self.folder(record_id) / "runs.jsonl", os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644
-        )
+        path = self.folder(record_id) / "runs.jsonl"
         try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+        except OSError as exc:
+            raise Tampered(f"{path} cannot be opened safely ({exc.strerror})", path=str(path)) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise Tampered(f"{path} is not a regular file", path=str(path))
             os.write(fd, line.encode() + b"\n")
         finally:
             os.close(fd)
@@ -219,8 +211,8 @@ class GeneratedStore:
     def runs(self, record_id: str) -> list[dict[str, object]]:
         """The runs appended for a record, oldest first (unreadable lines are skipped)."""
         try:
-            lines = (self.folder(record_id) / "runs.jsonl").read_text(encoding="utf-8").splitlines()
-        except OSError:
+            lines = _read_regular(self.folder(record_id) / "runs.jsonl", _MAX_RUNS).splitlines()
+        except (OSError, Tampered):
             return []
         found = []
         for line in lines:
@@ -348,6 +340,27 @@ def _trust_fields(approval: Approval | None) -> dict[str, object]:
         "granted_hosts": list(approval.granted_hosts) if approval.status != "rejected" else [],
         "promoted_as": approval.promoted_as,
     }
+
+
+def _read_regular(path: Path, limit: int) -> bytes:
+    """A file's bytes in one read; Tampered unless it is a regular file (no symlink, FIFO or device)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise Tampered(f"{path} cannot be opened safely ({exc.strerror})", path=str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Tampered(f"{path} is not a regular file", hint="only plain files are read", path=str(path))
+        if info.st_size > limit:
+            raise Tampered(f"{path} is larger than {limit} bytes", path=str(path))
+        with os.fdopen(os.dup(fd), "rb") as fh:
+            return fh.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
 
 
 def _write(path: Path, text: str) -> None:

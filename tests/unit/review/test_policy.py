@@ -241,3 +241,22 @@ def test_approval_binds_the_bytes_the_reviewer_saw(store: GeneratedStore) -> Non
     assert store.trust.current(record.id) is None
     (store.folder(record.id) / "script.py").write_text(SCRIPT)
     assert store.transition(record.id, "approved", reviewer="ada", sha256=seen[:16]).reviewed_sha256 == seen
+
+
+def test_fifos_planted_as_meta_or_runs_never_block(store: GeneratedStore) -> None:
+    planted = pending(store)
+    other = pending(store)
+    os.mkfifo(store.folder(other.id) / "runs.jsonl")
+    (store.folder(planted.id) / "meta.json").unlink()
+    os.mkfifo(store.folder(planted.id) / "meta.json")
+    outcome: list[BaseException] = []
+    listed: list[list[str]] = []
+    worker = threading.Thread(target=lambda: _capture(outcome, lambda: listed.append([r.id for r in store.all()])))
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "a FIFO blocked the review queue"
+    assert listed == [[other.id]] and not outcome  # the damaged record is skipped, the other one listed
+    with pytest.raises(Tampered, match="not a regular file"):
+        store.load_record(planted.id)
+    with pytest.raises(Tampered, match=r"runs\.jsonl"):  # no reader: ENXIO, not a wait
+        store.record_run(other.id, "r-3", "succeeded")
