@@ -107,7 +107,7 @@ def authorize_rerun(store: GeneratedStore, record_id: str, limits: Limits, hosts
         script=source,
         sha256=hashlib.sha256(data).hexdigest(),
         hosts=tuple(hosts) or tuple(granted),
-        raised_limits=bool(raised),
+        raised_limits=bool(approval is not None and reviewed and approval.raised_limits),
     )
 
 
