@@ -24,6 +24,7 @@ import json
 import os
 import secrets
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -111,6 +112,7 @@ class TrustStore:
         self.log_path = self.dir / "audit.log"
         self.head_path = self.dir / "audit.head"
         self._key: bytes | None = None
+        self._holding = threading.local()  # this thread holds the exclusive lock (flock is not reentrant)
 
     # -- the key ----------------------------------------------------------------------------------
     def key(self) -> bytes:
@@ -166,6 +168,15 @@ class TrustStore:
     # -- reading, verified ------------------------------------------------------------------------
     def entries(self) -> list[AuditEntry]:
         """Every decision, oldest first; Tampered when the chain or its head does not verify."""
+        if getattr(self._holding, "yes", False):
+            return self._entries()
+        if not self.dir.is_dir():
+            return []
+        # A shared lock: a writer's log line and head are seen together or not at all.
+        with self._flock(fcntl.LOCK_SH):
+            return self._entries()
+
+    def _entries(self) -> list[AuditEntry]:
         try:
             lines = self.log_path.read_bytes().splitlines()
         except FileNotFoundError:
@@ -229,16 +240,27 @@ class TrustStore:
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Hold the store's lock file (fcntl.flock) for a read-decide-write sequence."""
+        with self._flock(fcntl.LOCK_EX):
+            self._holding.yes = True
+            try:
+                yield
+            finally:
+                self._holding.yes = False
+
+    @contextlib.contextmanager
+    def _flock(self, operation: int) -> Iterator[None]:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, operation)
             yield
         finally:
             os.close(fd)
 
     def append(self, action: str, approval: Approval) -> AuditEntry:
         """Chain one decision onto the log; call it while holding ``locked()``."""
+        if not getattr(self._holding, "yes", False):
+            raise RuntimeError("TrustStore.append needs the lock: use it inside `with store.locked():`")
         entries = self.entries()
         prev = entries[-1].mac if entries else _GENESIS
         entry = AuditEntry(seq=len(entries) + 1, action=action, approval=approval, prev=prev)

@@ -260,3 +260,22 @@ def test_fifos_planted_as_meta_or_runs_never_block(store: GeneratedStore) -> Non
         store.load_record(planted.id)
     with pytest.raises(Tampered, match=r"runs\.jsonl"):  # no reader: ENXIO, not a wait
         store.record_run(other.id, "r-3", "succeeded")
+
+
+def test_concurrent_grants_each_start_from_the_last_decision(store: GeneratedStore) -> None:
+    # Under the lock each grant re-reads the state, so none is lost and the chain stays whole.
+    record = pending(store)
+    store.transition(record.id, "approved", reviewer="ada")
+    hosts = [f"h{i}.example.com" for i in range(8)]
+    outcome: list[BaseException] = []
+    workers = [
+        threading.Thread(target=_capture, args=(outcome, lambda h=host: store.grant(record.id, (h,), reviewer="ada")))
+        for host in hosts
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    assert not outcome
+    assert sorted(store.load_record(record.id).granted_hosts) == hosts
+    assert [e["action"] for e in store.audit_entries()] == ["approved", *["granted"] * 8]

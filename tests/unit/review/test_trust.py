@@ -137,3 +137,37 @@ def test_an_entry_copied_from_another_users_log_does_not_verify(tmp_path: Path) 
         (mine.dir / name).write_bytes((theirs.dir / name).read_bytes())
     with pytest.raises(Tampered):
         mine.entries()
+
+
+def test_readers_never_see_a_half_written_decision(tmp_path: Path) -> None:
+    # A run checking its approval while a reviewer decides must not read "altered" in between.
+    import threading
+
+    writer_store, reader_store = TrustStore(tmp_path / "data"), TrustStore(tmp_path / "data")
+    done = threading.Event()
+    seen: list[BaseException] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                reader_store.current("g-000000000001")
+            except Tampered as exc:
+                seen.append(exc)
+                return
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for n in range(40):
+            with writer_store.locked():
+                writer_store.append("granted", approval(granted_hosts=(f"h{n}.example.com",)))
+    finally:
+        done.set()
+        reader.join(30)
+    assert not seen
+    assert len(writer_store.entries()) == 40
+
+
+def test_append_outside_the_lock_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="needs the lock"):
+        TrustStore(tmp_path / "data").append("approved", approval())
