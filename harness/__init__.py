@@ -15,7 +15,9 @@ from harness.errors import (
     HarnessError,
     ImageError,
     InputError,
+    NotReviewed,
     RunError,
+    Tampered,
     UserError,
 )
 from harness.execution.backend import AgentDeclined, Backend
@@ -37,11 +39,13 @@ __all__ = [
     "ImageError",
     "InputError",
     "Limits",
+    "NotReviewed",
     "PolicyReceipt",
     "RunError",
     "RunResult",
     "RunSpec",
     "Settings",
+    "Tampered",
     "UserError",
     "__version__",
 ]

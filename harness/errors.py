@@ -4,11 +4,14 @@
     ├── UserError                 misuse or set-up; the CLI exits 2
     │   ├── ConfigError           a setting or limit value is invalid
     │   ├── InputError            an input path is missing or an output directory is unusable
-    │   └── EngineError           the container engine cannot be used
-    │       ├── EngineUnavailable no engine answered
-    │       ├── EngineRefused     an engine answered but refused us (permissions, API error)
-    │       └── ImageError        the sandbox image is missing and cannot be built
-    └── RunError                  a run was attempted and did not complete; the CLI exits 1
+    │   ├── EngineError           the container engine cannot be used
+    │   │   ├── EngineUnavailable no engine answered
+    │   │   ├── EngineRefused     an engine answered but refused us (permissions, API error)
+    │   │   └── ImageError        the sandbox image is missing and cannot be built
+    │   └── NotReviewed           no verified approval covers what was asked (status, hosts, limits)
+    ├── RunError                  a run was attempted and did not complete; the CLI exits 1
+    └── Tampered                  the review key, audit log or reviewed bytes were altered or are unsafe;
+                                  whatever they vouched for is treated as not approved; the CLI exits 1
 
 A script that runs and exits non-zero is not an error: it is a RunResult with a status.
 """
@@ -23,7 +26,9 @@ __all__ = [
     "HarnessError",
     "ImageError",
     "InputError",
+    "NotReviewed",
     "RunError",
+    "Tampered",
     "UserError",
 ]
 
@@ -76,3 +81,19 @@ class RunError(HarnessError):
         super().__init__(message, hint=hint)
         self.run_id = run_id
         self.stderr_tail = stderr_tail
+
+
+class NotReviewed(UserError):
+    """Raised when no valid approval covers the script's bytes, status, egress or limits."""
+
+    def __init__(self, message: str, *, hint: str = "", record_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.record_id = record_id
+
+
+class Tampered(HarnessError):
+    """Raised when the review key, the audit log or a reviewed file was altered or is not a plain file."""
+
+    def __init__(self, message: str, *, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path

@@ -181,7 +181,7 @@ class Harness:
         if decision.strategy != "use_template":
             assert prepared.llm is not None
             t1 = time.monotonic()
-            prepared.generator = Generator(prepared.llm, self.library, GeneratedStore(self.settings.generated_dir))
+            prepared.generator = Generator(prepared.llm, self.library, GeneratedStore.from_settings(self.settings))
             tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
             analysis = (
                 analysis
@@ -301,7 +301,7 @@ class Harness:
         run = None
         if prepared.runnable:
             assert prepared.script is not None
-            egress = self._egress(prepared)
+            egress, egress_warning = self._egress(prepared)
             spec = RunSpec(
                 script=prepared.script,
                 name="main.py",
@@ -326,6 +326,11 @@ class Harness:
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             run = self._check_assertions(prepared, run, spec.output_dir)
             run = _explain_missing_grant(prepared, run)
+            if egress_warning:  # a withheld grant is said where the run's outcome is read
+                message = run.message if run.ok else f"{run.message}; {egress_warning}"
+                run = run.model_copy(
+                    update={"output_warnings": (*run.output_warnings, egress_warning), "message": message}
+                )
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
         report = self._report(prepared, run, script_path, time.monotonic() - started)
@@ -475,10 +480,14 @@ class Harness:
             return None
         return self.library.get(template) if template in self.library else None
 
-    def _egress(self, prepared: Prepared) -> tuple[str, ...]:
-        """Egress for this run: only a library scaffold's reviewed grant, filled as reviewed (never LLM code)."""
+    def _egress(self, prepared: Prepared) -> tuple[tuple[str, ...], str | None]:
+        """Egress for this run and why any was withheld: a scaffold's grant only as its promotion sealed it."""
+        from harness.review.policy import scaffold_egress
+
         scaffold = self._filled(prepared.decision)
-        return scaffold.egress if scaffold is not None else ()
+        if scaffold is None:
+            return (), None  # never LLM code
+        return scaffold_egress(GeneratedStore.from_settings(self.settings).trust, scaffold)
 
     def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
         """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""

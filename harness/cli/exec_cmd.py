@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
-from harness.errors import ConfigError, InputError, RunError
+from harness.errors import ConfigError, InputError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
 from harness.safe_text import visible
 from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.review.policy import Grant
 
 __all__ = ["register"]
 
@@ -52,48 +55,12 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     out_console.print(visible(f"  run folder: {run_dir}"), highlight=False, markup=False)
 
 
-def _generated_source(settings: Settings, record_id: str, allow_hosts: tuple[str, ...] = ()) -> tuple[Any, str]:
-    """A generated script and its record, refused unless it passes the strict gate within what review granted."""
-    from harness.checks import gate, run_checks
-    from harness.execution.limits import Limits
+def _generated_source(settings: Settings, record_id: str, allow_hosts: tuple[str, ...] = ()) -> Grant:
+    """A generated script's bytes (read once) with the hosts and limits the verified review allows."""
+    from harness.review.policy import authorize_rerun
     from harness.review.store import GeneratedStore
 
-    store = GeneratedStore(settings.generated_dir)
-    record, source = store.load(record_id)
-    if record.status in ("approved", "promoted") and store.script_sha256(record_id) != record.reviewed_sha256:
-        raise RunError(
-            f"{record_id}'s script changed after it was approved", hint="the reviewed bytes must run; review it again"
-        )
-    defaults = Limits()
-    raised = [
-        field
-        for field in ("timeout_s", "memory", "cpus", "pids")
-        if getattr(settings.limits, field) > getattr(defaults, field)
-    ]
-    if raised and record.status != "approved":
-        raise ConfigError(
-            f"{record_id} is {record.status}: an unreviewed script runs only within the default limits",
-            hint=f"drop the raised limits ({', '.join(raised)}) or approve the script first",
-        )
-    extra = sorted(set(allow_hosts) - set(record.granted_hosts))
-    if extra and record.status not in ("approved", "promoted"):
-        raise ConfigError(
-            f"{record_id} is {record.status}: an unreviewed script gets no network",
-            hint=f"approve it with the egress it needs: harness review approve {record_id} --allow-host {extra[0]}",
-        )
-    if extra:
-        raise ConfigError(
-            f"{record_id} was not approved with egress to {', '.join(extra)}",
-            hint=f"granted: {', '.join(record.granted_hosts) or 'none'}; a wider grant needs a new review",
-        )
-    verdict = gate(run_checks(source, "strict"), "strict")
-    if not verdict.passed:
-        first = verdict.blocking[0]
-        raise RunError(
-            f"{record_id} fails the strict gate: {first.code} line {first.line}: {first.message}",
-            hint=f"{len(verdict.blocking)} blocking finding(s); see harness check",
-        )
-    return record, source
+    return authorize_rerun(GeneratedStore.from_settings(settings), record_id, settings.limits, allow_hosts)
 
 
 def register(app: typer.Typer) -> None:
@@ -135,12 +102,11 @@ def register(app: typer.Typer) -> None:
         from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
 
         hosts = parse_allow(allow_host or [])
-        record = None
+        grant = None
         if generated is not None:
-            record, source = _generated_source(settings, generated, hosts)
-            # The reviewed grant travels with the reviewed bytes (checked by hash above); --allow-host narrows it.
-            granted = tuple(record.granted_hosts) if record.status in ("approved", "promoted") else ()
-            hosts = hosts or granted
+            # The reviewed grant travels with the reviewed bytes (hashed as read); --allow-host narrows it.
+            grant = _generated_source(settings, generated, hosts)
+            source, hosts = grant.script, grant.hosts
             name = "main.py"
         elif script is not None and script.is_file():
             source = script.read_text(encoding="utf-8", errors="replace")
@@ -180,11 +146,11 @@ def register(app: typer.Typer) -> None:
 
             result = backend.run(spec, on_event=on_event, on_fetch=broker)
         (run_dir / "result.json").write_text(result.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
-        if record is not None:
+        if grant is not None:
             from harness.review.store import GeneratedStore
 
-            record.runs.append(run_id)
-            GeneratedStore(settings.generated_dir).save(record)
+            # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
+            GeneratedStore.from_settings(settings).record_run(grant.record_id, run_id, result.status)
         if as_json:
             out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
         else:

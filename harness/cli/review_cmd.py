@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import getpass
+import hashlib
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -33,7 +34,7 @@ def _store() -> tuple[Settings, GeneratedStore]:
     from harness.review.store import GeneratedStore
 
     settings = Settings.from_env()
-    return settings, GeneratedStore(settings.generated_dir)
+    return settings, GeneratedStore.from_settings(settings)
 
 
 def _reviewer(name: str | None) -> str:
@@ -74,7 +75,9 @@ def register(app: typer.Typer) -> None:
     def show_command(record_id: Annotated[str, typer.Argument(help="generated-script id")]) -> None:
         """Show a generated script with its findings, attempts and runs."""
         _, store = _store()
-        record, script = store.load(record_id)
+        record = store.load_record(record_id)
+        script_bytes = store.read_script(record_id)  # shown and hashed from one read
+        script = script_bytes.decode("utf-8", errors="replace")
         head = f"{record.id} · {record.status} · {record.strategy} · {record.model}"
         out_console.print(visible(head), style="bold", markup=False)
         out_console.print(visible(f"request: {record.request}"), markup=False)
@@ -82,6 +85,10 @@ def register(app: typer.Typer) -> None:
             out_console.print(visible(f"explanation: {record.explanation}"), markup=False)
         if record.granted_hosts:
             out_console.print(visible(f"egress granted: {', '.join(record.granted_hosts)}"), markup=False)
+        digest = hashlib.sha256(script_bytes).hexdigest()
+        if record.reviewed_sha256 and record.reviewed_sha256 != digest:
+            out_console.print(f"[bold red]the script changed after review[/] (reviewed {record.reviewed_sha256[:16]}…)")
+        out_console.print(f"sha256: {digest} (approve these bytes with --sha256 {digest[:16]})", markup=False)
         out_console.print(Syntax(visible(script, lines=True), "python", line_numbers=True))
         for attempt in record.attempts:
             outcome = "gate passed" if attempt.gate_passed else (attempt.problem or "gate failed")
@@ -124,13 +131,21 @@ def register(app: typer.Typer) -> None:
                 "--allow-host", help="grant these bytes egress to a host (host, host:port, *.domain); repeatable"
             ),
         ] = None,
+        sha256: Annotated[
+            str | None,
+            typer.Option(
+                "--sha256", help="approve only if the script still has this hash (or prefix), as review show prints it"
+            ),
+        ] = None,
     ) -> None:
         """Approve the script's exact bytes as reviewed (and any egress they need)."""
         from harness.execution.egress import parse_allow
 
         _, store = _store()
         hosts = parse_allow(allow_host or [])
-        record = store.transition(record_id, "approved", reviewer=_reviewer(reviewer), note=note, grant_hosts=hosts)
+        record = store.transition(
+            record_id, "approved", reviewer=_reviewer(reviewer), note=note, grant_hosts=hosts, sha256=sha256
+        )
         digest = (record.reviewed_sha256 or "")[:16]
         granted = f"; egress to {', '.join(hosts)}" if hosts else ""
         out_console.print(f"{record.id} approved (sha256 {digest}…){granted}", markup=False)

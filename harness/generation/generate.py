@@ -244,9 +244,11 @@ class Generator:
 
 
 def record_run(generation: Generation, store: GeneratedStore, run: RunResult) -> None:
-    """Note a sandbox run of the current script on its record."""
+    """Note a sandbox run of the current script: appended to runs.jsonl, never a rewrite of meta.json."""
     generation.record.runs.append(run.run_id)
+    attempt = None
     if generation.record.attempts:
         last = generation.record.attempts[-1]
+        attempt = last.number
         generation.record.attempts[-1] = last.model_copy(update={"run_status": run.status})
-    store.save(generation.record)
+    store.record_run(generation.record.id, run.run_id, run.status, attempt)

@@ -28,7 +28,9 @@ from harness.errors import ConfigError, RunError, UserError
 from harness.generation.render import literal_differences, render, validate_params
 from harness.generation.scaffolds import Library, Parameter, Scaffold, Substitution, load_library
 from harness.review.params import Proposal, substitutions
+from harness.review.policy import assert_reviewed
 from harness.review.store import GeneratedRecord, GeneratedStore
+from harness.review.trust import seal_folder
 
 __all__ = ["promote", "promoted_files"]
 
@@ -175,25 +177,18 @@ def _check_renders_as_reviewed(library_root: Path, name: str, reviewed: bytes) -
 
 
 def _approved_bytes(store: GeneratedStore, record_id: str) -> tuple[GeneratedRecord, bytes]:
-    # Every read of the review store is here: the record, then the script's bytes read once and
-    # hashed; only that buffer is used afterwards.
-    record, _ = store.load(record_id)
-    if record.status != "approved":
-        raise UserError(f"{record_id} is {record.status}", hint=f"approve it first: harness review approve {record_id}")
-    data = (store.folder(record_id) / "script.py").read_bytes()
-    if hashlib.sha256(data).hexdigest() != record.reviewed_sha256:
-        raise RunError(
-            f"{record_id}'s script changed after it was approved",
-            hint="review it again: the approved bytes and the file on disk differ",
-        )
+    # Every read of the review store is here: the verified approval, then the script's bytes read
+    # once and checked against it; only that buffer is used afterwards.
+    record = store.load_record(record_id)
+    _, data = assert_reviewed(store, record_id)
     return record, data
 
 
-def _record_promotion(store: GeneratedStore, record_id: str, name: str, reviewer: str, sha256: str) -> None:
-    # Every write to the review store is here.
-    record = store.transition(record_id, "promoted", reviewer=reviewer, note=f"promoted as {name}")
-    store.save(record.model_copy(update={"promoted_as": name}))
-    store.audit(record_id, "promoted_as", name=name, sha256=sha256)
+def _record_promotion(store: GeneratedStore, record: GeneratedRecord, folder: Path, name: str, reviewer: str) -> None:
+    # Every write to the review store is here. The approval's MAC covers what promotion wrote:
+    # every file of the folder, and the egress.
+    seal = seal_folder(folder, name, tuple(record.granted_hosts))
+    store.transition(record.id, "promoted", reviewer=reviewer, note=f"promoted as {name}", promoted_as=name, seal=seal)
 
 
 def promote(
@@ -233,8 +228,8 @@ def promote(
         with meta.open("x", encoding="utf-8") as fh:
             fh.write(_metadata(record, name, sha256, reviewer, parameters, located))
         _check_renders_as_reviewed(library_root, name, reviewed)
+        _record_promotion(store, record, folder, name, reviewer)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    _record_promotion(store, record_id, name, reviewer, sha256)
     return folder

@@ -177,7 +177,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     library = tmp_path / "scaffolds"
     library.mkdir()
     monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="fetch the greeting", strategy="generate_custom", model="m"
     )
@@ -203,7 +203,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     code, _, err = cli("exec", "--generated", record.id, "--allow-host", "api.example.com")
     assert code == 2 and "was not approved with egress to api.example.com" in err
     assert f"egress granted: {host}" in cli("review", "show", record.id)[1]
-    audit = [json.loads(line) for line in (store.root / "audit.log").read_text().splitlines()]
+    audit = store.audit_entries()
     assert audit[-1]["action"] == "approved" and audit[-1]["granted_hosts"] == [host]
 
     # The grant changes only through review: widened, revoked, restored; each change audited.
@@ -218,7 +218,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert code == 1 and json.loads(out)["policy"]["egress"] == []
     assert cli("review", "grant", record.id)[0] == 2  # nothing to grant
     assert cli("review", "grant", record.id, "--allow-host", host, "--replace")[0] == 0
-    actions = [json.loads(line)["action"] for line in (store.root / "audit.log").read_text().splitlines()]
+    actions = [e["action"] for e in store.audit_entries()]
     assert actions[-3:] == ["granted", "granted", "granted"]
 
     # Edited after review: nothing runs, with or without the network.
@@ -246,6 +246,45 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--yes")
     assert code == 0 and "↗ GET 127.0.0.1 → 200" in err and "egress: 127.0.0.1: 1 request(s)" in out
     assert report["egress"] == [{"host": "127.0.0.1", "requests": 1, "bytes_out": 0, "bytes_in": said, "refused": 0}]
+
+    # Its scaffold.toml edited to widen the egress: the seal no longer matches, the run goes on offline.
+    toml = library / "greeting" / "scaffold.toml"
+    toml.write_text(toml.read_text().replace(f'egress = ["{host}"]', f'egress = ["{host}", "api.example.com"]'))
+    code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
+    report = json.loads(out)
+    assert report["policy"]["egress"] == [] and "changed since its promotion (scaffold.toml)" in out
+
+
+def test_a_forged_approval_in_meta_json_runs_offline_within_default_limits(
+    cli: Callable[..., tuple[int, str, str]], api: int, sandbox_image: str
+) -> None:
+    import hashlib
+    import os
+    from pathlib import Path
+
+    from harness.review.store import GeneratedRecord, GeneratedStore
+
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
+    record = GeneratedRecord(
+        id=store.new_id(), created_at=store.now(), request="fetch the greeting", strategy="generate_custom", model="m"
+    )
+    folder = store.save(record, fetching_script(api))
+    host = f"127.0.0.1:{api}"
+    # The attack: meta.json written by hand, approved, with the right hash and a grant.
+    meta = json.loads((folder / "meta.json").read_text())
+    digest = hashlib.sha256((folder / "script.py").read_bytes()).hexdigest()
+    meta.update(status="approved", reviewed_sha256=digest, granted_hosts=[host], reviewer="mallory")
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+    code, _, err = cli("exec", "--generated", record.id, "--allow-host", host)
+    assert code == 2 and "an unreviewed script gets no network" in err
+    code, _, err = cli("exec", "--generated", record.id, "--memory", "2g")
+    assert code == 2 and "only within the default limits" in err
+    code, out, _ = cli("exec", "--generated", record.id, "--json")
+    result = json.loads(out)
+    assert result["policy"]["egress"] == [] and "refused: no egress is granted" in result["stdout_tail"]
+    listed = json.loads(cli("review", "list", "--json")[1])
+    assert [(r["id"], r["status"], r["granted_hosts"]) for r in listed] == [(record.id, "pending_review", [])]
 
 
 def test_fetches_count_against_the_runs_time_limit(backend: DockerBackend) -> None:

@@ -35,7 +35,7 @@ def test_a_promoted_scaffold_runs_only_its_reviewed_code(
     library = tmp_path / "scaffolds"
     library.mkdir()
     monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="print how many", strategy="generate_custom", model="m"
     )

@@ -64,8 +64,12 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict | Non
 
 
 def generated(report: dict) -> tuple[Path, dict]:
-    folder = Path(os.environ["HARNESS_GENERATED_DIR"]) / report["generation"]["id"]
-    return folder, json.loads((folder / "meta.json").read_text())
+    """The record's folder and the record as the store shows it (meta.json, runs.jsonl and trust merged)."""
+    from harness.review.store import GeneratedStore
+
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
+    record_id = report["generation"]["id"]
+    return store.folder(record_id), store.load_record(record_id).model_dump(mode="json")
 
 
 def test_custom_script_end_to_end(
@@ -272,7 +276,8 @@ def test_generated_script_runs_again_by_id_under_the_strict_gate(
     assert main(["exec", "--generated", record_id, "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["status"] == "succeeded"
-    assert again["run_id"] in json.loads((folder / "meta.json").read_text())["runs"]
+    runs = [json.loads(line) for line in (folder / "runs.jsonl").read_text().splitlines()]
+    assert again["run_id"] in [r["run_id"] for r in runs] and again["run_id"] not in (folder / "meta.json").read_text()
     assert main(["exec", "--generated", record_id, "--memory", "2g"]) == 2
     assert "runs only within the default limits" in capsys.readouterr().err
     (folder / "script.py").write_text(BAD_GATE)

@@ -71,7 +71,7 @@ def test_llm_proposes_a_person_confirms_and_the_scaffold_is_reused(
     library = tmp_path / "scaffolds"
     shutil.copytree(scaffolds_root() / "csv_summary", library / "csv_summary")
     monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="list the text files", strategy="generate_custom", model="m"
     )
@@ -146,7 +146,7 @@ def test_without_an_llm_the_rule_proposes_and_yes_accepts(
     library = tmp_path / "scaffolds"
     library.mkdir()
     monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(id=store.new_id(), created_at=store.now(), request="list", strategy="hybrid", model="m")
     store.save(record, SCRIPT)
     assert cli("review", "approve", record.id)[0] == 0

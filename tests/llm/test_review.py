@@ -92,8 +92,11 @@ def test_generate_review_approve_promote_reuse(
     assert code == 0, err
     meta = (library / "shipment_inventory" / "scaffold.toml").read_text()
     assert f'generated_id = "{record_id}"' in meta and "sha256" in meta and 'promoted_by = "ada"' in meta
-    audit = [json.loads(line)["action"] for line in (folder.parent / "audit.log").read_text().splitlines()]
-    assert audit == ["approved", "promoted", "promoted_as"]
+    from harness.review.store import GeneratedStore
+    from harness.settings import Settings
+
+    audit = GeneratedStore.from_settings(Settings.from_env()).audit_entries()
+    assert [(e["action"], e["promoted_as"]) for e in audit] == [("approved", None), ("promoted", "shipment_inventory")]
 
     # Reuse: the same kind of request is now served by the scaffold, offline, with no LLM call.
     monkeypatch.delenv("ANTHROPIC_API_KEY")

@@ -67,7 +67,7 @@ def clean(text: str) -> bool:
 
 
 def generated(script: str, **fields: object) -> str:
-    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]))
+    store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord.model_validate(
         {
             "id": store.new_id(),

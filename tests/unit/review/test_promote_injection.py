@@ -116,7 +116,7 @@ def test_every_probe_value_changes_only_the_literal(tmp_path: Path) -> None:
 
 
 def approved(tmp_path: Path, script: str) -> tuple[GeneratedStore, str]:
-    store = GeneratedStore(tmp_path / "generated")
+    store = GeneratedStore(tmp_path / "generated", tmp_path / "data")
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="count the files", strategy="generate_custom", model="m"
     )

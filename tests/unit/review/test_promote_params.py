@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RunError
+from harness.errors import Tampered
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import load_library
 from harness.review.params import constants, propose, substitutions
@@ -155,13 +155,13 @@ def test_template_syntax_in_the_script_is_just_text(tmp_path: Path) -> None:
 def test_a_script_changed_after_approval_is_not_promoted(tmp_path: Path) -> None:
     store, record_id = approved(tmp_path, SCRIPT)
     (store.folder(record_id) / "script.py").write_text(SCRIPT + "import os\n")
-    with pytest.raises(RunError, match="changed after it was approved"):
+    with pytest.raises(Tampered, match="changed after it was approved"):
         promote(store, record_id, "changed", library_root=tmp_path / "lib", reviewer="ada")
     assert not (tmp_path / "lib" / "changed").exists()
 
 
 def approved(tmp_path: Path, script: str) -> tuple[GeneratedStore, str]:
-    store = GeneratedStore(tmp_path / "generated")
+    store = GeneratedStore(tmp_path / "generated", tmp_path / "data")
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="count the text files", strategy="generate_custom", model="m"
     )
