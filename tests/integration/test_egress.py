@@ -261,7 +261,7 @@ for _ in range(100):
 """
     calls = []
 
-    def slow(request: Any) -> dict[str, Any]:
+    def slow(request: Any, *, deadline: float | None = None) -> dict[str, Any]:
         import time
 
         calls.append(request.id)
