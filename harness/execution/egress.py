@@ -387,7 +387,11 @@ def _connection(scheme: str, host: str, port: int, address: str, watchdog: _Watc
 
     def raw() -> socket.socket:
         sock = socket.create_connection((address, port), watchdog.remaining())
-        watchdog.watch(sock)  # before TLS: a handshake dripped byte by byte is cut off too
+        try:
+            watchdog.watch(sock)  # before TLS: a handshake dripped byte by byte is cut off too
+        except BaseException:
+            sock.close()
+            raise
         return sock
 
     class Pinned(http.client.HTTPConnection):
