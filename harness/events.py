@@ -8,6 +8,11 @@ typed, immutable event with a sequence number and a timestamp:
   becomes its model, anything else becomes :class:`UnknownEvent` (kept, never fatal);
 * every other line (plain text, other JSON, binary garbage) becomes :class:`OutputEvent`;
 * lines over :data:`MAX_LINE` bytes are cut and flagged ``truncated``;
+* every string in a protocol line (keys included) is made valid Unicode: a lone surrogate,
+  which a JSON escape such as ``"\\ud800"`` produces from perfectly valid bytes, becomes
+  U+FFFD, so what a script sends can always be written to disk and shown; NaN and the
+  infinities are refused by the models, and nesting deeper than :data:`MAX_DEPTH` levels
+  makes the line an :class:`UnknownEvent` (the records that embed an event nest it further);
 * the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`
   and :class:`FetchReply`; a script that writes those kinds gets an ``unknown`` event.
 
@@ -17,11 +22,13 @@ Nothing a script reports decides the run's status.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_LINE",
     "SCHEMA_VERSION",
     "AgentReply",
@@ -45,6 +52,12 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 MAX_LINE = 64 * 1024
+MAX_DEPTH = 64
+"""Deepest nesting of lists and objects kept from a script's event.
+
+pydantic refuses values nested past about 250 levels; a result nested just under that would be
+accepted here and then crash the report that wraps it a few levels deeper.
+"""
 _TEXT = 16 * 1024  # longest text field kept from a script's event
 
 
@@ -222,6 +235,38 @@ def _short(text: str, limit: int = 2048) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class _TooDeep(ValueError):
+    pass
+
+
+def _text(value: str) -> str:
+    """``value`` as valid Unicode: lone surrogates (from JSON escapes) become U+FFFD."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def _clean(value: Any, depth: int = 0) -> Any:
+    """A parsed JSON value with every string made valid, keys included; _TooDeep past MAX_DEPTH."""
+    if isinstance(value, str):
+        return _text(value)
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            raise _TooDeep
+        return [_clean(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise _TooDeep
+        # Two keys that differ only in their lone surrogates become one: the later value wins.
+        return {_text(key): _clean(item, depth + 1) for key, item in value.items()}
+    return value
+
+
 def parse_line(
     line: bytes,
     *,
@@ -240,13 +285,18 @@ def parse_line(
         return OutputEvent(seq=seq, t=t, stream=stream, text=text)
     if not isinstance(obj, dict) or "v" not in obj:
         return OutputEvent(seq=seq, t=t, stream=stream, text=text)
+    try:
+        obj = _clean(obj)
+    except _TooDeep:
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"nested deeper than {MAX_DEPTH} levels")
     kind = obj.pop("kind", None)
     version = obj.pop("v")
     if version != SCHEMA_VERSION:
-        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"unsupported protocol version {version!r}")
+        reason = f"unsupported protocol version {_short(repr(version), 100)}"
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=reason)
     model = _SCRIPT_KINDS.get(kind) if isinstance(kind, str) else None
     if model is None:
-        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"unknown kind {kind!r}")
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"unknown kind {_short(repr(kind), 100)}")
     if model is LogEvent and isinstance(obj.get("level"), str):
         level = obj["level"].lower()
         obj["level"] = _LEVELS.get(level, level)
@@ -256,10 +306,10 @@ def parse_line(
         return model.model_validate({**obj, "seq": seq, "t": t})  # type: ignore[return-value]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or kind
+        where = _short(".".join(str(p) for p in first.get("loc", ())) or kind, 200)
         return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"invalid {kind} event: {where}: {first['msg']}")
     except (RecursionError, ValueError, TypeError) as exc:
-        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=f"invalid {kind} event: {exc}")
+        return UnknownEvent(seq=seq, t=t, raw=_short(text), reason=_short(f"invalid {kind} event: {exc}", 500))
 
 
 class LineSplitter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from harness.events import AgentRequestEvent, Event, FetchRequestEvent
 from harness.records import RunResult, RunSpec
@@ -17,8 +17,12 @@ AgentHandler = Callable[[AgentRequestEvent], str]
 """Answers an agent request with text, or raises AgentDeclined with the reason."""
 
 
-FetchHandler = Callable[[FetchRequestEvent], dict[str, Any]]
-"""Makes a fetch for the script (status, headers, body bytes, host, byte counts) or raises with the reason."""
+class FetchHandler(Protocol):
+    """Makes a fetch for the script (status, headers, body bytes, host, byte counts) or raises with the reason."""
+
+    def __call__(self, request: FetchRequestEvent, *, deadline: float | None = None) -> dict[str, Any]:
+        """Answer ``request``, finishing by ``deadline`` (``time.monotonic()`` seconds: the run's own end)."""
+        ...
 
 
 class AgentDeclined(Exception):

@@ -489,7 +489,7 @@ class DockerBackend(Backend):
                 reader.feed(stream, payload)
             # An agent call or a fetch blocks this loop; past the deadline, the next one is not made.
             while reader.host_requests and time.monotonic() < deadline:
-                self._answer(raw, reader, reader.host_requests.pop(0), handlers)
+                self._answer(raw, reader, reader.host_requests.pop(0), handlers, deadline)
             if time.monotonic() >= deadline:
                 killed_for = "timeout"
                 break
@@ -593,6 +593,7 @@ class DockerBackend(Backend):
         reader: RunReader,
         request: AgentRequestEvent | FetchRequestEvent,
         handlers: tuple[AgentHandler | None, FetchHandler | None],
+        deadline: float,
     ) -> None:
         """Answer one request the script made of the host, on its stdin; the run goes on either way."""
         on_agent, on_fetch = handlers
@@ -603,7 +604,8 @@ class DockerBackend(Backend):
                 reply = {"ok": False, "error": NO_GRANT}
             else:
                 try:
-                    reply = {"ok": True, **on_fetch(request)}
+                    # The run's deadline bounds the request too: no fetch outlives the run.
+                    reply = {"ok": True, **on_fetch(request, deadline=deadline)}
                 except Exception as exc:  # noqa: BLE001 - any failure is the script's answer, not the host's crash
                     reply = {"ok": False, "error": str(exc) or type(exc).__name__}
             reader.emit(

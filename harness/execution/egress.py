@@ -10,8 +10,17 @@ Hardening: only http and https; only the ports named (443 and 80 by default); a 
 must not resolve to a private, loopback or link-local address (a DNS answer cannot open the
 host's own network), unless the reviewed entry is that address itself; the connection goes to
 the address that was checked, so a second DNS answer cannot switch it; redirects are returned
-to the script, never followed, so each hop is checked again; request and response sizes, the
-number of requests and each request's time are capped.
+to the script, never followed, so each hop is checked again; request and response sizes and
+the number of requests are capped.
+
+Headers from the script must be RFC 9110 tokens with values free of control characters, and
+none may frame or route the request (Host, Content-Length, Transfer-Encoding, hop-by-hop and
+Proxy-* headers): the host sets those itself, so a script cannot smuggle a second request or
+confuse the server about which site it asked. A request that breaks this is refused whole.
+
+Each request has one deadline for all of it (name lookup, connect, TLS, headers and body), the
+policy's time limit or the run's own deadline, whichever comes first: a watchdog shuts the
+socket down when it passes, so a server dripping a byte at a time holds the host no longer.
 """
 
 from __future__ import annotations
@@ -20,13 +29,16 @@ import base64
 import binascii
 import http.client
 import ipaddress
+import re
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from harness.errors import ConfigError
@@ -36,9 +48,16 @@ __all__ = ["NO_GRANT", "EgressPolicy", "FetchBroker", "FetchRefused", "parse_all
 
 NO_GRANT = "no egress is granted to this run: the sandbox has no network"
 
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade"}
-_SET_BY_HOST = {"host", "content-length", "transfer-encoding"}
+# Headers that route or frame the request, or speak to a hop rather than the server: the host
+# sets what it needs of these itself (Host, Content-Length), and a script's own copy is refused.
+_FRAMING = frozenset({"host", "content-length", "transfer-encoding", "connection", "upgrade", "te", "trailer"})
+_HOP_BY_HOP = frozenset({"keep-alive", "proxy-connection"})
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 section 5.6.2
+# A field value is visible characters, obs-text, space and tab (RFC 9110 section 5.5); anything
+# else, CR, LF and NUL above all, could end the header line early on some server.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|[^\x00-\xff]")
 _METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+_T = TypeVar("_T")
 
 
 class FetchRefused(Exception):
@@ -149,8 +168,12 @@ class FetchBroker:
         with self._lock:
             return [{"host": h, **vars(t)} for h, t in sorted(self.tally.items())]
 
-    def __call__(self, request: FetchRequestEvent) -> dict[str, Any]:
-        """Make the request or raise FetchRefused; returns status, headers and the body's bytes."""
+    def __call__(self, request: FetchRequestEvent, *, deadline: float | None = None) -> dict[str, Any]:
+        """Make the request or raise FetchRefused; returns status, headers and the body's bytes.
+
+        ``deadline`` (``time.monotonic()`` seconds) is the run's own: the request ends by then at
+        the latest, and by the policy's time limit from now in any case.
+        """
         parts = urlsplit(request.url)
         host = (parts.hostname or "").lower().rstrip(".")
         with self._lock:
@@ -158,8 +181,10 @@ class FetchBroker:
             count = self._count
             tally = self.tally.setdefault(host or "?", _Tally())
             tally.requests += 1
+        limit = time.monotonic() + self.policy.timeout_s
         try:
-            reply = self._fetch(request, parts, host, count)
+            with _Watchdog(limit if deadline is None else min(limit, deadline)) as watchdog:
+                reply = self._fetch(request, parts, host, count, watchdog)
         except FetchRefused:
             with self._lock:
                 tally.refused += 1
@@ -169,7 +194,9 @@ class FetchBroker:
             tally.bytes_in += reply["bytes_in"]
         return reply
 
-    def _fetch(self, request: FetchRequestEvent, parts: Any, host: str, count: int) -> dict[str, Any]:
+    def _fetch(
+        self, request: FetchRequestEvent, parts: Any, host: str, count: int, watchdog: _Watchdog
+    ) -> dict[str, Any]:
         policy = self.policy
         if count > policy.max_requests:
             raise FetchRefused(f"this run may make at most {policy.max_requests} requests")
@@ -188,30 +215,28 @@ class FetchBroker:
             raise FetchRefused(
                 f"{host}:{port} is not on this run's allowed hosts ({', '.join(policy.allow) or 'none'})"
             )
-        address = self._address(host, port, literal=entry.literal)
+        headers = _script_headers(request.headers)
         try:
             body = base64.b64decode(request.body_b64, validate=True) if request.body_b64 else b""
         except (binascii.Error, ValueError):
             raise FetchRefused("the request body is not valid base64") from None
         if len(body) > policy.max_request_bytes:
             raise FetchRefused(f"request bodies are capped at {policy.max_request_bytes} bytes")
-        headers = {
-            k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP | _SET_BY_HOST and "\n" not in v
-        }
-        headers.setdefault("User-Agent", "harness-sandbox")
+        address = self._address(host, port, literal=entry.literal, watchdog=watchdog)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        connection = _connection(parts.scheme, host, port, address, policy.timeout_s)
-        deadline = time.monotonic() + policy.timeout_s
+        connection = _connection(parts.scheme, host, port, address, watchdog)
         try:
             connection.request(request.method, path, body=body or None, headers=headers)
             with connection.getresponse() as response:
-                data = _read_capped(response, policy.max_response_bytes, deadline)
+                data = _read_capped(response, policy.max_response_bytes, watchdog)
                 reply_headers = {k.lower(): v for k, v in response.getheaders()}
                 status = response.status
         except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
+            watchdog.check()  # a socket shut at the deadline fails somewhere: say why
             raise FetchRefused(f"{host}:{port} failed: {type(exc).__name__}: {exc}"[:300]) from None
         finally:
             connection.close()
+        watchdog.check()
         return {
             "status": status,
             "headers": reply_headers,
@@ -221,11 +246,12 @@ class FetchBroker:
             "bytes_in": len(data),
         }
 
-    def _address(self, host: str, port: int, *, literal: bool) -> str:
+    def _address(self, host: str, port: int, *, literal: bool, watchdog: _Watchdog) -> str:
         if literal:
             return host
         try:
-            answers = self.resolve(host, port, type=socket.SOCK_STREAM)
+            # getaddrinfo has no timeout of its own: it runs aside, and the request waits only until its deadline.
+            answers = watchdog.run(lambda: self.resolve(host, port, type=socket.SOCK_STREAM), f"resolving {host}")
         except (OSError, UnicodeError) as exc:
             raise FetchRefused(f"cannot resolve {host}: {exc}") from None
         addresses = [str(a[4][0]) for a in answers]
@@ -240,8 +266,110 @@ class FetchBroker:
         return addresses[0]
 
 
-def _read_capped(response: http.client.HTTPResponse, cap: int, deadline: float) -> bytes:
-    """The body, refused past ``cap`` bytes or past ``deadline`` (a server dripping bytes holds nothing)."""
+def _script_headers(given: Mapping[str, str]) -> dict[str, str]:
+    """The script's headers, checked whole: one that could smuggle or reroute refuses the request."""
+    headers: dict[str, str] = {}
+    for name, value in given.items():
+        shown = repr(name)[:80]
+        if not _TOKEN.fullmatch(name):
+            raise FetchRefused(f"header name {shown} is not a valid HTTP token (letters, digits and !#$%&'*+-.^_`|~)")
+        lower = name.lower()
+        if lower in _FRAMING or lower in _HOP_BY_HOP or lower.startswith("proxy-"):
+            raise FetchRefused(f"header {name} is set by the host, not the script")
+        if _BAD_VALUE.search(value):
+            raise FetchRefused(f"header {name}'s value holds a control character or one outside Latin-1")
+        headers[name] = value
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = "harness-sandbox"
+    return headers
+
+
+_TOO_SLOW = "the request took longer than its time limit"
+
+
+class _Watchdog:
+    """One deadline for a whole request: past it, the request's socket is shut down wherever it is blocked.
+
+    A socket timeout bounds one read, not a request: a server sending a byte just before each
+    timeout would hold the host forever. Reads of the status line and headers go through
+    ``sock.makefile`` inside http.client, out of reach of any check between reads, so the
+    watchdog acts on the socket itself from a timer thread.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.fired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        """Seconds left; FetchRefused once none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0 or self.fired:
+            raise FetchRefused(_TOO_SLOW)
+        return left
+
+    def check(self) -> None:
+        """FetchRefused if the deadline has passed."""
+        self.remaining()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down at the deadline (at once, if it has passed)."""
+        sock.settimeout(self.remaining())
+        with self._lock:
+            self._sock = sock
+            fired = self.fired
+        if fired:
+            _shut(sock)
+
+    def run(self, work: Callable[[], _T], what: str) -> _T:
+        """``work()`` in a daemon thread, waited for until the deadline; its exception re-raised here."""
+        box: dict[str, Any] = {}
+
+        def target() -> None:
+            try:
+                box["value"] = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread as is
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name="harness-egress-lookup", daemon=True)
+        thread.start()
+        thread.join(self.remaining())
+        if thread.is_alive():
+            raise FetchRefused(f"{_TOO_SLOW} ({what})")
+        if "error" in box:
+            raise box["error"]
+        value: _T = box["value"]
+        return value
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            sock = self._sock
+        if sock is not None:
+            _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)  # wakes a recv blocked in another thread; close() alone does not
+    except OSError:
+        pass  # already closed or never connected
+
+
+def _read_capped(response: http.client.HTTPResponse, cap: int, watchdog: _Watchdog) -> bytes:
+    """The body, refused past ``cap`` bytes or past the deadline (a server dripping bytes holds nothing)."""
     chunks: list[bytes] = []
     total = 0
     # Chunks, not one read of ``cap``: that would allocate the whole cap for every answer.
@@ -250,23 +378,31 @@ def _read_capped(response: http.client.HTTPResponse, cap: int, deadline: float) 
         total += len(chunk)
         if total > cap:
             raise FetchRefused(f"the response passed the {cap}-byte cap")
-        if time.monotonic() > deadline:
-            raise FetchRefused("the response took longer than the request's time limit")
+        watchdog.check()
     return b"".join(chunks)
 
 
-def _connection(scheme: str, host: str, port: int, address: str, timeout: float) -> http.client.HTTPConnection:
-    """A connection to ``address`` that speaks to ``host`` (Host header, TLS name and certificate)."""
+def _connection(scheme: str, host: str, port: int, address: str, watchdog: _Watchdog) -> http.client.HTTPConnection:
+    """A connection to ``address`` that speaks to ``host`` (Host header, TLS name, certificate), in time."""
+
+    def raw() -> socket.socket:
+        sock = socket.create_connection((address, port), watchdog.remaining())
+        try:
+            watchdog.watch(sock)  # before TLS: a handshake dripped byte by byte is cut off too
+        except BaseException:
+            sock.close()
+            raise
+        return sock
 
     class Pinned(http.client.HTTPConnection):
         def connect(self) -> None:
-            self.sock = socket.create_connection((address, port), timeout)
+            self.sock = raw()
 
     class PinnedTls(http.client.HTTPSConnection):
         def connect(self) -> None:
-            raw = socket.create_connection((address, port), timeout)
-            self.sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+            self.sock = ssl.create_default_context().wrap_socket(raw(), server_hostname=host)
 
+    timeout = watchdog.remaining()
     if scheme == "https":
         return PinnedTls(host, port, timeout=timeout)
     return Pinned(host, port, timeout=timeout)

@@ -6,8 +6,12 @@ the only way out is the host's fetch broker, which checks each request against t
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -300,7 +304,7 @@ for _ in range(100):
 """
     calls = []
 
-    def slow(request: Any) -> dict[str, Any]:
+    def slow(request: Any, *, deadline: float | None = None) -> dict[str, Any]:
         import time
 
         calls.append(request.id)
@@ -329,3 +333,103 @@ print("intact:", digests == [expected] * 4, flush=True)
     allow = (f"127.0.0.1:{api}",)
     result = backend.run(RunSpec(script=script, egress=allow), on_fetch=FetchBroker(EgressPolicy(allow=allow)))
     assert result.ok and "intact: True" in result.stdout_tail, (result.stdout_tail, result.stderr_tail)
+
+
+# -- issue 9 item 6: a fetch cannot hold the host past the run's deadline ---------------------------
+# The broker's limit applied per read: a server dripping one header byte every few seconds kept the
+# host blocked (still at 75 s with --timeout 10), the container alive, the run unfinished.
+
+
+@pytest.fixture
+def dripping() -> Iterator[tuple[int, list[float]]]:
+    """A server on 127.0.0.1: the status line, then one header byte a second, forever; records each hang-up."""
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+    hung_up: list[float] = []
+
+    def watch(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while conn.recv(4096):
+                pass
+            hung_up.append(time.monotonic())  # end of stream: the host closed its side
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                threading.Thread(target=watch, args=(conn,), daemon=True).start()
+                conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                for byte in itertools.cycle(b"X-Slow: abcdefgh"):
+                    if stop.wait(1.0):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(server.getsockname()[1]), hung_up
+    stop.set()
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)
+    server.close()
+    thread.join(5)
+
+
+def dripped_script(port: int) -> str:
+    return f"""
+import harness_runtime as hr
+print("fetching", flush=True)
+try:
+    hr.fetch("http://127.0.0.1:{port}/")
+    print("answered", flush=True)
+except hr.FetchError as exc:
+    print("refused:", exc, flush=True)
+"""
+
+
+GRACE = 5.0  # generous for a loaded 2-core machine; without the fix the host never returned at all
+
+
+def test_a_dripping_server_cannot_hold_the_host_past_the_runs_timeout(
+    backend: DockerBackend, dripping: tuple[int, list[float]]
+) -> None:
+    from harness.execution.limits import Limits
+
+    port, hung_up = dripping
+    allow = (f"127.0.0.1:{port}",)
+    spec = RunSpec(script=dripped_script(port), egress=allow, limits=Limits.build(timeout_s=4))
+    broker = FetchBroker(EgressPolicy(allow=allow))  # the policy's own limit (30 s) is far off: the run's decides
+    started = time.monotonic()
+    result = backend.run(spec, on_fetch=broker)
+    took = time.monotonic() - started
+    # The run's clock starts once the container is up; how long that took is not what is measured.
+    launch = sum(result.timings.get(k, 0.0) for k in ("create_s", "attach_s", "start_s", "ready_s"))
+    assert result.status == "timed_out"
+    assert took - launch < 4 + GRACE, result.timings
+    assert hung_up and hung_up[0] - started - launch < 4 + GRACE  # the host let go of the server too
+    replies = [e for e in result.events if e.kind == "fetch_reply"]
+    assert len(replies) == 1 and not replies[0].ok  # type: ignore[union-attr]
+    assert "took longer than its time limit" in replies[0].error  # type: ignore[union-attr]
+    assert broker.summary()[0]["refused"] == 1
+
+
+def test_the_issues_command_returns_within_its_timeout(
+    cli: Callable[..., tuple[int, str, str]], tmp_path: Any, dripping: tuple[int, list[float]]
+) -> None:
+    port, _ = dripping
+    script = tmp_path / "drip.py"
+    script.write_text(dripped_script(port), encoding="utf-8")
+    started = time.monotonic()
+    code, out, err = cli("exec", str(script), "--allow-host", f"127.0.0.1:{port}", "--timeout", "10", "--json")
+    took = time.monotonic() - started
+    assert code == 1 and json.loads(out)["status"] == "timed_out", err
+    assert took < 10 + GRACE + 10  # the run's timeout, the grace, and a cold container start on a busy machine

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
+from harness.cli.display import RunDisplay
 from harness.events import (
     EVENT_ADAPTER,
+    MAX_DEPTH,
     MAX_LINE,
+    Event,
     LineSplitter,
     OutputEvent,
     ProgressEvent,
+    ResultEvent,
     UnknownEvent,
     parse_line,
 )
+from harness.records import PolicyReceipt, RunResult
+from harness.report import ExecutionResult
 
 
 def line(**obj: object) -> bytes:
@@ -146,3 +154,148 @@ def test_splitter_memory_is_bounded(chunks: list[bytes], max_line: int) -> None:
 
 def test_max_line_is_64_kib() -> None:
     assert MAX_LINE == 64 * 1024
+
+
+# -- hostile strings and numbers: whatever a script sends reaches disk and the screen ---------------
+# issue 9 item 7: one event line with a lone surrogate (a JSON escape, valid UTF-8 bytes) crashed the
+# host at its first JSON dump, leaving no result.json and an unfinished history row.
+
+ISSUE_LINE = b'{"v":1,"kind":"result","data":{"\\ud800":1}}'
+
+
+def survives(event: Event) -> str:
+    """Dump ``event`` the ways the host does (events.jsonl, result.json, report.json) and show it."""
+    line = event.model_dump_json()
+    assert EVENT_ADAPTER.validate_json(line) == event  # what events.jsonl holds reads back as written
+    run = RunResult(
+        run_id="r1", status="succeeded", exit_code=0, image="img", pooled=False, duration_s=0.1,
+        events=(event,), policy=PolicyReceipt(),
+    )  # fmt: skip
+    assert RunResult.model_validate_json(run.model_dump_json(indent=2)) == run
+    json.loads(ExecutionResult.of(run).model_dump_json())
+    screen = io.StringIO()
+    display = RunDisplay(Console(file=screen, width=100, color_system=None), "fuzz")
+    display.on_event(event)
+    display.console.print(display._render())
+    return screen.getvalue()
+
+
+def test_the_issue_line_keeps_its_data_with_the_surrogate_replaced() -> None:
+    event = parse_line(ISSUE_LINE)
+    assert isinstance(event, ResultEvent) and event.data == {"\ufffd": 1}
+    survives(event)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "expected"),
+    [
+        (b'{"v":1,"kind":"log","level":"error","message":"a\\udc00b"}', "message", "a\ufffdb"),
+        (b'{"v":1,"kind":"phase","name":"\\ud83d","status":"start"}', "name", "\ufffd"),
+        (b'{"v":1,"kind":"result","data":[{"k\\udfff":["\\ud800\\ud800"]}]}', "data", [{"k\ufffd": ["\ufffd\ufffd"]}]),
+        (b'{"v":1,"kind":"result","data":"\\ud83d\\ude00 stays"}', "data", "\U0001f600 stays"),  # a real pair
+        (b'{"v":1,"kind":"\\ud800"}', "reason", "unknown kind '\ufffd'"),
+    ],
+)
+def test_lone_surrogates_anywhere_become_replacement_characters(raw: bytes, field: str, expected: object) -> None:
+    event = parse_line(raw)
+    assert getattr(event, field) == expected
+    if event.kind == "log":
+        assert "error: a\ufffdb" in survives(event)  # shown, not refused
+    survives(event)
+
+
+@pytest.mark.parametrize(
+    "value", [b"NaN", b"Infinity", b"-Infinity", b"1e400", b"[NaN]", b'{"x": -Infinity}']
+)  # fmt: skip
+@pytest.mark.parametrize("kind", ["result", "metric", "progress"])
+def test_non_finite_numbers_are_unknown_events_not_crashes(kind: str, value: bytes) -> None:
+    field = {"result": b"data", "metric": b"value", "progress": b"done"}[kind]
+    raw = b'{"v":1,"kind":"' + kind.encode() + b'","name":"n","' + field + b'":' + value + b"}"
+    event = parse_line(raw)
+    assert isinstance(event, UnknownEvent) and f"invalid {kind} event" in event.reason
+    survives(event)
+
+
+def nested(depth: int) -> bytes:
+    return b'{"v":1,"kind":"result","data":' + b"[" * depth + b"1" + b"]" * depth + b"}"
+
+
+def test_nesting_is_kept_to_max_depth_and_deeper_lines_are_unknown() -> None:
+    kept = parse_line(nested(MAX_DEPTH - 1))  # the event object itself is the first level
+    assert kept.kind == "result"
+    survives(kept)
+    for depth in (MAX_DEPTH, 250, 254, 900):  # 254 passed pydantic here, then crashed the report
+        event = parse_line(nested(depth))
+        assert isinstance(event, UnknownEvent) and f"nested deeper than {MAX_DEPTH} levels" in event.reason
+        survives(event)
+    assert parse_line(nested(100_000)).kind == "output"  # json itself gives up: plain text, not a crash
+
+
+@pytest.mark.parametrize("digits", [19, 20, 400, 4300])
+def test_huge_integers_survive_every_dump(digits: int) -> None:
+    number = "9" * digits
+    event = parse_line(b'{"v":1,"kind":"result","data":{"n":' + number.encode() + b"}}")
+    assert isinstance(event, ResultEvent) and event.data == {"n": int(number)}
+    survives(event)
+    metric = parse_line(b'{"v":1,"kind":"metric","name":"m","value":' + number.encode() + b"}")
+    survives(metric)  # a float, or an unknown event when it is past a float's range
+
+
+def test_integers_past_pythons_conversion_limit_are_plain_output() -> None:
+    event = parse_line(b'{"v":1,"kind":"result","data":' + b"9" * 5000 + b"}")
+    assert event.kind == "output"
+    survives(event)
+
+
+_LONE = st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d"])
+_hostile_text = st.lists(_LONE | st.text(max_size=6), min_size=1, max_size=4).map("".join)
+_hostile_numbers = (
+    st.floats(allow_nan=True, allow_infinity=True)
+    | st.integers(min_value=-(10**4299), max_value=10**4299)
+    | st.sampled_from([10**4299, -(10**4299), 2**63, -(2**63) - 1, 2**64])
+)
+_hostile_values = st.recursive(
+    st.none() | st.booleans() | _hostile_numbers | _hostile_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_hostile_text, inner, max_size=4),
+    max_leaves=16,
+)
+# Each kind with fields it accepts, so that most examples become models rather than unknown events.
+_headers = st.dictionaries(_hostile_text, _hostile_text, max_size=3)
+_KINDS = {
+    "phase": {"name": _hostile_text, "status": st.sampled_from(["start", "end"]), "ok": st.none() | st.booleans()},
+    "progress": {"done": _hostile_numbers, "total": _hostile_numbers, "message": _hostile_text, "phase": _hostile_text},
+    "log": {"level": st.sampled_from(["info", "warn", "error"]), "message": _hostile_text},
+    "metric": {"name": _hostile_text, "value": _hostile_numbers, "unit": _hostile_text},
+    "artifact": {"path": _hostile_text, "description": _hostile_text},
+    "result": {"data": _hostile_values},
+    "agent_request": {"id": _hostile_text, "role": _hostile_text, "prompt": _hostile_text},
+    "fetch_request": {
+        "id": _hostile_text,
+        "url": _hostile_text,
+        "headers": st.dictionaries(_hostile_text, _hostile_text),
+    },
+}
+
+
+@st.composite
+def hostile_events(draw: st.DrawFn) -> tuple[str, dict[str, object]]:
+    kind = draw(st.sampled_from(sorted(_KINDS)))
+    fields = {name: draw(value) for name, value in _KINDS[kind].items() if draw(st.booleans())}
+    if draw(st.integers(0, 5)) == 0:  # now and then a field no model has, or any value in a known one
+        fields[draw(_hostile_text)] = draw(_hostile_values)
+    return kind, fields
+
+
+@settings(max_examples=400, deadline=None)
+@given(hostile_events(), st.integers(min_value=0, max_value=300))
+def test_hostile_events_survive_parse_dump_and_display(event: tuple[str, dict[str, object]], depth: int) -> None:
+    kind, fields = event
+    text = json.dumps({"v": 1, "kind": kind, **fields})  # ensure_ascii: surrogates travel as \\ud800 escapes
+    if depth and fields and kind == "result":
+        inner = json.dumps(fields.get("data"))
+        text = json.dumps({"v": 1, "kind": kind})[:-1] + ', "data": ' + "[" * depth + inner + "]" * depth + "}"
+    parsed = parse_line(text.encode())
+    survives(parsed)
+    for value in parsed.model_dump().values():
+        if isinstance(value, str):
+            value.encode("utf-8")  # strict: nothing unencodable is left anywhere
