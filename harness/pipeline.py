@@ -469,7 +469,9 @@ class Harness:
             if not generation.gate_passed or generation.script is None or generation.why_stopped:
                 break
             prepared.script, prepared.checks = generation.script, generation.checks
-            run = runner.run(spec.model_copy(update={"script": generation.script}), on_event=record, on_agent=broker)
+            # Code the LLM rewrote after the run was never reviewed: it gets no egress, whatever the first run had.
+            repaired = spec.model_copy(update={"script": generation.script, "egress": ()})
+            run = runner.run(repaired, on_event=record, on_agent=broker)
             record_run(generation, generator.store, run)
         return run
 
