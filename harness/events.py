@@ -8,8 +8,9 @@ typed, immutable event with a sequence number and a timestamp:
   becomes its model, anything else becomes :class:`UnknownEvent` (kept, never fatal);
 * every other line (plain text, other JSON, binary garbage) becomes :class:`OutputEvent`;
 * lines over :data:`MAX_LINE` bytes are cut and flagged ``truncated``;
-* the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`
-  and :class:`FetchReply`; a script that writes those kinds gets an ``unknown`` event.
+* the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`,
+  :class:`FetchReply` and :class:`EventsDropped`; a script that writes those kinds gets an
+  ``unknown`` event.
 
 Nothing a script reports decides the run's status.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "AgentRequestEvent",
     "ArtifactEvent",
     "Event",
+    "EventsDropped",
     "FetchReply",
     "FetchRequestEvent",
     "LineSplitter",
@@ -185,6 +187,15 @@ class FetchReply(_Event):
     error: str = ""
 
 
+class EventsDropped(_Event):
+    """Host event: past the run's event caps, this many events (and their bytes) were counted, not kept."""
+
+    kind: Literal["events_dropped"] = "events_dropped"
+    count: int = Field(0, ge=0, description="events neither shown nor written")
+    bytes: int = Field(0, ge=0, description="their size (on disk, or the raw lines' estimate)")
+    blank_lines: int = Field(0, ge=0, description="consecutive blank output lines folded into one")
+
+
 Event = Annotated[
     PhaseEvent
     | ProgressEvent
@@ -199,7 +210,8 @@ Event = Annotated[
     | RunStarted
     | RunFinished
     | AgentReply
-    | FetchReply,
+    | FetchReply
+    | EventsDropped,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

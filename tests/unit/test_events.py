@@ -146,3 +146,8 @@ def test_splitter_memory_is_bounded(chunks: list[bytes], max_line: int) -> None:
 
 def test_max_line_is_64_kib() -> None:
     assert MAX_LINE == 64 * 1024
+
+
+def test_a_script_cannot_forge_the_dropped_events_marker() -> None:
+    event = parse_line(line(kind="events_dropped", count=0, bytes=0))
+    assert isinstance(event, UnknownEvent) and "events_dropped" in event.reason
