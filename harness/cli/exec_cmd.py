@@ -191,6 +191,8 @@ def register(app: typer.Typer) -> None:
             out_console.print_json(result.model_dump_json(exclude={"events"}))
         else:
             print_summary(result, run_dir)
+            if log.dropped:
+                out_console.print(f"  {log.dropped} events past the log's caps were counted, not kept", markup=False)
             for line in egress_lines(broker.summary() if broker else []):
                 out_console.print(line, markup=False)
         raise typer.Exit(0 if result.ok else 1)
