@@ -113,6 +113,7 @@ class RunReader:
         self._out = LineSplitter()
         self._err = LineSplitter()
         self._blank_pending = False
+        self._stderr_blank = False
         self.seq = 0
         self.events: list[Event] = []
         self.events_dropped = 0  # handed on but not kept in ``events``
@@ -143,8 +144,9 @@ class RunReader:
             self.stderr_bytes += len(data)
             self._keep_tail(self._stderr_tail, data)
             self._count()
+            data = self._fold_blank(self._err, data)
             for line, cut in self._err.feed(data):
-                self._emit(line, "stderr", cut)
+                self._emit_stderr(line, cut)
             return
         if self.ended:
             self._archive(data)
@@ -158,7 +160,7 @@ class RunReader:
             for line, cut in self._out.flush():
                 self._emit_stdout(line, cut)
         for line, cut in self._err.flush():
-            self._emit(line, "stderr", cut)
+            self._emit_stderr(line, cut)
         if self.archive is not None:
             self.archive.seek(0)
 
@@ -199,13 +201,9 @@ class RunReader:
     def _out_feed(self, data: bytes) -> None:
         # Every byte counts against the cap, including the parts of over-long lines that are dropped.
         self.stdout_bytes += len(data)
-        if not self._out.pending_size() and self._marker not in data and b"\n\n\n" in data:
-            # A run of blank lines becomes one event anyway: fold it here, at C speed, rather than
-            # split millions of empty lines one by one. Only where no line is pending and the end
-            # marker is not in this chunk, so the archive's bytes after it are never touched.
-            folded = _BLANK_RUNS.sub(b"\n\n", data)
-            self.blank_lines += len(data) - len(folded)
-            data = folded
+        # Only before the end marker: the archive's bytes after it stay as they are.
+        at = data.find(self._marker)
+        data = self._fold_blank(self._out, data) if at < 0 else self._fold_blank(self._out, data[:at]) + data[at:]
         lines = self._out.feed(data, stop=self._marker)
         for line, cut in lines:
             at = -1 if cut else line.find(self._marker)
@@ -225,6 +223,14 @@ class RunReader:
                 self._archive(rest)
             return
         self._count()
+
+    def _fold_blank(self, splitter: LineSplitter, data: bytes) -> bytes:
+        """Fold runs of blank lines to one, at C speed, rather than split millions of empty lines one by one."""
+        if splitter.pending_size() or b"\n\n\n" not in data:
+            return data  # a pending line may be the start of the end marker: leave its bytes alone
+        folded = _BLANK_RUNS.sub(b"\n\n", data)
+        self.blank_lines += len(data) - len(folded)
+        return folded
 
     def _count(self) -> None:
         if self.stdout_bytes + self.stderr_bytes > self.stdout_cap:
@@ -264,12 +270,21 @@ class RunReader:
             self._emit(b"", "stdout", False)
         self._emit(line, "stdout", cut)
 
+    def _emit_stderr(self, line: bytes, cut: bool) -> None:
+        blank = not line and not cut
+        if blank and self._stderr_blank:
+            self.blank_lines += 1
+            return
+        self._stderr_blank = blank
+        self._emit(line, "stderr", cut)
+
     def _emit(self, line: bytes, stream: Literal["stdout", "stderr"], cut: bool) -> None:
         if self.first_event_s is None:
             self.first_event_s = self.elapsed()
         size = len(line) + _ENVELOPE
-        if self._full(size) and (stream == "stderr" or cut or not line.startswith(b"{")):
-            # Past the caps, a line that cannot be a request to the host is counted, not parsed.
+        if self._full(size) and (stream == "stderr" or cut or not line.startswith(b"{") or b"_request" not in line):
+            # Past the caps, a line that cannot be a request to the host is counted, not parsed (a
+            # request that spells its kind with JSON escapes is not answered: the script's loss).
             self._next_seq()
             self._withhold(size)
             return

@@ -111,7 +111,7 @@ def finished(r: RunReader) -> list[object]:
 def test_a_flood_of_bare_newlines_becomes_one_event_in_any_chunking() -> None:
     # The review's flood: 15 MB of "\n" became 10.5 million events. Here 3 MB, chunked like the engine does.
     flood = b"\n" * 3_000_000
-    for size in (1 << 16, 1 << 20, 7_777):
+    for size in (1 << 16, 1 << 22, 7_777):  # 4 MiB: the marker and the flood in one chunk
         seen: list[object] = []
         r = reader(on_event=seen.append, stdout_cap=1 << 23)
         stream = b"start\n" + flood + b"end\n" + marker() + tar_bytes({"x": b"\n\n\n\n"})
@@ -126,11 +126,16 @@ def test_a_flood_of_bare_newlines_becomes_one_event_in_any_chunking() -> None:
 
 def test_archive_bytes_after_the_marker_keep_their_newlines() -> None:
     archive = tar_bytes({"blank.txt": b"\n" * 5000})
-    r = reader()
-    r.feed(1, b"x\n\n\n\n" + marker() + archive)
-    r.finish()
-    assert r.archive is not None and r.archive.read() == archive
-    r.close()
+    stream = b"x\n\n\n\n" + marker() + archive
+    for size in (len(stream), 5, 8):  # the marker in one chunk, or straddling two
+        seen: list[object] = []
+        r = reader(on_event=seen.append)
+        for at in range(0, len(stream), size):
+            r.feed(1, stream[at : at + size])
+        r.finish()
+        assert r.archive is not None and r.archive.read() == archive, size
+        assert [getattr(e, "text", None) for e in seen] == ["x"], size
+        r.close()
 
 
 def test_past_the_delivery_caps_events_are_counted_and_summed_up_once() -> None:
@@ -163,7 +168,8 @@ def test_requests_to_the_host_are_still_read_past_the_caps() -> None:
     r = reader(max_delivered=1)
     r.feed(1, b"a\nb\n")
     r.feed(1, b'{"v": 1, "kind": "agent_request", "id": "q", "role": "r", "prompt": "p"}\n')
-    assert [q.id for q in r.host_requests] == ["q"] and r.withheld == 2
+    r.feed(1, b'{"v": 1, "kind": "result", "data": [1, 2, 3]}\n')
+    assert [q.id for q in r.host_requests] == ["q"] and r.withheld == 3
 
 
 def test_kept_events_are_capped_by_an_estimate_of_their_memory() -> None:
@@ -171,12 +177,12 @@ def test_kept_events_are_capped_by_an_estimate_of_their_memory() -> None:
     element_list = ",".join(["{}"] * 21_000)
     line = ('{"v":1,"kind":"result","data":[' + element_list + "]}\n").encode()
     r = reader(stdout_cap=1 << 26)
-    for _ in range(50):
+    for _ in range(12):
         r.feed(1, line)
     finished(r)
     kept = [e for e in r.events if e.kind == "result"]
     assert 0 < len(kept) <= 4 and r.kept_bytes <= 4 * 1024 * 1024
-    assert r.events_dropped >= 46  # handed on (and written, up to the log's caps), not kept
+    assert r.events_dropped >= 8  # handed on (and written, up to the log's caps), not kept
 
 
 def test_memory_cost_counts_json_containers() -> None:
@@ -185,3 +191,12 @@ def test_memory_cost_counts_json_containers() -> None:
     flat = memory_cost(b"x" * 3000)
     nested = memory_cost(b"[" + b",".join([b"{}"] * 1000) + b"]")
     assert nested > 20 * (3000 - 1000) and flat < 4000
+
+
+def test_a_flood_of_newlines_on_stderr_is_folded_too() -> None:
+    seen: list[object] = []
+    r = reader(on_event=seen.append, stdout_cap=1 << 23)
+    for _ in range(30):
+        r.feed(2, b"\n" * 100_000)
+    finished(r)
+    assert len(seen) <= 32 and r.blank_lines > 2_999_000
