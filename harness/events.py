@@ -13,8 +13,9 @@ typed, immutable event with a sequence number and a timestamp:
   U+FFFD, so what a script sends can always be written to disk and shown; NaN and the
   infinities are refused by the models, and nesting deeper than :data:`MAX_DEPTH` levels
   makes the line an :class:`UnknownEvent` (the records that embed an event nest it further);
-* the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`
-  and :class:`FetchReply`; a script that writes those kinds gets an ``unknown`` event.
+* the host adds its own :class:`RunStarted` / :class:`RunFinished`, :class:`AgentReply`,
+  :class:`FetchReply` and :class:`EventsDropped`; a script that writes those kinds gets an
+  ``unknown`` event.
 
 Nothing a script reports decides the run's status.
 """
@@ -35,6 +36,7 @@ __all__ = [
     "AgentRequestEvent",
     "ArtifactEvent",
     "Event",
+    "EventsDropped",
     "FetchReply",
     "FetchRequestEvent",
     "LineSplitter",
@@ -198,6 +200,15 @@ class FetchReply(_Event):
     error: str = ""
 
 
+class EventsDropped(_Event):
+    """Host event: past the run's event caps, this many events (and their bytes) were counted, not kept."""
+
+    kind: Literal["events_dropped"] = "events_dropped"
+    count: int = Field(0, ge=0, description="events neither shown nor written")
+    bytes: int = Field(0, ge=0, description="their size (on disk, or the raw lines' estimate)")
+    blank_lines: int = Field(0, ge=0, description="consecutive blank output lines folded into one")
+
+
 Event = Annotated[
     PhaseEvent
     | ProgressEvent
@@ -212,7 +223,8 @@ Event = Annotated[
     | RunStarted
     | RunFinished
     | AgentReply
-    | FetchReply,
+    | FetchReply
+    | EventsDropped,
     Field(discriminator="kind"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)

@@ -44,6 +44,7 @@ from harness.report import (
     WorkflowAnalysis,
 )
 from harness.review.store import GeneratedStore
+from harness.runs import RunStore, apply_retention
 from harness.settings import Settings
 
 __all__ = ["Harness", "Prepared"]
@@ -278,6 +279,8 @@ class Harness:
             gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             generated_id=prepared.generation.record.id if prepared.generation else None,
         )
+        # Oldest first, never this run nor what a review, a plan or recent history points at.
+        apply_retention(self.settings, keep=(prepared.run_id,))
         return report
 
     def _execute(
@@ -290,14 +293,12 @@ class Harness:
         backend: Backend | None,
     ) -> Report:
         started = time.monotonic()
-        run_dir = prepared.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
+        folder = RunStore(prepared.run_dir.parent).create(prepared.run_id)
         script_path = None
         if prepared.script is not None:
-            script_path = run_dir / "script.py"
-            script_path.write_text(prepared.script, encoding="utf-8")
+            script_path = folder.write_text("script.py", prepared.script)
         if prepared.checks is not None:
-            (run_dir / "checks.json").write_text(prepared.checks.model_dump_json(indent=2), encoding="utf-8")
+            folder.write_text("checks.json", prepared.checks.model_dump_json(indent=2))
         run = None
         if prepared.runnable:
             assert prepared.script is not None
@@ -306,17 +307,17 @@ class Harness:
                 script=prepared.script,
                 name="main.py",
                 inputs=tuple(inputs),
-                output_dir=output_dir or run_dir / "output",
+                output_dir=output_dir or folder.output,
                 egress=egress,
                 run_id=prepared.run_id,
             )
             prepared.fetcher = FetchBroker(EgressPolicy(allow=egress)) if egress else None
             t_run = time.monotonic()
-            with (run_dir / "events.jsonl").open("w", encoding="utf-8") as log:
+            with folder.events() as log:
 
                 def record(event: Event) -> None:
-                    log.write(event.model_dump_json() + "\n")
-                    if on_event is not None:
+                    # Past the log's caps an event is counted, not shown either.
+                    if log.write(event) and on_event is not None:
                         on_event(event)
 
                 broker = AgentBroker(prepared.llm)
@@ -332,9 +333,9 @@ class Harness:
                     update={"output_warnings": (*run.output_warnings, egress_warning), "message": message}
                 )
             prepared.stages_s["run_s"] = time.monotonic() - t_run
-            (run_dir / "result.json").write_text(run.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
+            folder.write_text("result.json", run.model_dump_json(indent=2, exclude={"events"}))
         report = self._report(prepared, run, script_path, time.monotonic() - started)
-        (run_dir / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        folder.write_text("report.json", report.model_dump_json(indent=2))
         return report
 
     def run_request(

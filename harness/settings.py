@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from harness.errors import ConfigError
-from harness.execution.limits import Limits
+from harness.execution.limits import Limits, parse_size
 
 __all__ = ["DEFAULT_MODEL", "Settings", "default_data_dir", "default_generated_dir"]
 
@@ -60,6 +60,18 @@ class Settings(BaseModel):
         "auto", description="ask the LLM to analyse requests: when the heuristic is unsure, always, or never"
     )
     generated_dir: Path = Field(default_factory=lambda: default_generated_dir(), description="generated scripts")
+    runs_max_bytes: int = Field(
+        2 * 1024**3, ge=0, description="the runs folder's size; past it the oldest runs are pruned (0: no limit)"
+    )
+    runs_max_age_days: float = Field(
+        30.0, ge=0, description="runs older than this are pruned after each run (0: no limit)"
+    )
+
+    @field_validator("runs_max_bytes", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> int:
+        # ``2g`` as well as a byte count, like the limits' sizes.
+        return parse_size(value)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -84,6 +96,8 @@ class Settings(BaseModel):
             "llm_timeout_s",
             "llm_analysis",
             "generated_dir",
+            "runs_max_bytes",
+            "runs_max_age_days",
         ):
             value = env.get(ENV_PREFIX + name.upper())
             if value not in (None, ""):

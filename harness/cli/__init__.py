@@ -14,7 +14,7 @@ from types import FrameType
 import typer
 from rich.text import Text
 
-from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, sandbox, templates
+from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, runs_cmd, sandbox, templates
 from harness.cli.console import err_console
 from harness.errors import HarnessError, UserError
 from harness.safe_text import visible
@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, sandbox):
+for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox):
     _group.register(app)
 
 

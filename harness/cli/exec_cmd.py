@@ -116,45 +116,51 @@ def register(app: typer.Typer) -> None:
                 f"script {script} does not exist" if script else "no script given",
                 hint="give the path of a Python file, or --generated ID",
             )
+        from harness.runs import RunStore, apply_retention
+
         run_id = new_run_id()
-        run_dir = settings.runs_dir / run_id
+        folder = RunStore(settings.runs_dir).create(run_id)
+        run_dir = folder.path
         spec = RunSpec(
             script=source,
             name=name,
             env=parse_env(env or []),
             inputs=tuple(inputs or ()),
-            output_dir=output or run_dir / "output",
+            output_dir=output or folder.output,
             egress=hosts,
             run_id=run_id,
         )
         broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
-        run_dir.mkdir(parents=True, exist_ok=True)
 
         def progress(message: str) -> None:
             err_console.print(f"[dim]sandbox:[/] {message}", highlight=False)
 
         with (
             DockerBackend(settings, progress=progress) as backend,
-            (run_dir / "events.jsonl").open("w", encoding="utf-8") as log,
+            folder.events() as log,
             RunDisplay(err_console, f"{generated or name} · run {run_id}") as display,
         ):
 
             def on_event(event: Event) -> None:
-                # Events are written as they come, so an interrupted run keeps its log.
-                log.write(event.model_dump_json() + "\n")
-                display.on_event(event)
+                # Events are written as they come, so an interrupted run keeps its log; past the
+                # log's caps they are counted, and not shown either.
+                if log.write(event):
+                    display.on_event(event)
 
             result = backend.run(spec, on_event=on_event, on_fetch=broker)
-        (run_dir / "result.json").write_text(result.model_dump_json(indent=2, exclude={"events"}), encoding="utf-8")
+        folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
         if grant is not None:
             from harness.review.store import GeneratedStore
 
             # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
             GeneratedStore.from_settings(settings).record_run(grant.record_id, run_id, result.status)
+        apply_retention(settings, keep=(run_id,))
         if as_json:
             out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
         else:
             print_summary(result, run_dir)
+            if log.dropped:
+                out_console.print(f"  {log.dropped} events past the log's caps were counted, not kept", markup=False)
             for line in egress_lines(broker.summary() if broker else []):
                 out_console.print(line, markup=False)
         raise typer.Exit(0 if result.ok else 1)

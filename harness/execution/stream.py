@@ -4,11 +4,20 @@ The container's stdout carries, in order: whatever the script prints (protocol e
 and plain output), then the entrypoint's end marker (which names the run's nonce), then
 a tar stream of /output. Everything is parsed defensively and in bounded memory:
 the script controls all of these bytes and is trusted for none of them.
+
+A script can print far more lines than anyone will read, and each line costs the host a
+parse, a JSON event on disk and (for structured lines) many Python objects. So the reader
+bounds three things: what it hands on (``on_event``: a count and a byte budget, after which
+events are counted, not parsed where that is safe, and summed up in one ``events_dropped``
+event just before ``run_finished``), what it keeps in memory (``events``: a count and an
+estimate of bytes that counts every JSON container a line opens), and blank lines (a run
+of them is one event: one byte of output must not become a hundred bytes of log).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import struct
 import tempfile
 import time
@@ -18,16 +27,34 @@ from typing import IO, Literal
 from harness.events import (
     AgentRequestEvent,
     Event,
+    EventsDropped,
     FetchRequestEvent,
     LineSplitter,
+    RunFinished,
     parse_line,
 )
 
-__all__ = ["Demuxer", "RunReader"]
+__all__ = ["MAX_DELIVERED", "MAX_DELIVERED_BYTES", "Demuxer", "RunReader", "memory_cost"]
 
 _HEADER = struct.Struct(">BxxxL")
 _TAIL = 8 * 1024
 _SPOOL = 8 * 1024 * 1024
+MAX_DELIVERED = 20_000  # events handed to on_event (and so to the run's events.jsonl)
+MAX_DELIVERED_BYTES = 8 * 1024 * 1024  # their raw lines' size, plus an envelope each
+MAX_KEPT_BYTES = 4 * 1024 * 1024  # estimated memory of the events kept in ``events``
+_ENVELOPE = 100  # seq, t, kind and quoting that a line gains as a JSON event
+_HOST_EVENT = 512  # the estimate for an event the host makes itself
+_BLANK_RUNS = re.compile(rb"\n\n\n+")
+
+
+def memory_cost(line: bytes) -> int:
+    """An estimate of the memory a line's event holds: its bytes plus a Python object per JSON value.
+
+    ``[{},{},...]`` is three bytes per element on the wire and about 70 in memory (an empty dict
+    and a list slot), so the line length alone would undercount a result line twenty-fold.
+    """
+    containers = line.count(b"{") + line.count(b"[")
+    return len(line) + 64 * containers + 8 * line.count(b",") + 24 * line.count(b'"') + _HOST_EVENT
 
 
 class Demuxer:
@@ -67,6 +94,9 @@ class RunReader:
         stdout_cap: int,
         archive_cap: int,
         max_events: int = 10_000,
+        max_kept_bytes: int = MAX_KEPT_BYTES,
+        max_delivered: int = MAX_DELIVERED,
+        max_delivered_bytes: int = MAX_DELIVERED_BYTES,
         on_event: Callable[[Event], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -74,15 +104,25 @@ class RunReader:
         self.stdout_cap = stdout_cap
         self.archive_cap = archive_cap
         self.max_events = max_events
+        self.max_kept_bytes = max_kept_bytes
+        self.max_delivered = max_delivered
+        self.max_delivered_bytes = max_delivered_bytes
         self.on_event = on_event
         self.clock = clock
         self.t0 = clock()
         self._out = LineSplitter()
         self._err = LineSplitter()
         self._blank_pending = False
+        self._stderr_blank = False
         self.seq = 0
         self.events: list[Event] = []
-        self.events_dropped = 0
+        self.events_dropped = 0  # handed on but not kept in ``events``
+        self.kept_bytes = 0
+        self.delivered = 0
+        self.delivered_bytes = 0
+        self.withheld = 0  # past the delivery caps: counted only
+        self.withheld_bytes = 0
+        self.blank_lines = 0  # blank lines folded into the one before them
         self.first_event_s: float | None = None
         self.stdout_bytes = 0
         self.stderr_bytes = 0
@@ -104,8 +144,9 @@ class RunReader:
             self.stderr_bytes += len(data)
             self._keep_tail(self._stderr_tail, data)
             self._count()
+            data = self._fold_blank(self._err, data)
             for line, cut in self._err.feed(data):
-                self._emit(line, "stderr", cut)
+                self._emit_stderr(line, cut)
             return
         if self.ended:
             self._archive(data)
@@ -119,7 +160,7 @@ class RunReader:
             for line, cut in self._out.flush():
                 self._emit_stdout(line, cut)
         for line, cut in self._err.flush():
-            self._emit(line, "stderr", cut)
+            self._emit_stderr(line, cut)
         if self.archive is not None:
             self.archive.seek(0)
 
@@ -129,9 +170,17 @@ class RunReader:
             self.archive.close()
 
     def emit(self, event: Event) -> Event:
-        """Number, timestamp, keep and hand on a host-made event (seq and t are replaced)."""
+        """Number, timestamp, keep and hand on a host-made event (seq and t are replaced).
+
+        ``run_finished`` always goes through; when anything was withheld or folded, one
+        ``events_dropped`` event saying how much goes just before it.
+        """
+        final = isinstance(event, RunFinished)
+        if final and (self.withheld or self.blank_lines):
+            summary = EventsDropped(count=self.withheld, bytes=self.withheld_bytes, blank_lines=self.blank_lines)
+            self._deliver(summary.model_copy(update={"seq": self._next_seq(), "t": self.elapsed()}), _HOST_EVENT, True)
         event = event.model_copy(update={"seq": self._next_seq(), "t": self.elapsed()})
-        self._deliver(event)
+        self._deliver(event, _HOST_EVENT, final)
         return event
 
     def elapsed(self) -> float:
@@ -152,6 +201,9 @@ class RunReader:
     def _out_feed(self, data: bytes) -> None:
         # Every byte counts against the cap, including the parts of over-long lines that are dropped.
         self.stdout_bytes += len(data)
+        # Only before the end marker: the archive's bytes after it stay as they are.
+        at = data.find(self._marker)
+        data = self._fold_blank(self._out, data) if at < 0 else self._fold_blank(self._out, data[:at]) + data[at:]
         lines = self._out.feed(data, stop=self._marker)
         for line, cut in lines:
             at = -1 if cut else line.find(self._marker)
@@ -171,6 +223,14 @@ class RunReader:
                 self._archive(rest)
             return
         self._count()
+
+    def _fold_blank(self, splitter: LineSplitter, data: bytes) -> bytes:
+        """Fold runs of blank lines to one, at C speed, rather than split millions of empty lines one by one."""
+        if splitter.pending_size() or b"\n\n\n" not in data:
+            return data  # a pending line may be the start of the end marker: leave its bytes alone
+        folded = _BLANK_RUNS.sub(b"\n\n", data)
+        self.blank_lines += len(data) - len(folded)
+        return folded
 
     def _count(self) -> None:
         if self.stdout_bytes + self.stderr_bytes > self.stdout_cap:
@@ -198,10 +258,11 @@ class RunReader:
 
     def _emit_stdout(self, line: bytes, cut: bool) -> None:
         # The entrypoint puts a newline before its end marker; a blank line is held back one
-        # step so that this one never shows up as script output.
+        # step so that this one never shows up as script output. Consecutive blank lines are
+        # one event (counted in ``blank_lines``).
         if not line and not cut:
             if self._blank_pending:
-                self._emit(b"", "stdout", False)
+                self.blank_lines += 1
             self._blank_pending = True
             return
         if self._blank_pending:
@@ -209,17 +270,46 @@ class RunReader:
             self._emit(b"", "stdout", False)
         self._emit(line, "stdout", cut)
 
+    def _emit_stderr(self, line: bytes, cut: bool) -> None:
+        blank = not line and not cut
+        if blank and self._stderr_blank:
+            self.blank_lines += 1
+            return
+        self._stderr_blank = blank
+        self._emit(line, "stderr", cut)
+
     def _emit(self, line: bytes, stream: Literal["stdout", "stderr"], cut: bool) -> None:
         if self.first_event_s is None:
             self.first_event_s = self.elapsed()
+        size = len(line) + _ENVELOPE
+        if self._full(size) and (stream == "stderr" or cut or not line.startswith(b"{") or b"_request" not in line):
+            # Past the caps, a line that cannot be a request to the host is counted, not parsed (a
+            # request that spells its kind with JSON escapes is not answered: the script's loss).
+            self._next_seq()
+            self._withhold(size)
+            return
         event = parse_line(line, stream=stream, truncated=cut, seq=self._next_seq(), t=self.elapsed())
         if isinstance(event, (AgentRequestEvent, FetchRequestEvent)):
+            # Requests are answered past the caps too: the broker has its own budgets.
             self.host_requests.append(event)
-        self._deliver(event)
+        self._deliver(event, size, False, memory_cost(line))
 
-    def _deliver(self, event: Event) -> None:
-        if len(self.events) < self.max_events:
+    def _full(self, size: int) -> bool:
+        return self.delivered >= self.max_delivered or self.delivered_bytes + size > self.max_delivered_bytes
+
+    def _withhold(self, size: int) -> None:
+        self.withheld += 1
+        self.withheld_bytes += size
+
+    def _deliver(self, event: Event, size: int, always: bool, cost: int = _HOST_EVENT) -> None:
+        if not always and self._full(size):
+            self._withhold(size)
+            return
+        self.delivered += 1
+        self.delivered_bytes += size
+        if len(self.events) < self.max_events and self.kept_bytes + cost <= self.max_kept_bytes:
             self.events.append(event)
+            self.kept_bytes += cost
         else:
             self.events_dropped += 1
         if self.on_event is not None:

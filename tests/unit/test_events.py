@@ -299,3 +299,8 @@ def test_hostile_events_survive_parse_dump_and_display(event: tuple[str, dict[st
     for value in parsed.model_dump().values():
         if isinstance(value, str):
             value.encode("utf-8")  # strict: nothing unencodable is left anywhere
+
+
+def test_a_script_cannot_forge_the_dropped_events_marker() -> None:
+    event = parse_line(line(kind="events_dropped", count=0, bytes=0))
+    assert isinstance(event, UnknownEvent) and "events_dropped" in event.reason

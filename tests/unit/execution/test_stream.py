@@ -55,13 +55,14 @@ def test_marker_splits_script_output_from_the_archive_in_any_chunking() -> None:
         assert r.stdout_bytes == len(b'{"v": 1, "kind": "log", "message": "hi"}\nplain\n') + 1
 
 
-def test_script_blank_lines_are_kept_but_the_markers_newline_is_not() -> None:
+def test_a_run_of_blank_lines_is_one_event_and_the_markers_newline_is_none() -> None:
     seen = []
     r = reader(on_event=seen.append)
-    r.feed(1, b"a\n\n\nb\n" + marker())
+    r.feed(1, b"a\n\n\nb\n\nc\n" + marker())
     r.finish()
     r.close()
-    assert [e.text for e in seen] == ["a", "", "", "b"]  # type: ignore[union-attr]
+    assert [e.text for e in seen] == ["a", "", "b", "", "c"]  # type: ignore[union-attr]
+    assert r.blank_lines == 1
 
 
 def test_a_guessed_nonce_is_just_output() -> None:
@@ -96,3 +97,106 @@ def test_host_events_get_sequence_numbers_in_order() -> None:
     started = r.emit(RunStarted(run_id="r", image="i", pooled=False, seq=999))
     r.feed(1, b"x\n")
     assert started.seq == 1 and r.events[1].seq == 2
+
+
+def finished(r: RunReader) -> list[object]:
+    from harness.events import RunFinished
+
+    r.finish()
+    r.emit(RunFinished(run_id="r", status="succeeded", exit_code=0, duration_s=1.0))
+    r.close()
+    return list(r.events)
+
+
+def test_a_flood_of_bare_newlines_becomes_one_event_in_any_chunking() -> None:
+    # The review's flood: 15 MB of "\n" became 10.5 million events. Here 3 MB, chunked like the engine does.
+    flood = b"\n" * 3_000_000
+    for size in (1 << 16, 1 << 22, 7_777):  # 4 MiB: the marker and the flood in one chunk
+        seen: list[object] = []
+        r = reader(on_event=seen.append, stdout_cap=1 << 23)
+        stream = b"start\n" + flood + b"end\n" + marker() + tar_bytes({"x": b"\n\n\n\n"})
+        for at in range(0, len(stream), size):
+            r.feed(1, stream[at : at + size])
+        finished(r)
+        texts = [getattr(e, "text", e.kind) for e in seen]  # type: ignore[attr-defined]
+        assert texts == ["start", "", "end", "events_dropped", "run_finished"], size
+        assert seen[-2].blank_lines == 2_999_999  # type: ignore[attr-defined]
+        assert r.stdout_bytes == len(b"start\n" + flood + b"end\n") + 1
+
+
+def test_archive_bytes_after_the_marker_keep_their_newlines() -> None:
+    archive = tar_bytes({"blank.txt": b"\n" * 5000})
+    stream = b"x\n\n\n\n" + marker() + archive
+    for size in (len(stream), 5, 8):  # the marker in one chunk, or straddling two
+        seen: list[object] = []
+        r = reader(on_event=seen.append)
+        for at in range(0, len(stream), size):
+            r.feed(1, stream[at : at + size])
+        r.finish()
+        assert r.archive is not None and r.archive.read() == archive, size
+        assert [getattr(e, "text", None) for e in seen] == ["x"], size
+        r.close()
+
+
+def test_past_the_delivery_caps_events_are_counted_and_summed_up_once() -> None:
+    seen: list[object] = []
+    r = reader(on_event=seen.append, max_delivered=100, max_delivered_bytes=1 << 20)
+    for i in range(1000):
+        r.feed(1, f"line {i}\n".encode())
+    r.feed(2, b"err\n" * 10)
+    events = finished(r)
+    kinds = [getattr(e, "kind", "") for e in seen]
+    assert len(seen) == 102 and kinds[-2:] == ["events_dropped", "run_finished"]
+    dropped = seen[-2]
+    assert dropped.count == 910 and dropped.bytes > 910 * 100  # type: ignore[attr-defined]
+    assert r.seq == 1012  # every line still counts as an event of the run
+    assert len(events) == 102
+
+
+def test_the_byte_cap_holds_for_long_lines() -> None:
+    seen: list[object] = []
+    r = reader(on_event=seen.append, max_delivered_bytes=1 << 20, stdout_cap=1 << 26)
+    line = b"y" * 60_000 + b"\n"
+    for _ in range(100):
+        r.feed(1, line)
+    finished(r)
+    assert r.delivered_bytes <= 1 << 20 and r.withheld == 100 - 17
+    assert sum(len(getattr(e, "text", "")) for e in seen) <= 1 << 20
+
+
+def test_requests_to_the_host_are_still_read_past_the_caps() -> None:
+    r = reader(max_delivered=1)
+    r.feed(1, b"a\nb\n")
+    r.feed(1, b'{"v": 1, "kind": "agent_request", "id": "q", "role": "r", "prompt": "p"}\n')
+    r.feed(1, b'{"v": 1, "kind": "result", "data": [1, 2, 3]}\n')
+    assert [q.id for q in r.host_requests] == ["q"] and r.withheld == 3
+
+
+def test_kept_events_are_capped_by_an_estimate_of_their_memory() -> None:
+    # The review's second flood: result lines of [{},{},...] took the host to 424 MB.
+    element_list = ",".join(["{}"] * 21_000)
+    line = ('{"v":1,"kind":"result","data":[' + element_list + "]}\n").encode()
+    r = reader(stdout_cap=1 << 26)
+    for _ in range(12):
+        r.feed(1, line)
+    finished(r)
+    kept = [e for e in r.events if e.kind == "result"]
+    assert 0 < len(kept) <= 4 and r.kept_bytes <= 4 * 1024 * 1024
+    assert r.events_dropped >= 8  # handed on (and written, up to the log's caps), not kept
+
+
+def test_memory_cost_counts_json_containers() -> None:
+    from harness.execution.stream import memory_cost
+
+    flat = memory_cost(b"x" * 3000)
+    nested = memory_cost(b"[" + b",".join([b"{}"] * 1000) + b"]")
+    assert nested > 20 * (3000 - 1000) and flat < 4000
+
+
+def test_a_flood_of_newlines_on_stderr_is_folded_too() -> None:
+    seen: list[object] = []
+    r = reader(on_event=seen.append, stdout_cap=1 << 23)
+    for _ in range(30):
+        r.feed(2, b"\n" * 100_000)
+    finished(r)
+    assert len(seen) <= 32 and r.blank_lines > 2_999_000
