@@ -17,6 +17,7 @@ from harness.errors import (
     InputError,
     NotReviewed,
     RunError,
+    RunPrunedError,
     Tampered,
     UserError,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "NotReviewed",
     "PolicyReceipt",
     "RunError",
+    "RunPrunedError",
     "RunResult",
     "RunSpec",
     "Settings",

@@ -8,7 +8,8 @@
     │   │   ├── EngineUnavailable no engine answered
     │   │   ├── EngineRefused     an engine answered but refused us (permissions, API error)
     │   │   └── ImageError        the sandbox image is missing and cannot be built
-    │   └── NotReviewed           no verified approval covers what was asked (status, hosts, limits)
+    │   ├── NotReviewed           no verified approval covers what was asked (status, hosts, limits)
+    │   └── RunPrunedError        a run asked for by id was removed by retention
     ├── RunError                  a run was attempted and did not complete; the CLI exits 1
     └── Tampered                  the review key, audit log or reviewed bytes were altered or are unsafe;
                                   whatever they vouched for is treated as not approved; the CLI exits 1
@@ -28,6 +29,7 @@ __all__ = [
     "InputError",
     "NotReviewed",
     "RunError",
+    "RunPrunedError",
     "Tampered",
     "UserError",
 ]
@@ -89,6 +91,19 @@ class NotReviewed(UserError):
     def __init__(self, message: str, *, hint: str = "", record_id: str = "") -> None:
         super().__init__(message, hint=hint)
         self.record_id = record_id
+
+
+class RunPrunedError(UserError):
+    """Raised when a run asked for by id was removed by retention."""
+
+    def __init__(self, run_id: str, reason: str, at: str) -> None:
+        super().__init__(
+            f"run {run_id} was pruned (retention: {reason})",
+            hint=f"removed at {at}; keep runs longer with HARNESS_RUNS_MAX_AGE_DAYS and HARNESS_RUNS_MAX_BYTES",
+        )
+        self.run_id = run_id
+        self.reason = reason
+        self.at = at
 
 
 class Tampered(HarnessError):

@@ -28,7 +28,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import UserError
+from harness.errors import RunPrunedError, UserError
 from harness.events import Event, EventsDropped
 
 __all__ = [
@@ -52,19 +52,6 @@ _LOCK = ".retention.lock"
 # Always written, past the caps too: there is one of each per run, and without them the log
 # would not say how the run ended or how much of it is missing.
 _ALWAYS = ("run_finished",)
-
-
-class RunPrunedError(UserError):
-    """Raised when a run asked for by id was removed by retention."""
-
-    def __init__(self, run_id: str, reason: str, at: str) -> None:
-        super().__init__(
-            f"run {run_id} was pruned (retention: {reason})",
-            hint=f"removed at {at}; keep runs longer with HARNESS_RUNS_MAX_AGE_DAYS and HARNESS_RUNS_MAX_BYTES",
-        )
-        self.run_id = run_id
-        self.reason = reason
-        self.at = at
 
 
 class RunEntry(BaseModel):
