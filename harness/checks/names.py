@@ -142,6 +142,7 @@ class Names:
     future_annotations: bool = False  # `from __future__ import annotations`: annotations stay strings
     spells_internals: bool = False  # a string literal names an internal attribute ("__globals__")
     imports_tarfile: bool = False
+    imports_doctest: bool = False  # only doctest runs the `>>>` examples in a script's strings
 
     def merged(self, other: Names) -> Names:
         """These bindings plus ``other``'s (code embedded in the script, such as doctest examples)."""
@@ -159,6 +160,7 @@ class Names:
             future_annotations=self.future_annotations,
             spells_internals=self.spells_internals or other.spells_internals,
             imports_tarfile=self.imports_tarfile or other.imports_tarfile,
+            imports_doctest=self.imports_doctest or other.imports_doctest,
         )
 
     def assigned(self, name: str) -> ast.expr | None:
@@ -260,6 +262,7 @@ def scan_names(tree: ast.AST) -> Names:
             _bind_import(names, node)
             imported = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             names.imports_tarfile |= "tarfile" in imported
+            names.imports_doctest |= any(m == "doctest" or m.startswith("doctest.") for m in imported)
             if isinstance(node, ast.ImportFrom) and node.module == "__future__":
                 names.future_annotations |= any(a.name == "annotations" for a in node.names)
         elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):

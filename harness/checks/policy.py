@@ -209,6 +209,11 @@ class _Policy(ast.NodeVisitor):
         """The value of a name bound exactly once (for path resolution)."""
         return self.names.assigned(name)
 
+    def context(self, name: str) -> ast.expr | None:
+        """What ``with X as name`` entered, when that is the name's only binding."""
+        entered = self.names.contexts.get(name, [])
+        return entered[0] if len(entered) == 1 and self.names.stores.get(name) == 1 else None
+
     def _is_call_target(self, node: ast.AST) -> bool:
         return isinstance(self.parent, ast.Call) and self.parent.func is node
 
@@ -783,7 +788,13 @@ class _Policy(ast.NodeVisitor):
             self._check_doctest(node, value)
 
     def _check_doctest(self, node: ast.Constant, text: str) -> None:
-        """doctest.testmod() runs the examples in docstrings: they are code, so check them as code."""
+        """doctest.testmod() runs the examples in docstrings: they are code, so check them as code.
+
+        Only doctest runs them, so in a script that never imports doctest they are documentation
+        (``>>> import numpy as np`` in a usage example is not an import).
+        """
+        if not self.names.imports_doctest:
+            return
         parsed = doctest_examples(text)
         if not parsed:
             return

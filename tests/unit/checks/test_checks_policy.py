@@ -194,10 +194,16 @@ def test_dunder_definitions_in_classes_are_fine_but_odd_ones_are_not() -> None:
 
 
 def test_doctest_examples_are_checked_as_code() -> None:
-    source = 'def f():\n    """Doc.\n\n    >>> import os\n    >>> os.system("id")\n    0\n    """\n'
+    body = 'def f():\n    """Doc.\n\n    >>> import os\n    >>> os.system("id")\n    0\n    """\n'
+    source = "import doctest\n" + body + "doctest.testmod()\n"
     finding = next(f for f in run_checks(source).findings if f.code == "HP103")
-    assert finding.line == 5 and finding.message.startswith("in a doctest example:")
+    assert finding.line == 6 and finding.message.startswith("in a doctest example:")
     assert not errors('def f():\n    """Doc.\n\n    >>> f()\n    1\n    """\n    return 1\n')
+    # Only doctest runs examples: without it they are documentation, whatever they import.
+    assert not errors(body)
+    usage = '"""Summaries.\n\n>>> import numpy as np\n>>> np.mean([1, 2])\n1.5\n"""\nimport statistics\n'
+    assert run_checks(usage).passed
+    assert "HP101" in errors("import doctest\n" + usage)
 
 
 def test_string_annotations_are_checked_as_code() -> None:
