@@ -653,7 +653,15 @@ class _Policy(ast.NodeVisitor):
         if isinstance(node, ast.Lambda):
             return True
         if isinstance(node, ast.Name):
-            return node.id in self.names.functions and not self.names.values.get(node.id)
+            if node.id in self.names.values:
+                return False
+            loops = self.names.loops.get(node.id, [])
+            if loops:  # `for func in (a, b): timeit(func)`
+                return all(
+                    isinstance(it, ast.Tuple | ast.List) and all(self._callable_argument(e) for e in it.elts)
+                    for it in loops
+                ) and self.names.stores.get(node.id) == len(loops)
+            return node.id in self.names.functions
         if isinstance(node, ast.Attribute):
             # A method of the script's own object (self.step); a string is never written this way.
             return isinstance(node.value, ast.Name) and node.attr in self.names.functions
