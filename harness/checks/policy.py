@@ -6,10 +6,14 @@ needs (process control, sockets, frames, the import machinery, code built from s
 closes the known ways around such a list:
 
 * names are checked as Python reads them: ``ast`` gives NFKC-normalised identifiers, so a
-  full-width ``ｅｘｅｃ`` is ``exec`` here too;
+  full-width ``ｅｘｅｃ`` is ``exec`` here too; and in the scope Python reads them in
+  (:mod:`harness.checks.scopes`), so a parameter named ``vars`` or a local ``time`` is not the
+  built-in or the module;
 * dunder attributes (``__class__``, ``__subclasses__``, ``__globals__`` ...) and frame or code
   attributes (``gi_frame``, ``f_back``, ``tb_frame``) are refused on every object;
-* ``getattr`` and friends need a literal attribute name (or a literal, non-underscore prefix);
+* ``getattr`` and friends on a module need a literal attribute name; on the script's own
+  objects a computed name is allowed where it cannot be a spelled-out internal
+  (``_computed_attribute_allowed`` gives the rules);
 * modules reached through allowed ones (``logging.os``, ``tempfile._os``), modules passed around
   as values, and module attributes assigned at run time are refused;
 * format templates that read Python's internals (``'{0.__class__}'``) are refused where they
@@ -71,7 +75,10 @@ _DUNDER_HINTS = {
     "__dict__": "use explicit attributes or dataclasses.asdict(obj)",
     "__traceback__": "use traceback.format_exc() inside the except block",
 }
-_LIST_MUTATORS = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"})
+# Adding to sys.argv can hand unittest.main a test name to import; removing (`del sys.argv[1]`,
+# pop, remove) or reordering only drops or moves what the user passed, so old-style option
+# parsing is allowed.
+_LIST_MUTATORS = frozenset({"append", "extend", "insert"})
 _ROT13 = frozenset({"rot13", "rot_13", "rot-13"})
 _TEST_NAME = re.compile(r"^[A-Za-z]\w*(?:\.[A-Za-z]\w*)?$")
 # Calls that build a string from pieces: a getattr name made by one of them was written to be hidden.
@@ -345,7 +352,7 @@ class _Policy(ast.NodeVisitor):
         return name is not None and name.isidentifier() and not name.startswith("_")
 
     def visit_Subscript(self, node: ast.Subscript) -> None:
-        if not isinstance(node.ctx, ast.Load) and self.qualname(node.value) == "sys.argv":
+        if isinstance(node.ctx, ast.Store) and self.qualname(node.value) == "sys.argv":
             self.add(node, "HP109", "assigns into sys.argv", "copy sys.argv[1:] into a list of your own")
         self.generic_visit(node)
 

@@ -328,7 +328,8 @@ _METADATA_NAMES = frozenset(
 )
 # Dunder names a script may read, and assign (at module level or in a class body).
 DUNDER_NAMES_READ = frozenset({"__name__", "__file__", "__doc__", "__debug__", "__all__"}) | _METADATA_NAMES
-DUNDER_NAMES_STORE = frozenset({"__all__", "__slots__", "__match_args__", "__hash__"}) | _METADATA_NAMES
+# `__file__ = os.path.abspath(__file__)` only changes a string the script itself reads.
+DUNDER_NAMES_STORE = frozenset({"__all__", "__slots__", "__match_args__", "__hash__", "__file__"}) | _METADATA_NAMES
 # Dunder attributes that may be read from a value that is not a module (policy._instance_read
 # gives the reasons): __class__ is type(obj), and an object's __dict__ holds its attributes.
 INSTANCE_DUNDER_READS = frozenset({"__class__", "__dict__"})

@@ -37,7 +37,11 @@ RULES = [
     ("HP103", "import shutil\nshutil.chown('/tmp/x', 'root')", "import shutil\nshutil.move('/tmp/a', '/output/a')"),
     ("HP103", "import doctest\ndoctest.testfile('/tmp/t.txt')", "import doctest\ndoctest.testmod()"),
     ("HP104", "x = print.__self__", "class A:\n    def __init__(self):\n        super().__init__()"),
-    ("HP104", "import json\nd = json.__dict__", "class A:\n    def __repr__(self):\n        return self.__class__.__name__"),
+    (
+        "HP104",
+        "import json\nd = json.__dict__",
+        "class A:\n    def __repr__(self):\n        return self.__class__.__name__",
+    ),
     ("HP104", "x = ().__class__.__base__.__subclasses__()", "x = type(()).__name__"),
     ("HP104", "def f(): pass\nf.__doc__ = 'x'", "def f(): pass\nprint(f.__doc__, f.__name__)"),
     ("HP104", "getattr(object, '__subclasses__')", "getattr(object, '__name__', '')"),
