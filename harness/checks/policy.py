@@ -81,6 +81,13 @@ _DUNDER_HINTS = {
 _LIST_MUTATORS = frozenset({"append", "extend", "insert"})
 _ROT13 = frozenset({"rot13", "rot_13", "rot-13"})
 _TEST_NAME = re.compile(r"^[A-Za-z]\w*(?:\.[A-Za-z]\w*)?$")
+# Built-in classes whose __dict__ (or vars()) would hand out their dunder methods.
+_BUILTIN_TYPES = frozenset(
+    "type object int float complex str bytes bytearray list tuple dict set frozenset bool range slice "
+    "memoryview property classmethod staticmethod super BaseException Exception".split()
+)
+# Dunder keys ordinary code looks up: `if __name__ == "__main__"`-style and data-model names.
+_HARMLESS_KEYS = frozenset({"__main__"})
 # Calls that build a string from pieces: a getattr name made by one of them was written to be hidden.
 _NAME_BUILDERS = frozenset(
     {"chr", "join", "format", "format_map", "decode", "replace", "encode", "bytes", "str", "dir", "vars", "reversed"}
@@ -164,7 +171,7 @@ class _Policy(ast.NodeVisitor):
         if name in self.names.objects or name in self.names.modules:
             return False  # an import binds it (and the import itself is judged)
         scope = self.binding(name)
-        return scope is None or name in scope.module_bound
+        return scope is None or not self.table.shadows_builtin(scope, name)
 
     def is_module_name(self, name: str) -> bool:
         """True when ``name`` read here can be a module (scope-aware: a local non-module binding is not)."""
@@ -340,7 +347,23 @@ class _Policy(ast.NodeVisitor):
         """
         if node.attr not in INSTANCE_DUNDER_READS:
             return False
+        if node.attr == "__dict__" and self._may_be_class(node.value):
+            return False
         return self.names.module_of(node.value) is None and not self._may_be_module(node.value)
+
+    def _may_be_class(self, node: ast.expr) -> bool:
+        """A visible class: a built-in type, a class of the script, ``type(x)`` or ``x.__class__``.
+
+        A class's ``__dict__`` holds its dunder methods (``type.__dict__['__subclasses__']``), the
+        first step of the classic walk to every class in the interpreter; an instance's does not.
+        """
+        if isinstance(node, ast.Name):
+            return node.id in self.names.classes or (node.id in _BUILTIN_TYPES and self.is_builtin(node.id))
+        if isinstance(node, ast.Attribute):
+            return node.attr == "__class__"
+        if isinstance(node, ast.Call):
+            return isinstance(node.func, ast.Name) and node.func.id == "type"
+        return False
 
     def _plain_setattr(self, node: ast.Attribute) -> bool:
         """``object.__setattr__(self, "name", v)`` in a frozen dataclass: a literal, ordinary name."""
@@ -354,7 +377,18 @@ class _Policy(ast.NodeVisitor):
     def visit_Subscript(self, node: ast.Subscript) -> None:
         if isinstance(node.ctx, ast.Store) and self.qualname(node.value) == "sys.argv":
             self.add(node, "HP109", "assigns into sys.argv", "copy sys.argv[1:] into a list of your own")
+        self._check_internal_key(node, node.slice)
         self.generic_visit(node)
+
+    def _check_internal_key(self, node: ast.AST, key: ast.expr | None) -> None:
+        """``d['__builtins__']``, ``d.get('__subclasses__')``: a namespace read by an internal name.
+
+        Only namespaces (globals, class and module dicts) have such keys, so an ordinary
+        script never spells one; the attribute rules would refuse the same read written with a dot.
+        """
+        text = _literal(key)
+        if text is not None and is_dunder(text) and is_internal(text) and text not in _HARMLESS_KEYS:
+            self.add(node, "HP104", f"reads the key {text!r}, an internal name", "use the object's public API")
 
     # -- names -----------------------------------------------------------------------------------
     def visit_Name(self, node: ast.Name) -> None:
@@ -391,6 +425,8 @@ class _Policy(ast.NodeVisitor):
         if node.id != "vars" or not (isinstance(call, ast.Call) and call.func is node):
             return False
         if len(call.args) != 1 or call.keywords or isinstance(call.args[0], ast.Starred):
+            return False
+        if self._may_be_class(call.args[0]):
             return False
         return self.names.module_of(call.args[0]) is None and not self._may_be_module(call.args[0])
 
@@ -572,6 +608,8 @@ class _Policy(ast.NodeVisitor):
             self._check_extractall(node)
         if isinstance(node.func, ast.Attribute) and node.func.attr in ("format", "format_map"):
             self._check_format_receiver(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "pop", "setdefault") and node.args:
+            self._check_internal_key(node, node.args[0])
         for value in [*node.args, *(k.value for k in node.keywords)]:
             text = _literal(value)
             if text is not None and text.lower() in _ROT13:

@@ -52,10 +52,31 @@ class ScopeTable:
     """The scope each scope-making node opens."""
 
     scopes: dict[int, Scope] = field(default_factory=dict)
+    # Module-level names bound by an unconditional top-level statement, with its line.
+    settled: dict[str, int] = field(default_factory=dict)
+    first_read: dict[str, int] = field(default_factory=dict)  # name -> first line it is read on, anywhere
+    deleted: set[str] = field(default_factory=set)  # names some `del` statement unbinds
 
     def of(self, node: ast.AST) -> Scope | None:
         """The scope ``node`` (a module, def, lambda, class or comprehension) opens."""
         return self.scopes.get(id(node))
+
+    def shadows_builtin(self, scope: Scope, name: str) -> bool:
+        """Whether ``scope``'s binding of ``name`` hides the built-in of that name wherever it is read.
+
+        A function's locals never fall back to built-ins (an unbound local raises), so any
+        binding there shadows. A module or class name that is not bound yet, or was deleted,
+        *is* the built-in (``try: help = x`` that fails, ``del help``), so at module level only
+        an unconditional top-level statement that comes before every read shadows it.
+        """
+        if name in scope.module_bound or name in self.deleted:
+            return False
+        if scope.kind in ("function", "comprehension"):
+            return True
+        if scope.kind != "module":
+            return False
+        line = self.settled.get(name)
+        return line is not None and self.first_read.get(name, line + 1) > line
 
 
 def resolve(scope: Scope, name: str) -> Scope | None:
@@ -129,6 +150,21 @@ class _Builder(ast.NodeVisitor):
     # -- scopes ----------------------------------------------------------------------------------
     def visit_Module(self, node: ast.Module) -> None:
         self.table.scopes[id(node)] = self.scope
+        for statement in node.body:
+            names: list[str] = []
+            if isinstance(statement, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                names = [statement.name]
+            elif isinstance(statement, ast.Assign) and not _may_alias(statement.value):
+                names = [t.id for t in statement.targets if isinstance(t, ast.Name)]
+            for name in names:
+                self.table.settled.setdefault(name, statement.lineno)
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                if isinstance(sub.ctx, ast.Load):
+                    current = self.table.first_read.get(sub.id, sub.lineno)
+                    self.table.first_read[sub.id] = min(current, sub.lineno)
+                elif isinstance(sub.ctx, ast.Del):
+                    self.table.deleted.add(sub.id)
         self.generic_visit(node)
 
     def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:

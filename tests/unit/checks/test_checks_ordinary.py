@@ -229,3 +229,22 @@ def test_extracting_elsewhere_is_judged_by_the_path_rules() -> None:
     assert passes("import zipfile\nwith zipfile.ZipFile('/input/a.zip') as z:\n    z.extractall('/output/a')")
     assert passes("import re\nm = re.compile('x')\nprint(m.extract('a') if hasattr(m, 'extract') else 0)")
     assert "HP110" in codes("import zipfile\nwith zipfile.ZipFile('/input/a.zip') as z:\n    z.extractall('/etc')")
+
+
+def test_a_module_level_name_shadows_a_builtin_only_once_it_is_surely_bound() -> None:
+    # Module names fall back to built-ins while unbound: a deleted, conditional or later binding is no shadow.
+    assert "HP102" in codes("help = None\ndel help\nhelp('subprocess')")
+    assert "HP102" in codes("try:\n    help = int('x')\nexcept ValueError:\n    pass\nhelp('subprocess')")
+    assert "HP102" in codes("def g():\n    help('os')\n\ng()\n\ndef help():\n    pass")
+    assert "HP102" in codes("class A:\n    vars = 1\n    x = vars()")
+    assert passes("def help():\n    print('usage')\n\n\ndef main():\n    help()\n\n\nmain()")
+
+
+def test_class_namespaces_stay_closed() -> None:
+    # An instance's __dict__ is its attributes; a class's holds dunder methods (__subclasses__ on type).
+    assert "HP104" in codes("x = type.__dict__['__subclasses__'](object)")
+    assert "HP102" in codes("x = vars(type)")
+    assert "HP104" in codes("print(type(1).__dict__)")
+    assert "HP104" in codes("class A:\n    pass\nprint(A.__dict__)")
+    assert "HP104" in codes("ns = {}\nns.get('__builtins__')")
+    assert passes("m = {}\nprint(m.get('__main__'), m.get('name'))")
