@@ -205,7 +205,7 @@ def measure_ref(ref: str) -> dict[str, object]:
 def _rate(part: dict[str, object]) -> str:
     total = int(part["total"])  # type: ignore[call-overload]
     passed = int(part["passed"])  # type: ignore[call-overload]
-    return f"{passed}/{total} pass ({passed / total:.1%}; false refusals {1 - passed / total:.1%})" if total else "n/a"
+    return f"{passed}/{total} pass ({passed / total:.1%}; refused {1 - passed / total:.1%})" if total else "n/a"
 
 
 def main() -> None:

@@ -446,8 +446,10 @@ class _Policy(ast.NodeVisitor):
             return
         if isinstance(parent, ast.Assign | ast.AnnAssign | ast.NamedExpr) and parent.value is node:
             targets = parent.targets if isinstance(parent, ast.Assign) else [parent.target]
-            if all(isinstance(t, ast.Name) for t in targets):
-                return  # another name for the module: followed by scan_names
+            # Another name for the module, followed by scan_names; but not in a class body, where
+            # the name becomes a class attribute (A.m.system) that no name-based rule follows.
+            if all(isinstance(t, ast.Name) for t in targets) and self.scope.kind != "class":
+                return
         if self._harmless_module_use(node, parent):
             return
         self.add(
