@@ -86,7 +86,7 @@ _BUILTIN_TYPES = frozenset(
     "type object int float complex str bytes bytearray list tuple dict set frozenset bool range slice "
     "memoryview property classmethod staticmethod super BaseException Exception".split()
 )
-# Dunder keys ordinary code looks up: `if __name__ == "__main__"`-style and data-model names.
+# Dunder keys ordinary code looks up (`modules.get("__main__")`-style).
 _HARMLESS_KEYS = frozenset({"__main__"})
 # Calls that build a string from pieces: a getattr name made by one of them was written to be hidden.
 _NAME_BUILDERS = frozenset(
@@ -341,9 +341,9 @@ class _Policy(ast.NodeVisitor):
 
         ``obj.__class__`` is ``type(obj)``, which is allowed; the steps that make it dangerous
         (``__bases__``, ``__mro__``, ``__subclasses__``, ``__globals__``) are refused on their own.
-        An instance's or class's ``__dict__`` holds what its attributes hold, readable by name
-        anyway; only a module's ``__dict__`` is its globals (with ``__builtins__``), so that stays
-        refused.
+        An instance's ``__dict__`` holds what its attributes hold, readable by name anyway. A
+        module's ``__dict__`` is its globals (with ``__builtins__``) and a class's holds its dunder
+        methods: both stay refused.
         """
         if node.attr not in INSTANCE_DUNDER_READS:
             return False
