@@ -36,12 +36,14 @@ HP106  getattr/setattr/delattr with a computed name, or used as a value (hasattr
 HP107  a format template that reads internals (info when the template is computed at run time)
 HP108  frame and code attributes (``gi_frame``, ``tb_frame``, ``f_globals``, ``f_back``)
 HP109  a module reached through another (``logging.os``), private, used as a value, or patched
-HP110  a literal write outside /output, /tmp and /work, or an importable file on the import path
+HP110  a literal write outside /output, /tmp and /work, an importable file on the import path, or an
+       archive unpacked into the working directory (``extractall()`` with no target path)
 HP111  a kernel interface (/proc, /sys, /dev)
 HP112  ``from module import *``
 HP113  ``type()`` with three arguments
 HP114  rot13 (obfuscation)
 HP115  an annotation that is not a plain type expression
+HP116  ``TarFile.extractall`` without ``members=`` (warning: blocks under strict)
 HK401  private key   HK402  AWS key id   HK403  Anthropic/OpenAI-style key   HK404  GitHub token
 HK405  Slack token or webhook   HK407  Google API or Stripe live key
 HK406  a secret-named literal that looks real (warning when merely suspicious)

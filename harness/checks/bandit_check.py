@@ -34,7 +34,8 @@ _GRADED: dict[str, tuple[Severity, str]] = {
     "B108": ("info", "the sandbox's /tmp is its own tmpfs; tempfile.mkdtemp() is still tidier"),
     "B311": ("info", "random is fine for anything but secrets (use the secrets module for those)"),
     "B324": ("warning", "pass usedforsecurity=False when the hash is not for security, or use hashlib.sha256"),
-    "B202": ("warning", "extract with tar.extractall(dest, filter='data') so members cannot escape dest"),
+    # The AST policy's HP116 blocks this under strict; the sandbox's Python 3.11.2 has no filter="data".
+    "B202": ("warning", "pass members=: only regular files and folders, no absolute names, no '..' parts"),
     # XML: the standard library's expat refuses entity-expansion bombs, and memory is capped anyway.
     **{
         f"B{n}": ("info", "fine for the script's own inputs; defusedxml is not available in the sandbox")

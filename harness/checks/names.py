@@ -17,12 +17,26 @@ import ast
 import functools
 import importlib
 import importlib.util
+import re
 import types
 from dataclasses import dataclass, field
 
-from harness.checks.rules import ALLOWED_MODULES, DENIED_MODULES, STDLIB_MODULES
+from harness.checks.rules import (
+    ALLOWED_MODULES,
+    DATA_MODEL_DUNDERS,
+    DENIED_MODULES,
+    DUNDER_NAMES_READ,
+    INTROSPECTION_ATTRS,
+    SAFE_DUNDER_READS,
+    STAR_IMPORTABLE,
+    STDLIB_MODULES,
+)
 
-__all__ = ["Names", "checkable", "denial_reason", "module_allowed", "module_attribute", "scan_names"]
+__all__ = ["Names", "checkable", "denial_reason", "module_allowed", "module_attribute", "scan_names", "star_names"]
+
+_DUNDER_TOKEN = re.compile(r"__[A-Za-z]\w*")
+# Dunder words a string may mention without spelling a way into Python's internals.
+_HARMLESS_DUNDER_WORDS = SAFE_DUNDER_READS | DATA_MODEL_DUNDERS | DUNDER_NAMES_READ | {"__main__", "__pycache__"}
 
 
 def _prefixes(name: str) -> list[str]:
@@ -122,7 +136,13 @@ class Names:
     values: dict[str, list[ast.expr]] = field(default_factory=dict)  # name -> every value assigned to it
     stores: dict[str, int] = field(default_factory=dict)  # name -> how many times it is bound
     loops: dict[str, list[ast.expr]] = field(default_factory=dict)  # loop variable -> what it iterates over
+    contexts: dict[str, list[ast.expr]] = field(default_factory=dict)  # `with X as name` -> X
     classes: set[str] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)  # names of every def in the script
+    future_annotations: bool = False  # `from __future__ import annotations`: annotations stay strings
+    spells_internals: bool = False  # a string literal names an internal attribute ("__globals__")
+    imports_tarfile: bool = False
+    imports_doctest: bool = False  # only doctest runs the `>>>` examples in a script's strings
 
     def merged(self, other: Names) -> Names:
         """These bindings plus ``other``'s (code embedded in the script, such as doctest examples)."""
@@ -132,7 +152,15 @@ class Names:
             values={k: self.values.get(k, []) + other.values.get(k, []) for k in self.values.keys() | other.values},
             stores={k: self.stores.get(k, 0) + other.stores.get(k, 0) for k in self.stores.keys() | other.stores},
             loops={k: self.loops.get(k, []) + other.loops.get(k, []) for k in self.loops.keys() | other.loops},
+            contexts={
+                k: self.contexts.get(k, []) + other.contexts.get(k, []) for k in self.contexts.keys() | other.contexts
+            },
             classes=self.classes | other.classes,
+            functions=self.functions | other.functions,
+            future_annotations=self.future_annotations,
+            spells_internals=self.spells_internals or other.spells_internals,
+            imports_tarfile=self.imports_tarfile or other.imports_tarfile,
+            imports_doctest=self.imports_doctest or other.imports_doctest,
         )
 
     def assigned(self, name: str) -> ast.expr | None:
@@ -192,6 +220,8 @@ def _bind_import(names: Names, node: ast.Import | ast.ImportFrom) -> None:
         return
     for alias in node.names:
         if alias.name == "*":
+            for public in star_names(node.module):
+                names.objects[public] = f"{node.module}.{public}"
             continue
         local = alias.asname or alias.name
         target = module_attribute(node.module, alias.name)
@@ -202,6 +232,27 @@ def _bind_import(names: Names, node: ast.Import | ast.ImportFrom) -> None:
         # a module reached through another one (`from logging import os`) is reported, not bound
 
 
+@functools.lru_cache(maxsize=64)
+def star_names(module: str) -> tuple[str, ...]:
+    """The names ``from module import *`` binds, for the few modules where that is allowed (else none)."""
+    if module not in STAR_IMPORTABLE:
+        return ()
+    loaded = importlib.import_module(module)
+    public = getattr(loaded, "__all__", None)
+    if public is None:
+        public = [n for n in dir(loaded) if not n.startswith("_")]
+    return tuple(sorted(public))
+
+
+def _spells_internals(text: str | bytes) -> bool:
+    """Whether a string literal names an internal attribute (``"__globals__"``, ``"f_back"``)."""
+    if isinstance(text, bytes):
+        text = text.decode("latin-1")
+    if text in INTROSPECTION_ATTRS:
+        return True
+    return any(token not in _HARMLESS_DUNDER_WORDS for token in _DUNDER_TOKEN.findall(text))
+
+
 def scan_names(tree: ast.AST) -> Names:
     """Every import, assignment and class name in ``tree``, with module aliases followed."""
     names = Names()
@@ -209,6 +260,17 @@ def scan_names(tree: ast.AST) -> Names:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             _bind_import(names, node)
+            imported = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            names.imports_tarfile |= "tarfile" in imported
+            names.imports_doctest |= any(m == "doctest" or m.startswith("doctest.") for m in imported)
+            if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+                names.future_annotations |= any(a.name == "annotations" for a in node.names)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
+            names.spells_internals = names.spells_internals or _spells_internals(node.value)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            names.functions.add(node.name)
+        elif isinstance(node, ast.withitem) and isinstance(node.optional_vars, ast.Name):
+            names.contexts.setdefault(node.optional_vars.id, []).append(node.context_expr)
         elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
             names.stores[node.id] = names.stores.get(node.id, 0) + 1
         elif isinstance(node, ast.Assign):

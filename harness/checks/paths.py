@@ -64,6 +64,7 @@ _SAME_PATH = frozenset(
 )
 _ENV_DEFAULT = frozenset({"os.environ.get", "os.getenv"})
 _OS_WRITE_FLAGS = frozenset({"O_WRONLY", "O_RDWR", "O_CREAT", "O_APPEND", "O_TRUNC"})
+_ARCHIVES = ("tarfile.", "zipfile.")
 
 
 class StaticPath(NamedTuple):
@@ -82,6 +83,10 @@ class Resolver(Protocol):
 
     def assigned(self, name: str) -> ast.expr | None:
         """The value of a name assigned exactly once, if any."""
+        ...
+
+    def context(self, name: str) -> ast.expr | None:
+        """What ``with X as name`` entered, when that is the name's only binding."""
         ...
 
 
@@ -316,6 +321,22 @@ def _judge(expr: ast.expr | None, writes: bool, resolver: Resolver) -> tuple[str
     return None
 
 
+def _is_work_dir(node: ast.expr, resolver: Resolver) -> bool:
+    """The path is the working directory itself, where an unpacked ``winreg.py`` would be importable."""
+    found = static_path(node, resolver)
+    return found is not None and found.exact and _absolute(found) == WORK_DIR
+
+
+def _archive_call(node: ast.Call, method: str, resolver: Resolver) -> bool:
+    """``extractall`` is only an archive's; ``extract`` also names other things, so its receiver must be one."""
+    if method == "extractall":
+        return True
+    receiver = node.func.value if isinstance(node.func, ast.Attribute) else None
+    if isinstance(receiver, ast.Name):
+        receiver = resolver.assigned(receiver.id) or resolver.context(receiver.id)
+    return isinstance(receiver, ast.Call) and (resolver.qualname(receiver.func) or "").startswith(_ARCHIVES)
+
+
 def call_path_problems(node: ast.Call, name: str | None, resolver: Resolver) -> list[tuple[str, str]]:
     """(code, message) for each path a call visibly writes outside the sandbox's folders or reads from the kernel."""
     checks: list[tuple[ast.expr | None, bool]] = []
@@ -330,20 +351,30 @@ def call_path_problems(node: ast.Call, name: str | None, resolver: Resolver) -> 
         checks += [(argument(node, position, keyword), writes) for position, keyword in sink.paths]
     elif name is not None and (name in PATH_TYPES or name.startswith(("os.", "glob.", "shutil."))):
         checks += [(arg, False) for arg in node.args]
+    problems: list[tuple[str, str]] = []
+    if name == "shutil.unpack_archive":
+        target = argument(node, 1, "extract_dir")
+        if target is None or _is_work_dir(target, resolver):
+            problems.append(("HP110", f"unpack_archive() unpacks an archive into {WORK_DIR}, the import path"))
     if isinstance(node.func, ast.Attribute):
         method = node.func.attr
-        if method in PATH_METHODS:
+        if method in ("rename", "replace") and len(node.args) + len(node.keywords) != 1:
+            # str.replace(old, new), bytes.replace, datetime.replace(year=...): Path.rename/replace
+            # take exactly one target, so anything else is not a file operation.
+            pass
+        elif method in PATH_METHODS:
             writes = PATH_METHODS[method]
             if method == "open":
                 writes = _writes(argument(node, 0, "mode"), "r")
             checks.append((node.func.value, writes))
             if method in ("rename", "replace", "symlink_to", "hardlink_to") and node.args:
                 checks.append((node.args[0], True))
-        elif method == "extractall":
-            checks.append((argument(node, 0, "path"), True))
-        elif method == "extract":
-            checks.append((argument(node, 1, "path"), True))
-    problems = []
+        elif method in ("extractall", "extract") and _archive_call(node, method, resolver):
+            # No target path extracts into the working directory, /work: judged like a write there.
+            target = argument(node, 0 if method == "extractall" else 1, "path")
+            checks.append((target if target is not None else ast.Constant(WORK_DIR), True))
+            if target is None or _is_work_dir(target, resolver):
+                problems.append(("HP110", f"{method}() unpacks an archive into {WORK_DIR}, the import path"))
     for expr, writes in checks:
         problem = _judge(expr, writes, resolver)
         if problem is not None:

@@ -31,12 +31,14 @@ import ast
 import re
 
 from harness.checks.models import Finding, Severity
-from harness.checks.rules import SAFE_DUNDER_READS
+from harness.checks.rules import DUNDER_NAMES_READ, DUNDER_NAMES_STORE, INSTANCE_DUNDER_READS, SAFE_DUNDER_READS
 from harness.checks.syntax import quiet_warnings
 
 __all__ = ["check_restricted"]
 
 _LINE = re.compile(r"^Line (\d+): (.*)$", re.DOTALL)
+# Dunders the AST policy allows (in the contexts it checks precisely): only noted here.
+_POLICY_JUDGED = SAFE_DUNDER_READS | INSTANCE_DUNDER_READS | DUNDER_NAMES_READ | DUNDER_NAMES_STORE
 _UNDERSCORE = re.compile(r'^"([^"]+)" is an invalid (?:variable|attribute) name because it starts with "_"')
 _INSPECT = re.compile(r'^"([^"]+)" is a restricted name')
 _UNGUARDED = (
@@ -65,7 +67,7 @@ def _grade(message: str, strict: bool) -> tuple[str, Severity]:
     underscore = _UNDERSCORE.match(message)
     if underscore:
         name = underscore.group(1)
-        risky = name.startswith("__") and name.endswith("__") and name not in SAFE_DUNDER_READS
+        risky = name.startswith("__") and name.endswith("__") and name not in _POLICY_JUDGED
         return "HR202", "warning" if (risky and strict) else "info"
     if message.startswith('"*" imports'):
         return "HR204", "warning"

@@ -27,8 +27,10 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import ast
 import re
 import sys
+from collections.abc import Callable
 
 __all__ = [
     "ALLOWED_MODULES",
@@ -40,13 +42,16 @@ __all__ = [
     "DUNDER_NAMES_READ",
     "DUNDER_NAMES_STORE",
     "DYNAMIC_ATTRIBUTE_BUILTINS",
+    "INSTANCE_DUNDER_READS",
     "INTROSPECTION_ATTRS",
     "MODULE_ATTRS_ALLOWED",
     "MODULE_ATTRS_DENIED",
     "SAFE_DUNDER_READS",
+    "STAR_IMPORTABLE",
     "STDLIB_MODULES",
     "STORABLE_MODULE_ATTRS",
     "attribute_allowed",
+    "call_arguments_allowed",
 ]
 
 # Standard-library modules that are useful and harmless inside a no-network, no-privilege
@@ -55,11 +60,12 @@ ALLOWED_MODULES: frozenset[str] = frozenset(
     """
     __future__ abc argparse array ast asyncio atexit base64 binascii bisect bz2 calendar cmath codecs collections
     colorsys concurrent.futures configparser contextlib contextvars copy csv dataclasses datetime decimal difflib
-    doctest email enum errno filecmp fnmatch fractions functools gettext glob graphlib gzip hashlib heapq hmac html
-    io ipaddress itertools json keyword locale logging lzma math mimetypes numbers operator os os.path pathlib
-    posixpath pprint queue random re reprlib sched secrets shlex shutil signal sqlite3 stat statistics string
-    struct sys tarfile tempfile textwrap threading time tomllib traceback types typing unicodedata unittest
-    urllib.parse uuid warnings weakref xml.dom.minidom xml.etree zipfile zlib zoneinfo
+    doctest email enum errno filecmp fnmatch fractions functools getopt gettext glob graphlib gzip hashlib heapq
+    hmac html inspect io ipaddress itertools json keyword locale logging lzma math mimetypes numbers operator
+    optparse os os.path pathlib platform posixpath pprint queue random re reprlib sched secrets shlex shutil signal
+    sqlite3 stat statistics string struct sys tarfile tempfile textwrap threading time timeit token tokenize
+    tomllib traceback types typing unicodedata unittest urllib.parse uuid warnings weakref xml.dom.minidom
+    xml.etree zipfile zlib zoneinfo
     harness_runtime
     """.split()
 )
@@ -90,7 +96,6 @@ DENIED_MODULES: dict[str, str] = {
     "dbm": "use json or sqlite3",
     "multiprocessing": "use threading or concurrent.futures.ThreadPoolExecutor",
     "concurrent.futures.process": "use concurrent.futures.ThreadPoolExecutor",
-    "inspect": "introspection of frames and code objects is not allowed",
     "gc": "walking the garbage collector's objects is not allowed",
     "dis": "code objects are not needed",
     "builtins": "use built-in functions directly",
@@ -99,7 +104,6 @@ DENIED_MODULES: dict[str, str] = {
     "pdb": "debuggers are not allowed",
     "bdb": "debuggers are not allowed",
     "trace": "tracing is not allowed",
-    "timeit": "timeit executes strings of code; use time.perf_counter()",
     "cProfile": "profilers execute strings of code; use time.perf_counter()",
     "profile": "profilers execute strings of code; use time.perf_counter()",
     "pydoc": "pydoc imports modules by name",
@@ -112,7 +116,6 @@ DENIED_MODULES: dict[str, str] = {
     "posix": "use os",
     "_thread": "use threading",
     "resource": "the container sets the limits",
-    "platform": "platform starts programs to answer some questions; use sys.platform",
     "webbrowser": "there is no browser",
     "logging.config": "fileConfig evaluates strings and dictConfig imports callables by name; use logging.basicConfig",
     "unittest.mock": "mock.patch imports objects by dotted name; write a small fake class instead",
@@ -124,6 +127,28 @@ STDLIB_MODULES: frozenset[str] = frozenset(sys.stdlib_module_names)
 
 # Modules whose attributes are allowed one by one (anything else is refused).
 MODULE_ATTRS_ALLOWED: dict[str, frozenset[str]] = {
+    # platform, function by function: these read os.uname(), sys and files. processor(),
+    # architecture(), platform() and iterating uname() start `uname -p` or `file` through the
+    # PATH, which a script can point at a program it wrote; they stay refused.
+    "platform": frozenset(
+        """
+        python_version python_version_tuple python_implementation python_compiler python_build python_branch
+        python_revision system node release version machine libc_ver freedesktop_os_release
+        """.split()
+    ),
+    # inspect, function by function: signatures and type tests. Everything that reaches frames,
+    # closures, globals or all of an object's attributes (currentframe, stack, getmembers,
+    # getclosurevars, getattr_static ...) stays refused; eval_str= is refused at the call.
+    "inspect": frozenset(
+        """
+        signature Signature Parameter BoundArguments isclass isfunction ismethod isroutine isbuiltin
+        iscoroutinefunction isgeneratorfunction isasyncgenfunction iscoroutine isgenerator isawaitable isabstract
+        ismodule isdatadescriptor getdoc cleandoc
+        """.split()
+    ),
+    # timeit with a callable: the statement arguments are checked at the call (call_arguments_allowed).
+    # timeit.main() compiles statements from the command line: refused.
+    "timeit": frozenset("timeit repeat Timer default_timer".split()),
     "os": frozenset(
         """
         path sep altsep extsep pathsep linesep defpath devnull curdir pardir name environ environb getenv getenvb
@@ -148,6 +173,12 @@ MODULE_ATTRS_ALLOWED: dict[str, frozenset[str]] = {
         getallocatedblocks excepthook audit abiflags tracebacklimit
         """.split()
     ),
+}
+_PER_FUNCTION_REASONS = {
+    "platform": "only platform's python_*, system(), machine(), release(), version() and node() are allowed: "
+    "the others start programs; use sys.platform or os.uname()",
+    "inspect": "only inspect.signature and the is*() type tests are allowed: the rest reaches frames and internals",
+    "timeit": "use timeit.timeit(callable, number=n) or time.perf_counter()",
 }
 # Constants such as os.O_RDONLY, os.EX_OK, os.SEEK_END, os.R_OK.
 _OS_CONSTANT = re.compile(r"^(?:O|EX|SEEK|F|R|W|X|ST)_[A-Z0-9_]+$")
@@ -289,9 +320,22 @@ DATA_MODEL_DUNDERS = frozenset(
     + [f"__r{op}__" for op in _NUMERIC]
     + [f"__i{op}__" for op in _NUMERIC]
 )
+# Module metadata: plain strings a script's author sets and reads (``__author__``, ``__license__``).
+# Python gives none of them a meaning, so reading or assigning them reaches nothing.
+_METADATA_NAMES = frozenset(
+    """__version__ __author__ __date__ __license__ __copyright__ __credits__ __email__ __maintainer__ __status__
+    __contact__ __title__ __description__ __url__ __docformat__ __version_info__ __created__ __updated__""".split()
+)
 # Dunder names a script may read, and assign (at module level or in a class body).
-DUNDER_NAMES_READ = frozenset({"__name__", "__file__", "__doc__", "__debug__", "__all__", "__version__"})
-DUNDER_NAMES_STORE = frozenset({"__all__", "__version__", "__author__", "__slots__", "__match_args__", "__hash__"})
+DUNDER_NAMES_READ = frozenset({"__name__", "__file__", "__doc__", "__debug__", "__all__"}) | _METADATA_NAMES
+# `__file__ = os.path.abspath(__file__)` only changes a string the script itself reads.
+DUNDER_NAMES_STORE = frozenset({"__all__", "__slots__", "__match_args__", "__hash__", "__file__"}) | _METADATA_NAMES
+# Dunder attributes that may be read from a value that is not a module (policy._instance_read
+# gives the reasons): __class__ is type(obj), and an object's __dict__ holds its attributes.
+INSTANCE_DUNDER_READS = frozenset({"__class__", "__dict__"})
+# `from m import *` is allowed for these: they hold only numeric functions and constants, each
+# of which the policy allows by name (a test checks this), and the names are bound as imports.
+STAR_IMPORTABLE = frozenset({"math", "cmath", "stat"})
 
 
 def attribute_allowed(module: str, attr: str) -> tuple[bool, str]:
@@ -300,6 +344,8 @@ def attribute_allowed(module: str, attr: str) -> tuple[bool, str]:
     if allowed is not None and attr not in allowed and not (module == "os" and _OS_CONSTANT.match(attr)):
         if module == "sys":
             return False, _FRAMES
+        if module in _PER_FUNCTION_REASONS:
+            return False, _PER_FUNCTION_REASONS[module]
         if _PROCESS_NAMES.match(attr):
             return False, _PROCESS
         return False, "use os for paths, files and the environment (or pathlib); nothing else is needed"
@@ -307,3 +353,32 @@ def attribute_allowed(module: str, attr: str) -> tuple[bool, str]:
     if denied is not None:
         return False, denied
     return True, ""
+
+
+def _keyword(node: ast.Call, position: int, keyword: str) -> ast.expr | None:
+    if 0 <= position < len(node.args) and not any(isinstance(a, ast.Starred) for a in node.args[: position + 1]):
+        return node.args[position]
+    return next((k.value for k in node.keywords if k.arg == keyword), None)
+
+
+# timeit.timeit/repeat/Timer compile a string statement (and setup) with exec: only callables.
+_TIMEIT_CALLS = frozenset({"timeit.timeit", "timeit.repeat", "timeit.Timer"})
+
+
+def call_arguments_allowed(
+    name: str, node: ast.Call, is_callable: Callable[[ast.expr | None], bool]
+) -> tuple[str, str] | None:
+    """(message, hint) when an allowed function is called with arguments that make it run strings as code."""
+    if name in _TIMEIT_CALLS:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            return f"{name}() with unpacked arguments", "pass the function to time directly"
+        for position, keyword in ((0, "stmt"), (1, "setup")):
+            if not is_callable(_keyword(node, position, keyword)):
+                return (
+                    f"{name}() with a {keyword} that is not a function: timeit runs strings as code",
+                    f"pass a function or a lambda: {name}(lambda: work(), number=100)",
+                )
+    elif name.startswith("inspect."):
+        if any(k.arg in ("eval_str", "globals", "locals") or k.arg is None for k in node.keywords):
+            return f"{name}() with eval_str/globals/locals evaluates annotation strings", "leave annotations alone"
+    return None

@@ -36,7 +36,12 @@ RULES = [
     ("HP103", "import sys\nprint(sys.modules)", "import sys\nsys.exit(0)"),
     ("HP103", "import shutil\nshutil.chown('/tmp/x', 'root')", "import shutil\nshutil.move('/tmp/a', '/output/a')"),
     ("HP103", "import doctest\ndoctest.testfile('/tmp/t.txt')", "import doctest\ndoctest.testmod()"),
-    ("HP104", "x = (1).__class__", "class A:\n    def __init__(self):\n        super().__init__()"),
+    ("HP104", "x = print.__self__", "class A:\n    def __init__(self):\n        super().__init__()"),
+    (
+        "HP104",
+        "import json\nd = json.__dict__",
+        "class A:\n    def __repr__(self):\n        return self.__class__.__name__",
+    ),
     ("HP104", "x = ().__class__.__base__.__subclasses__()", "x = type(()).__name__"),
     ("HP104", "def f(): pass\nf.__doc__ = 'x'", "def f(): pass\nprint(f.__doc__, f.__name__)"),
     ("HP104", "getattr(object, '__subclasses__')", "getattr(object, '__name__', '')"),
@@ -48,9 +53,9 @@ RULES = [
     ("HP105", "x = __builtins__", "if __name__ == '__main__':\n    print(__file__)"),
     ("HP105", "def __getglobals__(): pass", "class A:\n    def __repr__(self):\n        return 'A'"),
     ("HP105", "class A:\n    __doc__ = 'x'", "class A:\n    __slots__ = ('a',)\n    __hash__ = None"),
-    ("HP106", "n = input()\ngetattr(object(), n)", "getattr(object(), 'real', None)"),
-    ("HP106", "n = input()\nsetattr(object(), n, 1)", "class A:\n    pass\nsetattr(A(), 'name', 1)"),
-    ("HP106", "def run(o, k):\n    return getattr(o, k)()", "def run(o, k):\n    return getattr(o, f'do_{k}')()"),
+    ("HP106", "n = '__cla' + input()\ngetattr(object(), n)", "n = input()\ngetattr(object(), n, None)"),
+    ("HP106", "class A:\n    pass\nn = input()\nsetattr(A, n, 1)", "n = input()\nsetattr(object(), n, 1)"),
+    ("HP106", "import os\ndef run(k):\n    return getattr(os, k)()", "def run(o, k):\n    return getattr(o, k)()"),
     (
         "HP106",
         "import os\ngetattr(os, 'sys' + 'tem')",
@@ -108,7 +113,7 @@ def test_findings_are_located_and_actionable() -> None:
 
 def test_full_width_identifiers_are_checked_as_python_reads_them() -> None:
     assert "HP102" in errors("\uff45\uff56\uff41\uff4c('1')")  # ｅｖａｌ
-    assert "HP104" in errors("x = ().__\uff43\uff4c\uff41\uff53\uff53__")  # __ｃｌａｓｓ__
+    assert "HP104" in errors("x = ().__\uff53\uff49\uff5a\uff45\uff4f\uff46__")  # __ｓｉｚｅｏｆ__
     assert "HP101" in errors("import \uff53\uff4f\uff43\uff4b\uff45\uff54")  # ｓｏｃｋｅｔ
     # ...and the spelling itself is reported, so a reviewer is not fooled either.
     assert "HS011" in errors("\uff50\uff52\uff49\uff4e\uff54(1)")
@@ -145,10 +150,13 @@ def test_type_names_used_in_annotations_are_fine() -> None:
     assert "HP103" in errors("import types\ncode = types.CodeType")
 
 
-def test_hasattr_with_a_computed_name_is_a_warning_that_strict_blocks() -> None:
-    source = "def f(o, n):\n    return hasattr(o, n)"
+def test_hasattr_with_a_computed_name_passes_on_the_scripts_objects_only() -> None:
+    # hasattr answers True or False: harmless on the script's own values...
+    assert run_checks("def f(o, n):\n    return hasattr(o, n)", "strict").passed
+    # ...but on a module the name could be anything the module holds (the module is also used as a value).
+    source = "import os\n\n\ndef f(n):\n    return hasattr(os, n)"
     assert policy_codes(source, "warning") == {"HP106"}
-    assert not run_checks(source, "strict").passed and run_checks(source, "standard").passed
+    assert not run_checks(source, "strict").passed and not run_checks(source, "standard").passed
 
 
 def test_modules_reached_through_allowed_modules() -> None:
@@ -190,15 +198,21 @@ def test_dunder_definitions_in_classes_are_fine_but_odd_ones_are_not() -> None:
 
 
 def test_doctest_examples_are_checked_as_code() -> None:
-    source = 'def f():\n    """Doc.\n\n    >>> import os\n    >>> os.system("id")\n    0\n    """\n'
+    body = 'def f():\n    """Doc.\n\n    >>> import os\n    >>> os.system("id")\n    0\n    """\n'
+    source = "import doctest\n" + body + "doctest.testmod()\n"
     finding = next(f for f in run_checks(source).findings if f.code == "HP103")
-    assert finding.line == 5 and finding.message.startswith("in a doctest example:")
+    assert finding.line == 6 and finding.message.startswith("in a doctest example:")
     assert not errors('def f():\n    """Doc.\n\n    >>> f()\n    1\n    """\n    return 1\n')
+    # Only doctest runs examples: without it they are documentation, whatever they import.
+    assert not errors(body)
+    usage = '"""Summaries.\n\n>>> import numpy as np\n>>> np.mean([1, 2])\n1.5\n"""\nimport statistics\n'
+    assert run_checks(usage).passed
+    assert "HP101" in errors("import doctest\n" + usage)
 
 
 def test_string_annotations_are_checked_as_code() -> None:
     assert "HP102" in errors("def f(x: \"eval('1')\"): pass")
-    assert "HP104" in errors("x: 'int.__class__' = 1")
+    assert "HP104" in errors("x: 'int.__mro__' = 1")
     assert not errors("from __future__ import annotations\ndef f(x: 'list[int] | None') -> 'dict[str, int]': pass")
 
 

@@ -11,7 +11,8 @@ import harness.checks
 from harness.checks import POLICIES, CheckReport, Finding, GatePolicy, gate, get_policy, run_checks
 from harness.errors import ConfigError
 
-WARNING_ONLY = "def f(obj, name):\n    return hasattr(obj, name)\n"  # a policy warning (HP106)
+# A policy warning (HP116, unfiltered tar extraction) and a bandit warning (B202), nothing else.
+WARNING_ONLY = "import tarfile\n\nwith tarfile.open('/input/a.tar') as tar:\n    tar.extractall('/tmp/x')\n"
 
 
 def test_public_surface() -> None:
@@ -53,8 +54,8 @@ def test_strict_blocks_policy_warnings_that_standard_lets_through() -> None:
     assert strict.counts["error"] == 0 and strict.counts["warning"] >= 1
     assert not strict.passed and standard.passed
     decision = gate(strict, "strict")
-    assert not decision.passed and [f.code for f in decision.blocking] == ["HP106"]
-    assert decision.reasons[0].startswith("HP106 line 2:") and decision.reasons[0].endswith("(warning)")
+    assert not decision.passed and [f.code for f in decision.blocking] == ["HP116"]
+    assert decision.reasons[0].startswith("HP116 line 4:") and decision.reasons[0].endswith("(warning)")
     passed = gate(standard, "standard")
     assert passed.passed and passed.blocking == () and "no blocking findings" in passed.reasons[0]
 
