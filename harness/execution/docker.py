@@ -443,6 +443,7 @@ class DockerBackend(Backend):
             "argv": list(spec.argv),
             "env": dict(spec.env),
             "inputs_size": len(inputs_blob),
+            "max_outputs": limits.output_files,  # the host enforces it too; this only spares the stream
         }
         raw = handle.raw
         killed_for = ""

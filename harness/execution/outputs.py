@@ -233,35 +233,35 @@ def collect_outputs(
                 return got
         with tarfile.open(fileobj=archive, mode="r|") as tar:
             for member in tar:
-                name = normalise_output_path(member.name)
-                shown = safe_name(member.name)
-                if name is None:
-                    if member.name not in (".", "./", "", "output", "output/", "/output"):
-                        got.leave(f"refused {shown}: outside /output")
+                if member.name in (".", "./", ""):
                     continue
-                shown = safe_name(name)
                 entries += 1
                 if entries > max_files:
+                    shown = safe_name(member.name)
                     got.leave(f"stopped at {shown}: more than {max_files} files and folders in /output")
                     break
+                name = normalise_output_path(member.name)
+                if name is None:
+                    got.leave(f"refused {safe_name(member.name)}: outside /output")
+                    continue
                 why = _refusal(name)
                 if why is None and not (member.isdir() or member.isfile()):
                     why = "symlink" if member.issym() else "hard link" if member.islnk() else "special file"
                 if why is not None:
-                    got.leave(f"refused {shown}: {why}")
+                    got.leave(f"refused {safe_name(name)}: {why}")
                     continue
                 if member.isfile() and total + member.size > cap:
-                    got.leave(f"stopped at {shown}: outputs over the {cap} byte cap")
+                    got.leave(f"stopped at {safe_name(name)}: outputs over the {cap} byte cap")
                     break
                 if root_fd is not None:
                     try:
                         written = _place(root_fd, name, tar.extractfile(member) if member.isfile() else None)
                     except OSError as exc:
-                        got.leave(f"refused {shown}: {exc.strerror or exc}")
+                        got.leave(f"refused {safe_name(name)}: {exc.strerror or exc}")
                         continue
                     if not written:
                         got.conflicts.append(name)
-                        got.leave(f"skipped {shown}: it already exists in the destination")
+                        got.leave(f"skipped {safe_name(name)}: it already exists in the destination")
                         continue
                 if member.isfile():
                     total += member.size
