@@ -48,6 +48,7 @@ class PhaseOutcome(BaseModel):
     run_id: str | None = None
     output_dir: str | None = None
     deliverables: tuple[str, ...] = ()
+    outputs_partial: bool = Field(False, description="some of the phase's /output was refused, skipped or past a cap")
     gate_passed: bool | None = None
     assertions_passed: bool | None = Field(None, description="the scaffold's output assertions (None: none checked)")
     reason: str = ""
@@ -193,6 +194,7 @@ def run_plan(
             run_id=report.run_id,
             output_dir=result.output_dir,
             deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
+            outputs_partial=result.outputs_partial,
             gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             assertions_passed=all(a.passed for a in checked) if checked else None,
             reason=result.message,

@@ -250,6 +250,9 @@ def _run_plan(
         )
         for item in report.deliverables:
             out_console.print(f"  {item}", markup=False)
+        for done in report.phases:
+            if done.outputs_partial:
+                out_console.print(f"  {done.name}: outputs partial, not everything was collected", markup=False)
         out_console.print(f"  outputs: {target}", markup=False)
         out_console.print(f"  report: {target / report.report_file}", markup=False)
     raise typer.Exit(0 if report.status == "succeeded" else 1)

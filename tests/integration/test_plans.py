@@ -209,7 +209,7 @@ def test_plan_folders_follow_the_output_rules(harness: Harness, backend: DockerB
     assert (mine / "summary" / "summary.json").read_text() == "my own"
     assert (mine / "summary" / "summary.md").is_file()  # new files are added next to the user's
     assert (mine / "plan_report.json").read_text() == "my own"
-    assert merged.report_file == f"plan_report-{merged.plan_id}.json"
+    assert merged.report_file == f"plan_report-{merged.plan_id}.json" and merged.phases[0].outputs_partial
     assert json.loads((mine / merged.report_file).read_text())["plan_id"] == merged.plan_id
     assert not (mine / MARKER).exists()
 
