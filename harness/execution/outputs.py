@@ -112,7 +112,13 @@ def check_destination(path: Path, mode: OutputMode) -> None:
         return
     if not path.is_dir():
         raise InputError(f"output {path} exists and is not a folder", hint="pick another --output")
-    if not any(path.iterdir()):
+    try:
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise InputError(
+            f"output folder {path} cannot be read ({exc.strerror})", hint="pick another --output"
+        ) from None
+    if empty:
         return
     if mode == "new":
         raise InputError(f"output folder {path} is not empty", hint=_FLAGS_HINT)
