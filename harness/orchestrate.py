@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from harness.dispatch.plan import Plan, PlanEstimate, PlanPhase
 from harness.events import Event
 from harness.execution.backend import Backend
-from harness.records import new_run_id
+from harness.execution.outputs import prepare_destination, retry_mode, write_new_file
+from harness.records import OutputMode, new_run_id
 from harness.report import Report
 
 __all__ = ["PhaseOutcome", "PlanReport", "plan_workers", "run_plan"]
@@ -47,6 +48,7 @@ class PhaseOutcome(BaseModel):
     run_id: str | None = None
     output_dir: str | None = None
     deliverables: tuple[str, ...] = ()
+    outputs_partial: bool = Field(False, description="some of the phase's /output was refused, skipped or past a cap")
     gate_passed: bool | None = None
     assertions_passed: bool | None = Field(None, description="the scaffold's output assertions (None: none checked)")
     reason: str = ""
@@ -74,6 +76,7 @@ class PlanReport(BaseModel):
     agents_coordinated: tuple[str, ...]
     estimate: PlanEstimate | None = None
     estimate_error: float | None = Field(None, description="wall time over the estimate, minus one")
+    report_file: str = Field("plan_report.json", description="this report's file name in the plan's output folder")
 
 
 def plan_workers(max_parallel: int | None = None) -> int:
@@ -88,6 +91,7 @@ def run_plan(
     *,
     inputs: Sequence[Path] = (),
     output_dir: Path,
+    output_mode: OutputMode = "new",
     backend: Backend,
     on_phase: PhaseCallback | None = None,
     on_event: Callable[[str, Event], None] | None = None,
@@ -104,6 +108,10 @@ def run_plan(
     lock = threading.Lock()
     prepare_lock = threading.Lock()
     plan_id = f"plan-{new_run_id()}"
+    # The plan's folder follows the run rules; its phases' folders inside it are then new
+    # (or merged into, when the user asked to merge into an existing plan folder).
+    output_dir = prepare_destination(output_dir, output_mode, plan_id)
+    phase_mode: OutputMode = "merge" if output_mode == "merge" else "new"
 
     def notify(name: str, state: str, report: Report | None = None) -> None:
         if on_phase is not None:
@@ -144,6 +152,7 @@ def run_plan(
                 prepared,
                 inputs=phase_inputs,
                 output_dir=target,
+                output_mode=phase_mode if attempts == 1 else retry_mode(phase_mode),
                 backend=backend,
                 on_event=(lambda e, n=phase.name: on_event(n, e)) if on_event else None,
                 plan_id=plan_id,
@@ -185,6 +194,7 @@ def run_plan(
             run_id=report.run_id,
             output_dir=result.output_dir,
             deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
+            outputs_partial=result.outputs_partial,
             gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             assertions_passed=all(a.passed for a in checked) if checked else None,
             reason=result.message,
@@ -203,9 +213,11 @@ def run_plan(
         harness.history.plan_finished(plan_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
         raise
     report = _summarise(plan, plan_id, request, outcomes, reports, partial, time.monotonic() - t0, estimate)
-    # Next to the phases' folders, like a single run's report.json in its run folder.
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "plan_report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
+    # Next to the phases' folders, like a single run's report.json in its run folder; a merge
+    # never overwrites, so an earlier plan's report there stays and this one gets its own name.
+    if (output_dir / report.report_file).exists() or (output_dir / report.report_file).is_symlink():
+        report = report.model_copy(update={"report_file": f"plan_report-{plan_id}.json"})
+    write_new_file(output_dir, report.report_file, report.model_dump_json(indent=2).encode())
     harness.history.plan_finished(
         plan_id,
         report.status,

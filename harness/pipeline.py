@@ -27,6 +27,7 @@ from harness.errors import ConfigError, UserError
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
+from harness.execution.outputs import retry_mode
 from harness.generation.agents import AgentBroker, Role, load_roles
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
@@ -34,7 +35,7 @@ from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, Scaffold, load_library
 from harness.history.store import HistoryStore, success_factor
-from harness.records import Analysis, Decision, RunResult, RunSpec, new_run_id
+from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
     ExecutionResult,
@@ -233,6 +234,7 @@ class Harness:
         *,
         inputs: Sequence[Path] = (),
         output_dir: Path | None = None,
+        output_mode: OutputMode = "new",
         on_event: Callable[[Event], None] | None = None,
         backend: Backend | None = None,
         plan_id: str | None = None,
@@ -259,7 +261,14 @@ class Harness:
             decision=decision.model_dump_json(),
         )
         try:
-            report = self._execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event, backend=backend)
+            report = self._execute(
+                prepared,
+                inputs=inputs,
+                output_dir=output_dir,
+                output_mode=output_mode,
+                on_event=on_event,
+                backend=backend,
+            )
         except KeyboardInterrupt:
             self.history.finished(prepared.run_id, "interrupted")
             raise
@@ -289,6 +298,7 @@ class Harness:
         *,
         inputs: Sequence[Path],
         output_dir: Path | None,
+        output_mode: OutputMode,
         on_event: Callable[[Event], None] | None,
         backend: Backend | None,
     ) -> Report:
@@ -308,6 +318,7 @@ class Harness:
                 name="main.py",
                 inputs=tuple(inputs),
                 output_dir=output_dir or folder.output,
+                output_mode=output_mode,
                 egress=egress,
                 run_id=prepared.run_id,
             )
@@ -346,6 +357,7 @@ class Harness:
         params: Mapping[str, str] | None = None,
         inputs: Sequence[Path] = (),
         output_dir: Path | None = None,
+        output_mode: OutputMode = "new",
         on_event: Callable[[Event], None] | None = None,
     ) -> Report:
         """Serve a request end to end; raises UserError when it cannot run as asked."""
@@ -356,7 +368,7 @@ class Harness:
                 f"cannot run this request: missing {prepared.decision.missing[0]}",
                 hint=prepared.decision.reasoning,
             )
-        return self.execute(prepared, inputs=inputs, output_dir=output_dir, on_event=on_event)
+        return self.execute(prepared, inputs=inputs, output_dir=output_dir, output_mode=output_mode, on_event=on_event)
 
     # -- internals ------------------------------------------------------------------------------
     def _analyse_and_decide(
@@ -470,9 +482,10 @@ class Harness:
             if not generation.gate_passed or generation.script is None or generation.why_stopped:
                 break
             prepared.script, prepared.checks = generation.script, generation.checks
-            # Code the LLM rewrote after the run was never reviewed: it gets no egress, whatever the first run had.
-            repaired = spec.model_copy(update={"script": generation.script, "egress": ()})
-            run = runner.run(repaired, on_event=record, on_agent=broker)
+            # Code the LLM rewrote after the run was never reviewed: it gets no egress, whatever the first
+            # run had; the first attempt's outputs are in the folder this run made: the next replaces them.
+            again = {"script": generation.script, "egress": (), "output_mode": retry_mode(spec.output_mode)}
+            run = runner.run(spec.model_copy(update=again), on_event=record, on_agent=broker)
             record_run(generation, generator.store, run)
         return run
 

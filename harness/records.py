@@ -18,6 +18,7 @@ __all__ = [
     "Candidate",
     "Decision",
     "Estimate",
+    "OutputMode",
     "PolicyReceipt",
     "RunResult",
     "RunSpec",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 RunStatus = Literal["succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "interrupted"]
+OutputMode = Literal["new", "merge", "overwrite"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -47,6 +49,11 @@ class RunSpec(_Record):
     env: dict[str, str] = Field(default_factory=dict, description="the only environment the script sees")
     inputs: tuple[Path, ...] = Field((), description="host files or folders, visible read-only under /input")
     output_dir: Path | None = Field(None, description="host folder that receives /output after the run")
+    output_mode: OutputMode = Field(
+        "new",
+        description="new: a fresh or empty folder only; merge: add new files, never overwrite; "
+        "overwrite: replace a folder harness made earlier",
+    )
     limits: Limits | None = Field(None, description="None: the settings' limits")
     egress: tuple[str, ...] = Field(
         (), description="hosts the host may fetch from for the script (a reviewed grant); the container stays offline"
@@ -112,6 +119,8 @@ class RunResult(_Record):
     output_dir: Path | None = None
     artifacts: tuple[Artifact, ...] = ()
     output_warnings: tuple[str, ...] = ()
+    output_conflicts: tuple[str, ...] = Field((), description="outputs skipped because the destination had them")
+    outputs_partial: bool = Field(False, description="some of /output was refused, skipped or past a cap")
     policy: PolicyReceipt
 
     @property

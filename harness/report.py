@@ -113,6 +113,8 @@ class ExecutionResult(_Part):
     phases: tuple[dict[str, JsonValue], ...] = ()
     deliverables: tuple[Deliverable, ...] = ()
     output_dir: str | None = None
+    outputs_partial: bool = Field(False, description="some of /output was refused, skipped or past a cap")
+    output_conflicts: tuple[str, ...] = Field((), description="outputs skipped because the destination had them")
     result: JsonValue = None
     events_count: int = 0
 
@@ -134,6 +136,8 @@ class ExecutionResult(_Part):
             phases=tuple({"name": name, "ok": ok} for name, ok in phases.items()),
             deliverables=tuple(Deliverable(path=a.path, size=a.size, description=a.description) for a in run.artifacts),
             output_dir=str(run.output_dir) if run.output_dir else None,
+            outputs_partial=run.outputs_partial,
+            output_conflicts=run.output_conflicts,
             result=data,
             events_count=run.events_count,
         )

@@ -4,7 +4,7 @@ Protocol (host -> container, on stdin):
     the run's nonce: NONCE_LEN hex digits and a newline;
     one line of JSON, the job header:
         {"v": 1, "script": str, "name": str, "argv": [str],
-         "env": {str: str}, "inputs_size": int}
+         "env": {str: str}, "inputs_size": int, "max_outputs": int}
     then ``inputs_size`` bytes: a tar archive extracted into /input (pooled runs,
     which cannot receive bind mounts once started). Anything after that on stdin
     belongs to the script (answers to agent calls).
@@ -13,7 +13,8 @@ Protocol (container -> host, on stdout): first, once the interpreter is up,
     {"v": 1, "kind": "_harness_ready"}
 then, after the script has ended:
     {"v": 1, "kind": "_harness_end", "nonce": str, "exit_code": int}
-    then a tar stream of /output until end of file.
+    then a tar stream of /output until end of file (at most max_outputs + 1 entries,
+    when max_outputs is set: the host collects no more).
 
 Everything the script prints comes before the end marker. The host trusts none of
 it for the status: the exit code comes from the engine. The container runs the job
@@ -177,12 +178,17 @@ def _run_child(path: str, argv: list[str], env: dict[str, str]) -> None:
     os._exit(code)
 
 
-def _send_outputs(nonce: bytearray, exit_code: int) -> None:
+def _send_outputs(nonce: bytearray, exit_code: int, max_outputs: int) -> None:
     marker = {"v": 1, "kind": "_harness_end", "nonce": nonce[:NONCE_LEN].decode("ascii"), "exit_code": exit_code}
     # The leading newline ends any partial line the script left, so the marker starts a line.
     os.write(1, ("\n" + json.dumps(marker) + "\n").encode())
+    sent = 0
     with os.fdopen(1, "wb", closefd=False) as out, tarfile.open(fileobj=out, mode="w|") as tar:
         for root, dirs, files in os.walk(OUTPUT_DIR):
+            if max_outputs and sent > max_outputs:
+                # The host collects no more than max_outputs entries; one past it tells it there
+                # were more. Sending the rest would only fill the host's archive cap.
+                break
             dirs.sort()
             for name in [*dirs, *sorted(files)]:
                 full = os.path.join(root, name)
@@ -193,10 +199,13 @@ def _send_outputs(nonce: bytearray, exit_code: int) -> None:
                 # Only regular files, directories and symlinks (which the host refuses and
                 # reports) travel; nothing is dereferenced.
                 if stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode):
+                    if max_outputs and sent > max_outputs:
+                        break
                     try:
                         tar.add(full, arcname=os.path.relpath(full, OUTPUT_DIR), recursive=False)
                     except OSError:
                         continue
+                    sent += 1
 
 
 def main() -> int:
@@ -237,7 +246,7 @@ def main() -> int:
         os.kill(-1, signal.SIGKILL)
     except OSError:
         pass
-    _send_outputs(nonce, exit_code)
+    _send_outputs(nonce, exit_code, int(job.get("max_outputs") or 0))
     return exit_code
 
 

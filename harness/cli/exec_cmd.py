@@ -48,6 +48,9 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     for artifact in result.artifacts:
         note = f" - {artifact.description}" if artifact.description else ""
         out_console.print(visible(f"  {artifact.path} ({artifact.size} bytes){note}"), highlight=False, markup=False)
+    if result.outputs_partial:
+        skipped = f", {len(result.output_conflicts)} already there" if result.output_conflicts else ""
+        out_console.print(f"  [yellow]outputs partial[/]: not everything was collected{skipped}", highlight=False)
     for warning in result.output_warnings:
         out_console.print(Text.assemble("  ", ("warning:", "yellow"), " ", visible(warning)), highlight=False)
     if result.output_dir:
@@ -76,6 +79,12 @@ def register(app: typer.Typer) -> None:
             list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")
         ] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
+        merge: Annotated[
+            bool, typer.Option("--merge", help="into an existing folder: add new files only, never overwrite")
+        ] = False,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="replace a folder that harness made earlier (nothing else)")
+        ] = False,
         timeout: Annotated[float | None, typer.Option(help="wall-clock seconds before the run is killed")] = None,
         memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
         cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
@@ -93,7 +102,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
         from harness.execution.docker import DockerBackend
+        from harness.execution.outputs import check_destination, output_mode
 
+        mode = output_mode(merge=merge, overwrite=overwrite)
+        if output is not None:
+            check_destination(output, mode)
         for path in inputs or ():
             if not path.exists():
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
@@ -127,6 +140,7 @@ def register(app: typer.Typer) -> None:
             env=parse_env(env or []),
             inputs=tuple(inputs or ()),
             output_dir=output or folder.output,
+            output_mode=mode,
             egress=hosts,
             run_id=run_id,
         )

@@ -15,7 +15,8 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
 from harness.errors import ConfigError, InputError, RunError, UserError
-from harness.records import new_run_id
+from harness.execution.outputs import check_destination, output_mode
+from harness.records import OutputMode, new_run_id
 from harness.safe_text import visible
 from harness.settings import Settings
 
@@ -112,6 +113,9 @@ def _summary(report: Any, run_dir: Path) -> None:
     for item in result.deliverables:
         note = f" - {item.description}" if item.description else ""
         out_console.print(visible(f"  {item.path} ({item.size} bytes){note}"), markup=False)
+    if result.outputs_partial:
+        skipped = f", {len(result.output_conflicts)} already there" if result.output_conflicts else ""
+        out_console.print(f"  [yellow]outputs partial[/]: not everything was collected{skipped}", highlight=False)
     if result.output_dir:
         out_console.print(visible(f"  outputs: {result.output_dir}"), markup=False)
     out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
@@ -123,6 +127,7 @@ def _serve(
     template: str | None,
     inputs: list[Path] | None,
     output: Path | None,
+    mode: OutputMode,
     dry_run: bool,
     as_json: bool,
     yes: bool,
@@ -176,7 +181,9 @@ def _serve(
         raise typer.Exit(1)
     title = f"{prepared.decision.template or prepared.decision.strategy} · run {prepared.run_id}"
     with RunDisplay(err_console, title) as display:
-        report = harness.execute(prepared, inputs=tuple(inputs or ()), output_dir=output, on_event=display.on_event)
+        report = harness.execute(
+            prepared, inputs=tuple(inputs or ()), output_dir=output, output_mode=mode, on_event=display.on_event
+        )
     if as_json:
         out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
@@ -207,6 +214,7 @@ def _run_plan(
     request: str,
     inputs: list[Path] | None,
     output: Path | None,
+    mode: OutputMode,
     as_json: bool,
     estimate: Any = None,
 ) -> None:
@@ -228,6 +236,7 @@ def _run_plan(
             request,
             inputs=tuple(inputs or ()),
             output_dir=target,
+            output_mode=mode,
             backend=backend,
             on_phase=display.on_phase,
             on_event=display.on_event,
@@ -245,8 +254,13 @@ def _run_plan(
         )
         for item in report.deliverables:
             out_console.print(visible(f"  {item}"), markup=False)
+        for done in report.phases:
+            if done.outputs_partial:
+                out_console.print(
+                    visible(f"  {done.name}: outputs partial, not everything was collected"), markup=False
+                )
         out_console.print(f"  outputs: {target}", markup=False)
-        out_console.print(f"  report: {target / 'plan_report.json'}", markup=False)
+        out_console.print(f"  report: {target / report.report_file}", markup=False)
     raise typer.Exit(0 if report.status == "succeeded" else 1)
 
 
@@ -262,6 +276,12 @@ def register(app: typer.Typer) -> None:
             list[Path] | None, typer.Option("--input", "-i", help="file or folder, at /input/NAME")
         ] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
+        merge: Annotated[
+            bool, typer.Option("--merge", help="into an existing folder: add new files only, never overwrite")
+        ] = False,
+        overwrite: Annotated[
+            bool, typer.Option("--overwrite", help="replace a folder that harness made earlier (nothing else)")
+        ] = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
@@ -274,6 +294,9 @@ def register(app: typer.Typer) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
         from harness.pipeline import Harness
 
+        mode = output_mode(merge=merge, overwrite=overwrite)
+        if output is not None:
+            check_destination(output, mode)  # before any LLM call is paid for
         for path in inputs or ():
             if not path.exists():
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
@@ -283,7 +306,7 @@ def register(app: typer.Typer) -> None:
         if template is None and strategy is None and not dry_run:
             plan, estimate = _plan_for(harness, request)
             if plan is not None:
-                _run_plan(harness, plan, request, inputs, output, as_json, estimate)
+                _run_plan(harness, plan, request, inputs, output, mode, as_json, estimate)
                 return
         stream = _TokenStream()
         prepared = harness.prepare(
@@ -298,7 +321,7 @@ def register(app: typer.Typer) -> None:
         )
         stream.end()
         try:
-            _serve(harness, prepared, template, inputs, output, dry_run, as_json, yes)
+            _serve(harness, prepared, template, inputs, output, mode, dry_run, as_json, yes)
         finally:
             prepared.close()
 

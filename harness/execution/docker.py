@@ -30,10 +30,10 @@ from harness.execution.backend import AgentDeclined, AgentHandler, Backend, Even
 from harness.execution.egress import NO_GRANT
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
-from harness.execution.outputs import collect_outputs, normalise_output_path
+from harness.execution.outputs import Collected, collect_outputs, normalise_output_path, prepare_destination
 from harness.execution.pool import Reaper, WarmPool
 from harness.execution.stream import Demuxer, RunReader
-from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec, RunStatus
+from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
 
 __all__ = ["LABEL", "DockerBackend", "connect", "owner_alive", "owner_token", "sweep"]
@@ -138,22 +138,6 @@ def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
     return mounts
 
 
-def _prepare_output(path: Path | None) -> Path | None:
-    if path is None:
-        return None
-    path = Path(path).expanduser()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".harness-write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise InputError(
-            f"output directory {path} is not writable ({exc.strerror})", hint="pick another --output"
-        ) from None
-    return path.resolve()
-
-
 def _inputs_size(mounts: dict[str, Path]) -> int:
     total = 0
     for path in mounts.values():
@@ -218,7 +202,9 @@ class DockerBackend(Backend):
             raise RuntimeError("this backend is closed")
         limits = spec.limits or self.settings.limits
         mounts = _input_mounts(spec.inputs)
-        out_dir = _prepare_output(spec.output_dir)
+        out_dir = (
+            None if spec.output_dir is None else prepare_destination(spec.output_dir, spec.output_mode, spec.run_id)
+        )
         handle = None
         inputs_blob = b""
         if self._pool is not None and limits == self.settings.limits:
@@ -457,6 +443,7 @@ class DockerBackend(Backend):
             "argv": list(spec.argv),
             "env": dict(spec.env),
             "inputs_size": len(inputs_blob),
+            "max_outputs": limits.output_files,  # the host enforces it too; this only spares the stream
         }
         raw = handle.raw
         killed_for = ""
@@ -523,19 +510,19 @@ class DockerBackend(Backend):
             for e in reader.events
             if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
         }
-        artifacts: list[Artifact] = []
-        warnings: list[str] = []
+        collected = Collected()
         if reader.archive is not None:
             try:
-                artifacts, warnings = collect_outputs(
-                    reader.archive, out_dir, cap=limits.output_size, declared=declared
+                collected = collect_outputs(
+                    reader.archive, out_dir, cap=limits.output_size, declared=declared, max_files=limits.output_files
                 )
             finally:
                 reader.close()
         elif not killed_for and not engine_error:
-            warnings.append("the container ended without sending its outputs")
+            collected.leave("the container ended without sending its outputs")
         if reader.archive_over_cap:
-            warnings.append("outputs exceeded the collection cap and were not all collected")
+            collected.leave("outputs exceeded the collection cap and were not all collected")
+        warnings = collected.warnings
         if reader.reported_exit is not None and exit_code is not None and reader.reported_exit != exit_code:
             # The engine's code decides; a difference means something in the container interfered.
             warnings.append(f"the entrypoint reported exit code {reader.reported_exit}, the engine {exit_code}")
@@ -568,8 +555,10 @@ class DockerBackend(Backend):
             stdout_tail=reader.stdout_tail,
             stderr_tail=reader.stderr_tail,
             output_dir=out_dir,
-            artifacts=tuple(artifacts),
+            artifacts=tuple(collected.artifacts),
             output_warnings=tuple(warnings),
+            output_conflicts=tuple(collected.conflicts),
+            outputs_partial=collected.partial,
             policy=PolicyReceipt(
                 runtime=self.settings.runtime or "runc",
                 input_mode=input_mode,

@@ -57,6 +57,9 @@ class Limits(BaseModel):
     tmp_size: int = Field(64 * MiB, ge=MiB, description="tmpfs size for /tmp")
     work_size: int = Field(64 * MiB, ge=MiB, description="tmpfs size for the working directory /work")
     output_size: int = Field(128 * MiB, ge=MiB, description="tmpfs size for /output, also the collection cap")
+    output_files: int = Field(
+        10_000, ge=1, le=1_000_000, description="most files and folders collected from /output, then partial"
+    )
     input_size: int = Field(64 * MiB, ge=MiB, description="largest inputs that travel by copy (pooled runs)")
     shm_size: int = Field(8 * MiB, ge=KiB * 64, description="size of /dev/shm")
     stdout_cap: int = Field(16 * MiB, ge=64 * KiB, description="total stdout+stderr bytes, then output_limit")
@@ -107,6 +110,7 @@ class Limits(BaseModel):
             "tmp_size": format_size(self.tmp_size),
             "work_size": format_size(self.work_size),
             "output_size": format_size(self.output_size),
+            "output_files": self.output_files,
             "shm_size": format_size(self.shm_size),
             "stdout_cap": format_size(self.stdout_cap),
             "nofile": self.nofile,

@@ -188,3 +188,34 @@ def test_the_seeds_hybrid_example_runs_as_a_plan(capsys: pytest.CaptureFixture[s
     findings = json.loads((Path(report["phases"][2]["output_dir"]) / "findings.json").read_text())
     assert findings["files_scanned"] >= 4
     assert {"research-analyst", "security-specialist"} <= set(report["agents_coordinated"])
+
+
+def test_plan_folders_follow_the_output_rules(harness: Harness, backend: DockerBackend, tmp_path: Path) -> None:
+    from harness.errors import InputError
+    from harness.execution.outputs import MARKER
+
+    summary = PlanPhase(name="summary", request="summarise", template="csv_summary", params={"group_by": "region"})
+    plan = Plan(phases=(summary,))
+    mine = tmp_path / "mine"
+    (mine / "summary").mkdir(parents=True)
+    (mine / "summary" / "summary.json").write_text("my own")
+    (mine / "plan_report.json").write_text("my own")
+    with pytest.raises(InputError, match="not empty"):
+        run_plan(harness, plan, "t", inputs=(SALES,), output_dir=mine, backend=backend)
+    with pytest.raises(InputError, match="not made by harness"):
+        run_plan(harness, plan, "t", inputs=(SALES,), output_dir=mine, output_mode="overwrite", backend=backend)
+
+    merged = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=mine, output_mode="merge", backend=backend)
+    assert (mine / "summary" / "summary.json").read_text() == "my own"
+    assert (mine / "summary" / "summary.md").is_file()  # new files are added next to the user's
+    assert (mine / "plan_report.json").read_text() == "my own"
+    assert merged.report_file == f"plan_report-{merged.plan_id}.json" and merged.phases[0].outputs_partial
+    assert json.loads((mine / merged.report_file).read_text())["plan_id"] == merged.plan_id
+    assert not (mine / MARKER).exists()
+
+    fresh = tmp_path / "fresh"
+    first = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=fresh, backend=backend)
+    assert first.status == "succeeded" and (fresh / MARKER).is_file() and (fresh / "summary" / MARKER).is_file()
+    again = run_plan(harness, plan, "t", inputs=(SALES,), output_dir=fresh, output_mode="overwrite", backend=backend)
+    assert again.status == "succeeded" and again.report_file == "plan_report.json"
+    assert json.loads((fresh / "plan_report.json").read_text())["plan_id"] == again.plan_id

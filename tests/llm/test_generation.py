@@ -116,6 +116,9 @@ def test_failed_run_is_repaired(fake: FakeAnthropic, capsys: pytest.CaptureFixtu
     assert [a["stage"] for a in attempts] == ["generate", "run_repair"]
     assert attempts[0]["run_status"] == "failed" and attempts[1]["run_status"] == "succeeded"
     assert "cannot find the data" in fake.requests[1].body["messages"][0]["content"]
+    # Both attempts wrote hello.txt into the run's one output folder: the repair replaced it, no conflict.
+    result = report["execution_result"]  # type: ignore[index]
+    assert result["outputs_partial"] is False and [d["path"] for d in result["deliverables"]] == ["hello.txt"]
 
 
 NEEDS_NETWORK = """import sys

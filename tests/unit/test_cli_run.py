@@ -92,3 +92,21 @@ def test_templates_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and "critical path" in out and "example: harness run" in out
     code, _, err = run(capsys, "templates", "show", "nope")
     assert code == 2 and one_error_line(err)
+
+
+@pytest.mark.parametrize("command", ["run", "exec"])
+def test_output_flags_are_checked_before_anything_runs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    target = tmp_path / "checkout"
+    (target / ".git").mkdir(parents=True)
+    script = tmp_path / "s.py"
+    script.write_text("print(1)\n")
+    first = ["run", "find errors in logs", "--template", "log_analysis"] if command == "run" else ["exec", str(script)]
+    code, _, err = run(capsys, *first, "--output", str(target))
+    assert code == 2 and "not empty" in one_error_line(err) and "--merge" in err and "--overwrite" in err
+    code, _, err = run(capsys, *first, "--output", str(target), "--overwrite")
+    assert code == 2 and "not made by harness" in one_error_line(err)
+    code, _, err = run(capsys, *first, "--output", str(target), "--merge", "--overwrite")
+    assert code == 2 and "cannot be used together" in one_error_line(err)
+    assert sorted(p.name for p in target.iterdir()) == [".git"]

@@ -47,20 +47,18 @@ def test_hostile_archive_entries_are_refused(tmp_path: Path) -> None:
         entry("dev", tarfile.CHRTYPE),
     ]
     data = {e.name: b"payload" for e in entries if e.type == tarfile.REGTYPE}
-    artifacts, warnings = collect_outputs(archive(entries, data), dest, cap=1 << 20, declared={"ok/a.txt": "d"})
-    assert [(a.path, a.declared, a.description) for a in artifacts] == [("ok/a.txt", True, "d")]
+    got = collect_outputs(archive(entries, data), dest, cap=1 << 20, declared={"ok/a.txt": "d"})
+    assert [(a.path, a.declared, a.description) for a in got.artifacts] == [("ok/a.txt", True, "d")]
     assert (dest / "ok/a.txt").read_bytes() == b"payload"
     assert not outside.exists()
     assert sorted(os.listdir(dest)) == ["ok"]
-    assert len(warnings) == 6
+    assert len(got.warnings) == 6 and got.partial
 
 
 def test_cap_stops_collection(tmp_path: Path) -> None:
     entries = [entry("a"), entry("b")]
-    artifacts, warnings = collect_outputs(
-        archive(entries, {"a": b"x" * 600, "b": b"y" * 600}), tmp_path, cap=1000, declared={}
-    )
-    assert [a.path for a in artifacts] == ["a"] and "cap" in warnings[0]
+    got = collect_outputs(archive(entries, {"a": b"x" * 600, "b": b"y" * 600}), tmp_path, cap=1000, declared={})
+    assert [a.path for a in got.artifacts] == ["a"] and "cap" in got.warnings[0] and got.partial
 
 
 def test_existing_symlink_in_destination_is_not_followed(tmp_path: Path) -> None:
@@ -69,13 +67,13 @@ def test_existing_symlink_in_destination_is_not_followed(tmp_path: Path) -> None
     victim = tmp_path / "victim.txt"
     victim.write_text("original")
     (dest / "a.txt").symlink_to(victim)
-    _, warnings = collect_outputs(archive([entry("a.txt")], {"a.txt": b"new"}), dest, cap=1 << 20, declared={})
-    assert victim.read_text() == "original" and warnings
+    got = collect_outputs(archive([entry("a.txt")], {"a.txt": b"new"}), dest, cap=1 << 20, declared={})
+    assert victim.read_text() == "original" and got.conflicts == ["a.txt"]
 
 
 def test_garbage_archive_is_a_warning_not_a_crash(tmp_path: Path) -> None:
-    artifacts, warnings = collect_outputs(io.BytesIO(b"\x00not a tar" * 100), tmp_path, cap=1 << 20, declared={})
-    assert artifacts == [] and warnings
+    got = collect_outputs(io.BytesIO(b"\x00not a tar" * 100), tmp_path, cap=1 << 20, declared={})
+    assert got.artifacts == [] and got.warnings
 
 
 @pytest.mark.parametrize(
