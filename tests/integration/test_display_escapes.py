@@ -58,9 +58,9 @@ def test_exec_shows_every_sequence_a_script_prints(cli: Cli, tmp_path: Path, san
     assert "│ out\\x1b]52;c;Y3VybCBldmlsLnNofHNo\\x07" in err
     assert "│ back\\x08\\x08\\x08\\x08over\\rwritten \\u202eevil" in err
     assert "! err\\x1b[2K\\x1b[1Ghidden" in err
-    assert "report\\x1b]0;pwned\\x07.txt (1 bytes) - the report\\x1b[2K\\x1b[1Gnothing to see" in out
-    # The file itself is what the script wrote; only the display escapes it.
-    assert (tmp_path / "out" / "report\x1b]0;pwned\x07.txt").read_text() == "x"
+    # A name with control characters is refused on collection; the warning shows it escaped.
+    assert "report\\x1b]0;pwned\\x07.txt" in out and "warning:" in out
+    assert not (tmp_path / "out" / "report\x1b]0;pwned\x07.txt").exists()
 
 
 def test_the_review_forging_script_is_refused_before_it_runs(cli: Cli, sandbox_image: str) -> None:
