@@ -42,8 +42,14 @@ log = logging.getLogger(__name__)
 
 LABEL = "harness.managed"
 READY = b'{"v": 1, "kind": "_harness_ready"}\n'  # the entrypoint's first line, see sandbox/entrypoint.py
-USER = "10001:10001"
+SUPERVISOR_USER = "0:0"  # the supervisor and init; scripts run as SCRIPT_USER (sandbox/entrypoint.py)
+SCRIPT_USER = "10001:10001"
 _UID = "10001"
+# What the supervisor starts with (the engine drops every other capability). A non-root
+# container user gets added capabilities only in its bounding set (measured on Docker 20.10),
+# and no-new-privileges ignores file capabilities, so uid 0 is how it receives them.
+SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
+DEADLINE_GRACE_S = 2.0  # the supervisor's own kill comes this long after the host's
 
 
 def _start_time(pid: int) -> str:
@@ -186,8 +192,12 @@ class DockerBackend(Backend):
         client: Any = None,
         pool_size: int | None = None,
         progress: Progress | None = None,
+        idle_timeout_s: float = 600.0,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        # A container that receives no job within this ends itself (the pool then replaces it):
+        # if this process dies, nothing it started waits forever.
+        self.idle_timeout_s = idle_timeout_s
         self.client = client or connect(self.settings)
         self.swept = sweep(self.client)
         self.image = ImageBuilder(self.client, self.settings, progress).ensure()
@@ -293,7 +303,7 @@ class DockerBackend(Backend):
         from docker.types import LogConfig, Ulimit
 
         api = self.client.api
-        opts = "rw,noexec,nosuid,nodev"
+        opts = f"rw,noexec,nosuid,nodev,nr_inodes={limits.inodes}"
         owned = f"{opts},uid={_UID},gid={_UID}"
         tmpfs = {
             "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
@@ -301,7 +311,8 @@ class DockerBackend(Backend):
             "/output": f"{owned},size={limits.output_size},mode=0755",
         }
         if pooled:
-            tmpfs["/input"] = f"{owned},size={limits.input_size},mode=0755"
+            # Owned by the supervisor, which copies the inputs in: the script can read them only.
+            tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
         binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
         t0 = time.monotonic()
         try:
@@ -309,6 +320,7 @@ class DockerBackend(Backend):
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
+                cap_add=list(SUPERVISOR_CAPS),
                 security_opt=["no-new-privileges"],
                 init=True,
                 pids_limit=limits.pids,
@@ -321,8 +333,11 @@ class DockerBackend(Backend):
                     Ulimit(name="core", soft=0, hard=0),
                 ],
                 tmpfs=tmpfs,
-                shm_size=limits.shm_size,
-                ipc_mode="private",
+                # No /dev/shm at all: no scaffold needs POSIX shared memory, and Docker would
+                # mount 64 MB for a size of 0.
+                ipc_mode="none",
+                # Nothing revives a container whose supervisor ended it (deadline or idle).
+                restart_policy={"Name": "no"},
                 log_config=LogConfig(type="none"),
                 binds=binds or None,
                 runtime=self.settings.runtime,
@@ -330,7 +345,8 @@ class DockerBackend(Backend):
             )
             created = api.create_container(
                 self.image,
-                user=USER,
+                command=["--idle-timeout", f"{self.idle_timeout_s:g}"],
+                user=SUPERVISOR_USER,
                 stdin_open=True,
                 tty=False,
                 environment={},
@@ -457,6 +473,8 @@ class DockerBackend(Backend):
             "argv": list(spec.argv),
             "env": dict(spec.env),
             "inputs_size": len(inputs_blob),
+            # The supervisor enforces this itself, so the run ends even if this process dies.
+            "deadline_s": limits.timeout_s + DEADLINE_GRACE_S,
         }
         raw = handle.raw
         killed_for = ""
@@ -571,6 +589,11 @@ class DockerBackend(Backend):
             artifacts=tuple(artifacts),
             output_warnings=tuple(warnings),
             policy=PolicyReceipt(
+                user=SCRIPT_USER,
+                supervisor_user=SUPERVISOR_USER,
+                cap_add=SUPERVISOR_CAPS,
+                capabilities=_CAPABILITIES,
+                ipc="none",
                 runtime=self.settings.runtime or "runc",
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
@@ -635,6 +658,13 @@ class DockerBackend(Backend):
             raw.sendall(json.dumps({"id": request.id, **reply}).encode() + b"\n" + body)
         except OSError:
             pass  # the script is gone; its status will say why
+
+
+_CAPABILITIES = (
+    "script (uid 10001): none, in every set (bounding included)",
+    "supervisor (uid 0): KILL effective while the script runs; SETUID, SETGID, SETPCAP permitted, for the output collector",
+    "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
+)
 
 
 def _decide(

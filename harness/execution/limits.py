@@ -54,7 +54,7 @@ class Limits(BaseModel):
     work_size: int = Field(64 * MiB, ge=MiB, description="tmpfs size for the working directory /work")
     output_size: int = Field(128 * MiB, ge=MiB, description="tmpfs size for /output, also the collection cap")
     input_size: int = Field(64 * MiB, ge=MiB, description="largest inputs that travel by copy (pooled runs)")
-    shm_size: int = Field(8 * MiB, ge=KiB * 64, description="size of /dev/shm")
+    inodes: int = Field(32768, ge=256, le=1 << 22, description="files and folders per tmpfs (nr_inodes)")
     stdout_cap: int = Field(16 * MiB, ge=64 * KiB, description="total stdout+stderr bytes, then output_limit")
     nofile: int = Field(1024, ge=64, le=1 << 20, description="open files ulimit")
     fsize: int = Field(256 * MiB, ge=MiB, description="largest file a process may write (ulimit)")
@@ -65,7 +65,6 @@ class Limits(BaseModel):
         "work_size",
         "output_size",
         "input_size",
-        "shm_size",
         "stdout_cap",
         "fsize",
         mode="before",
@@ -103,7 +102,7 @@ class Limits(BaseModel):
             "tmp_size": format_size(self.tmp_size),
             "work_size": format_size(self.work_size),
             "output_size": format_size(self.output_size),
-            "shm_size": format_size(self.shm_size),
+            "inodes": self.inodes,
             "stdout_cap": format_size(self.stdout_cap),
             "nofile": self.nofile,
             "fsize": format_size(self.fsize),
