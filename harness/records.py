@@ -79,7 +79,9 @@ class PolicyReceipt(_Record):
     user: str = Field("10001:10001", description="the script's uid:gid")
     supervisor_user: str = Field("0:0", description="uid:gid of init and the in-container supervisor")
     cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = Field(("SETUID", "SETGID", "SETPCAP", "KILL"), description="granted to the container user")
+    cap_add: tuple[str, ...] = Field(
+        ("SETUID", "SETGID", "SETPCAP", "KILL"), description="granted to the container user (the supervisor)"
+    )
     capabilities: tuple[str, ...] = Field((), description="who holds which capabilities while the script runs")
     no_new_privileges: bool = True
     init: bool = True

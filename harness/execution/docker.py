@@ -262,7 +262,10 @@ class DockerBackend(Backend):
             try:
                 handle.raw.setblocking(False)
                 try:
-                    gone = handle.raw.recv(1, socket.MSG_PEEK) == b""
+                    # After its ready line a waiting supervisor says nothing: anything readable
+                    # (its idle-deadline notice, or end of file) means it is gone.
+                    handle.raw.recv(1, socket.MSG_PEEK)
+                    gone = True
                 except BlockingIOError:
                     gone = False  # nothing to read: still waiting for its job, as it should be
                 finally:
@@ -662,7 +665,8 @@ class DockerBackend(Backend):
 
 _CAPABILITIES = (
     "script (uid 10001): none, in every set (bounding included)",
-    "supervisor (uid 0): KILL effective while the script runs; SETUID, SETGID, SETPCAP permitted, for the output collector",
+    "supervisor (uid 0): KILL effective while the script runs; SETUID, SETGID, SETPCAP permitted"
+    " (for the output collector)",
     "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
 )
 
