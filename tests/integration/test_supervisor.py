@@ -164,9 +164,7 @@ def test_stdin_is_at_end_of_file_and_agent_replies_still_arrive(backend: DockerB
         print("answer:", hr.agent("writer", "two"), flush=True)
         """
     )
-    result = backend.run(
-        RunSpec(script=script, limits=Limits.build(timeout_s=20)), on_agent=lambda r: f"re {r.prompt}"
-    )
+    result = backend.run(RunSpec(script=script, limits=Limits.build(timeout_s=20)), on_agent=lambda r: f"re {r.prompt}")
     assert result.ok, (result.message, result.stderr_tail)
     lines = result.stdout_tail.splitlines()
     assert lines[0].startswith("eof after") and float(lines[0].split()[-1]) < 1
@@ -296,9 +294,7 @@ def test_a_run_whose_host_was_killed_stops_at_its_own_deadline(sandbox_image: st
     assert all(c["HostConfig"]["RestartPolicy"]["Name"] in ("", "no") for c in stopped)
 
 
-def test_a_waiting_pool_container_whose_host_was_killed_stops_when_idle(
-    sandbox_image: str, docker_client: Any
-) -> None:
+def test_a_waiting_pool_container_whose_host_was_killed_stops_when_idle(sandbox_image: str, docker_client: Any) -> None:
     token = f"{ORPHAN_HOST}:pool:1"
     code = CHILD.format(token=token, pool=2, idle=4, timeout=3)
     stopped = _kill_host_and_watch(docker_client, code, token, "ready", within=4 + 8)
