@@ -49,6 +49,7 @@ _UID = "10001"
 # container user gets added capabilities only in its bounding set (measured on Docker 20.10),
 # and no-new-privileges ignores file capabilities, so uid 0 is how it receives them.
 SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
+IDLE_MARGIN_S = 5.0  # a pooled container this close to its idle deadline is not handed out
 DEADLINE_GRACE_S = 2.0  # the supervisor's own kill comes this long after the host's
 
 
@@ -129,6 +130,7 @@ class _Handle:
     closed: bool = False
     demux: Demuxer = field(default_factory=Demuxer)
     early: bytes = b""  # stdout that arrived with the ready line (normally none)
+    started: float = field(default_factory=time.monotonic)  # its supervisor's idle clock started about then
 
 
 def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
@@ -272,7 +274,10 @@ class DockerBackend(Backend):
                     handle.raw.setblocking(True)
             except OSError:
                 gone = True
-            if not gone:
+            # One near its idle deadline could end itself between hand-over and the job header.
+            margin = min(IDLE_MARGIN_S, self.idle_timeout_s / 4)
+            stale = time.monotonic() - handle.started > self.idle_timeout_s - margin
+            if not gone and not stale:
                 return handle
             self._discard(handle)
             self._pool.refill()
@@ -375,7 +380,7 @@ class DockerBackend(Backend):
         t3 = time.monotonic()
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, started=t2)
         try:
             self._await_ready(handle)
         except BaseException:

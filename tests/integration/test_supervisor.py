@@ -304,11 +304,15 @@ def test_a_waiting_pool_container_whose_host_was_killed_stops_when_idle(sandbox_
 
 
 def test_the_pool_replaces_containers_that_ended_idle(sandbox_image: str, docker_client: Any) -> None:
-    with DockerBackend(Settings.from_env(pool_size=1), client=docker_client, idle_timeout_s=5) as backend:
+    with DockerBackend(Settings.from_env(pool_size=1), client=docker_client, idle_timeout_s=6) as backend:
         assert backend.wait_pool(60)
-        time.sleep(7)  # the waiting container's idle deadline passes; it exits
+        time.sleep(8)  # the waiting container's idle deadline passes; it exits
         first = backend.run(RunSpec(script="print('after idle')"))
         assert first.ok and not first.pooled and "after idle" in first.stdout_tail
         assert backend.wait_pool(60)
         second = backend.run(RunSpec(script="print('refilled')"))
         assert second.ok and second.pooled
+        assert backend.wait_pool(60)  # refilled after the second run
+        time.sleep(6 - 1.5 + 0.3)  # past idle minus the margin: this one is no longer handed out
+        third = backend.run(RunSpec(script="print('not stale')"))
+        assert third.ok and not third.pooled
