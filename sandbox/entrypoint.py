@@ -293,6 +293,24 @@ def _send_outputs() -> None:
                         continue
 
 
+def _readable_by_others(top: str) -> bool:
+    """True when every folder under ``top`` is listable and every file readable by "others"."""
+    try:
+        for root, dirs, files in os.walk(top, onerror=_raise):
+            for name in [*dirs, *files]:
+                st = os.lstat(os.path.join(root, name))
+                need = stat.S_IROTH | (stat.S_IXOTH if stat.S_ISDIR(st.st_mode) else 0)
+                if not stat.S_ISLNK(st.st_mode) and st.st_mode & need != need:
+                    return False
+    except OSError:
+        return False  # the script closed a folder (even /output itself): its own uid must read it
+    return True
+
+
+def _raise(error: OSError) -> None:
+    raise error
+
+
 def _kill_all() -> None:
     """SIGKILL every process but init and this one (the script's, whatever uid they run under)."""
     try:
@@ -389,9 +407,13 @@ def main(argv: list[str]) -> int:
     marker = {"v": 1, "kind": "_harness_end", "nonce": nonce[:NONCE_LEN].decode("ascii"), "exit_code": exit_code}
     # The leading newline ends any partial line the script left, so the marker starts a line.
     os.write(1, ("\n" + json.dumps(marker) + "\n").encode())
-    # /output holds the script's files with the script's modes; this process has no right to
-    # read them (no CAP_DAC_*), so a child under the script's uid sends them. Nothing of the
-    # script is left running to interfere.
+    # /output holds the script's files with the script's modes. This process (no CAP_DAC_*)
+    # reads them only where "others" may; if the script made anything private, a child under
+    # the script's uid sends them instead. Nothing of the script is left running to change
+    # the modes in between. The fork is skipped in the common case, for speed.
+    if _readable_by_others(OUTPUT_DIR):
+        _send_outputs()
+        return exit_code
     _set_effective(SUPERVISOR_CAPS)
     collector = _fork_as_script_user(nonce)
     if collector == 0:

@@ -316,3 +316,26 @@ def test_the_pool_replaces_containers_that_ended_idle(sandbox_image: str, docker
         time.sleep(6 - 1.5 + 0.3)  # past idle minus the margin: this one is no longer handed out
         third = backend.run(RunSpec(script="print('not stale')"))
         assert third.ok and not third.pooled
+
+
+@pytest.mark.parametrize("close_output", [False, True])
+def test_private_outputs_are_still_collected(backend: DockerBackend, tmp_path: Path, close_output: bool) -> None:
+    # The supervisor (uid 0, no CAP_DAC_*) cannot read 0600 files; a child under the script's
+    # uid sends them instead.
+    script = textwrap.dedent(
+        f"""
+        import os
+        os.makedirs("/output/secret", mode=0o700)
+        with open("/output/secret/a.txt", "w") as fh:
+            fh.write("private")
+        os.chmod("/output/secret/a.txt", 0o600)
+        open("/output/public.txt", "w").write("public")
+        if {close_output}:
+            os.chmod("/output", 0o700)
+        """
+    )
+    result = backend.run(RunSpec(script=script, output_dir=tmp_path / "out"))
+    assert result.ok, result.stderr_tail
+    assert (tmp_path / "out" / "secret" / "a.txt").read_text() == "private"
+    assert (tmp_path / "out" / "public.txt").read_text() == "public"
+    assert not result.output_warnings
