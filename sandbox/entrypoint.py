@@ -392,7 +392,8 @@ def main(argv: list[str]) -> int:
         os.dup2(null, 0)
         os.close(null)
         _run_child(path, str(job["script"]), argv, env)
-    os.close(replies_r)
+    # replies_r stays open here too: an answer that arrives after the script ended then fills
+    # the pipe (the copy blocks, harmlessly) instead of raising SIGPIPE while /output travels.
     _set_effective(1 << CAP_KILL)
     threading.Thread(target=_forward_replies, args=(replies_w,), daemon=True).start()
     _, status = os.waitpid(pid, 0)

@@ -339,3 +339,26 @@ def test_private_outputs_are_still_collected(backend: DockerBackend, tmp_path: P
     assert (tmp_path / "out" / "secret" / "a.txt").read_text() == "private"
     assert (tmp_path / "out" / "public.txt").read_text() == "public"
     assert not result.output_warnings
+
+
+def test_a_reply_that_arrives_after_the_script_ended_does_not_stop_the_outputs(
+    backend: DockerBackend, tmp_path: Path
+) -> None:
+    # The script asks and leaves at once: the answer reaches the supervisor when nobody reads
+    # the reply pipe any more, while it is sending /output.
+    script = textwrap.dedent(
+        """
+        import os
+        import harness_runtime as hr
+        with open("/output/big.bin", "wb") as fh:
+            fh.write(os.urandom(24 * 1024 * 1024))
+        hr.emit("agent_request", id="a1", role="writer", prompt="x" * 100)
+        os._exit(0)
+        """
+    )
+    result = backend.run(
+        RunSpec(script=script, output_dir=tmp_path / "out"), on_agent=lambda request: "late answer " * 20000
+    )
+    assert result.ok, (result.message, result.stderr_tail)
+    assert (tmp_path / "out" / "big.bin").stat().st_size == 24 * 1024 * 1024
+    assert not result.output_warnings
