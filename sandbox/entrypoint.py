@@ -343,10 +343,13 @@ def _fork_as_script_user(nonce: bytearray) -> int:
     """fork(); in the child, the nonce is wiped and the script's uid taken. Returns fork()'s value."""
     pid = os.fork()
     if pid == 0:
-        nonce[:] = bytes(len(nonce))  # in place: the child's copy of the page is wiped
-        _become_script_user()
-        # A set*uid call made this process non-dumpable; the script's own /proc entries stay its own.
-        _set_dumpable(True)
+        try:
+            nonce[:] = bytes(len(nonce))  # in place: the child's copy of the page is wiped
+            _become_script_user()
+            # A set*uid call made this process non-dumpable; the script's own /proc entries stay its own.
+            _set_dumpable(True)
+        except BaseException as exc:  # never run anything (or return into the parent's code) half-switched
+            os._exit(_fail(f"could not switch to the script's user: {exc!r}"))
     return pid
 
 
