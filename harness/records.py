@@ -83,13 +83,18 @@ class PolicyReceipt(_Record):
 
     network: str = "none"
     read_only_rootfs: bool = True
-    user: str = "10001:10001"
+    user: str = Field("10001:10001", description="the script's uid:gid")
+    supervisor_user: str = Field("0:0", description="uid:gid of init and the in-container supervisor")
     cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = Field(
+        ("SETUID", "SETGID", "SETPCAP", "KILL"), description="granted to the container user (the supervisor)"
+    )
+    capabilities: tuple[str, ...] = Field((), description="who holds which capabilities while the script runs")
     no_new_privileges: bool = True
     init: bool = True
     seccomp: str = "engine default"
     runtime: str = "runc"
-    ipc: str = "private"
+    ipc: str = "none"
     log_driver: str = "none"
     input_mode: Literal["none", "bind_read_only", "copied_read_only"] = "none"
     env_keys: tuple[str, ...] = ()

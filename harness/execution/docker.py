@@ -42,8 +42,15 @@ log = logging.getLogger(__name__)
 
 LABEL = "harness.managed"
 READY = b'{"v": 1, "kind": "_harness_ready"}\n'  # the entrypoint's first line, see sandbox/entrypoint.py
-USER = "10001:10001"
+SUPERVISOR_USER = "0:0"  # the supervisor and init; scripts run as SCRIPT_USER (sandbox/entrypoint.py)
+SCRIPT_USER = "10001:10001"
 _UID = "10001"
+# What the supervisor starts with (the engine drops every other capability). A non-root
+# container user gets added capabilities only in its bounding set (measured on Docker 20.10),
+# and no-new-privileges ignores file capabilities, so uid 0 is how it receives them.
+SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
+IDLE_MARGIN_S = 5.0  # a pooled container this close to its idle deadline is not handed out
+DEADLINE_GRACE_S = 2.0  # the supervisor's own kill comes this long after the host's
 
 
 def _start_time(pid: int) -> str:
@@ -123,6 +130,7 @@ class _Handle:
     closed: bool = False
     demux: Demuxer = field(default_factory=Demuxer)
     early: bytes = b""  # stdout that arrived with the ready line (normally none)
+    started: float = field(default_factory=time.monotonic)  # its supervisor's idle clock started about then
 
 
 def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
@@ -170,8 +178,12 @@ class DockerBackend(Backend):
         client: Any = None,
         pool_size: int | None = None,
         progress: Progress | None = None,
+        idle_timeout_s: float = 600.0,
     ) -> None:
         self.settings = settings or Settings.from_env()
+        # A container that receives no job within this ends itself (the pool then replaces it):
+        # if this process dies, nothing it started waits forever.
+        self.idle_timeout_s = idle_timeout_s
         self.client = client or connect(self.settings)
         self.swept = sweep(self.client)
         self.image = ImageBuilder(self.client, self.settings, progress).ensure()
@@ -238,14 +250,20 @@ class DockerBackend(Backend):
             try:
                 handle.raw.setblocking(False)
                 try:
-                    gone = handle.raw.recv(1, socket.MSG_PEEK) == b""
+                    # After its ready line a waiting supervisor says nothing: anything readable
+                    # (its idle-deadline notice, or end of file) means it is gone.
+                    handle.raw.recv(1, socket.MSG_PEEK)
+                    gone = True
                 except BlockingIOError:
                     gone = False  # nothing to read: still waiting for its job, as it should be
                 finally:
                     handle.raw.setblocking(True)
             except OSError:
                 gone = True
-            if not gone:
+            # One near its idle deadline could end itself between hand-over and the job header.
+            margin = min(IDLE_MARGIN_S, self.idle_timeout_s / 4)
+            stale = time.monotonic() - handle.started > self.idle_timeout_s - margin
+            if not gone and not stale:
                 return handle
             self._discard(handle)
             self._pool.refill()
@@ -279,7 +297,7 @@ class DockerBackend(Backend):
         from docker.types import LogConfig, Ulimit
 
         api = self.client.api
-        opts = "rw,noexec,nosuid,nodev"
+        opts = f"rw,noexec,nosuid,nodev,nr_inodes={limits.inodes}"
         owned = f"{opts},uid={_UID},gid={_UID}"
         tmpfs = {
             "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
@@ -287,7 +305,8 @@ class DockerBackend(Backend):
             "/output": f"{owned},size={limits.output_size},mode=0755",
         }
         if pooled:
-            tmpfs["/input"] = f"{owned},size={limits.input_size},mode=0755"
+            # Owned by the supervisor, which copies the inputs in: the script can read them only.
+            tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
         binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
         t0 = time.monotonic()
         try:
@@ -295,6 +314,7 @@ class DockerBackend(Backend):
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
+                cap_add=list(SUPERVISOR_CAPS),
                 security_opt=["no-new-privileges"],
                 init=True,
                 pids_limit=limits.pids,
@@ -307,8 +327,11 @@ class DockerBackend(Backend):
                     Ulimit(name="core", soft=0, hard=0),
                 ],
                 tmpfs=tmpfs,
-                shm_size=limits.shm_size,
-                ipc_mode="private",
+                # No /dev/shm at all: no scaffold needs POSIX shared memory, and Docker would
+                # mount 64 MB for a size of 0.
+                ipc_mode="none",
+                # Nothing revives a container whose supervisor ended it (deadline or idle).
+                restart_policy={"Name": "no"},
                 log_config=LogConfig(type="none"),
                 binds=binds or None,
                 runtime=self.settings.runtime,
@@ -316,7 +339,8 @@ class DockerBackend(Backend):
             )
             created = api.create_container(
                 self.image,
-                user=USER,
+                command=["--idle-timeout", f"{self.idle_timeout_s:g}"],
+                user=SUPERVISOR_USER,
                 stdin_open=True,
                 tty=False,
                 environment={},
@@ -342,7 +366,7 @@ class DockerBackend(Backend):
         t3 = time.monotonic()
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, started=t2)
         try:
             self._await_ready(handle)
         except BaseException:
@@ -444,6 +468,8 @@ class DockerBackend(Backend):
             "env": dict(spec.env),
             "inputs_size": len(inputs_blob),
             "max_outputs": limits.output_files,  # the host enforces it too; this only spares the stream
+            # The supervisor enforces this itself, so the run ends even if this process dies.
+            "deadline_s": limits.timeout_s + DEADLINE_GRACE_S,
         }
         raw = handle.raw
         killed_for = ""
@@ -560,6 +586,11 @@ class DockerBackend(Backend):
             output_conflicts=tuple(collected.conflicts),
             outputs_partial=collected.partial,
             policy=PolicyReceipt(
+                user=SCRIPT_USER,
+                supervisor_user=SUPERVISOR_USER,
+                cap_add=SUPERVISOR_CAPS,
+                capabilities=_CAPABILITIES,
+                ipc="none",
                 runtime=self.settings.runtime or "runc",
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
@@ -626,6 +657,14 @@ class DockerBackend(Backend):
             raw.sendall(json.dumps({"id": request.id, **reply}).encode() + b"\n" + body)
         except OSError:
             pass  # the script is gone; its status will say why
+
+
+_CAPABILITIES = (
+    "script (uid 10001): none, in every set (bounding included)",
+    "supervisor (uid 0): KILL effective while the script runs; SETUID, SETGID, SETPCAP permitted"
+    " (for the output collector)",
+    "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
+)
 
 
 def _decide(

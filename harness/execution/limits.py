@@ -61,7 +61,7 @@ class Limits(BaseModel):
         10_000, ge=1, le=1_000_000, description="most files and folders collected from /output, then partial"
     )
     input_size: int = Field(64 * MiB, ge=MiB, description="largest inputs that travel by copy (pooled runs)")
-    shm_size: int = Field(8 * MiB, ge=KiB * 64, description="size of /dev/shm")
+    inodes: int = Field(32768, ge=256, le=1 << 22, description="files and folders per tmpfs (nr_inodes)")
     stdout_cap: int = Field(16 * MiB, ge=64 * KiB, description="total stdout+stderr bytes, then output_limit")
     nofile: int = Field(1024, ge=64, le=1 << 20, description="open files ulimit")
     fsize: int = Field(256 * MiB, ge=MiB, description="largest file a process may write (ulimit)")
@@ -72,7 +72,6 @@ class Limits(BaseModel):
         "work_size",
         "output_size",
         "input_size",
-        "shm_size",
         "stdout_cap",
         "fsize",
         mode="before",
@@ -111,7 +110,7 @@ class Limits(BaseModel):
             "work_size": format_size(self.work_size),
             "output_size": format_size(self.output_size),
             "output_files": self.output_files,
-            "shm_size": format_size(self.shm_size),
+            "inodes": self.inodes,
             "stdout_cap": format_size(self.stdout_cap),
             "nofile": self.nofile,
             "fsize": format_size(self.fsize),

@@ -20,6 +20,7 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ OUTPUT_DIR = "/output"
 _lock = threading.Lock()
 _ask_lock = threading.Lock()
 _request_ids = itertools.count(1)
+_replies: Any = None  # the binary reader of the host's answers, opened on first use
 
 
 class AgentError(RuntimeError):
@@ -119,7 +121,7 @@ def agent(role: str, prompt: str) -> str:
     """Ask the host to run an LLM agent call for ``role`` and return its answer.
 
     The host holds the API key and the token budget; the sandbox has neither. The answer
-    arrives as one JSON line on stdin. Raises :class:`AgentError` when the host declines.
+    arrives as one JSON line on the reply channel. Raises :class:`AgentError` when the host declines.
     """
     reply = _ask_host("agent_request", f"a{next(_request_ids)}", AgentError, role=role, prompt=prompt)
     if reply.get("ok"):
@@ -183,20 +185,38 @@ def fetch(
     )
 
 
+def _reply_channel() -> Any:
+    """The binary stream the host's answers arrive on: fd $HARNESS_REPLY_FD (the supervisor's pipe).
+
+    The script's own stdin is at end of file, so ``input()`` cannot wait on the host. Without
+    the variable (the runtime used outside the sandbox), stdin is the channel.
+    """
+    global _replies
+    if _replies is None:
+        fd = os.environ.get("HARNESS_REPLY_FD", "")
+        if fd.isdigit():
+            _replies = os.fdopen(int(fd), "rb", closefd=False)
+        elif sys.stdin is not None:
+            _replies = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else None
+    return _replies
+
+
 def _ask_host(kind: str, request_id: str, error: type[Exception], **fields: Any) -> dict[str, Any]:
-    """Send a request event and wait for the host's answer to it on stdin.
+    """Send a request event and wait for the host's answer to it on the reply channel.
 
     The answer is one JSON line, followed by ``body_len`` raw bytes when it has a body.
     One request at a time: threads take turns, so answers cannot cross.
     """
     with _ask_lock:
         emit(kind, id=request_id, **fields)
-        stdin = sys.stdin
-        if stdin is None:
-            raise error("no channel to the host: stdin is closed")
-        source = stdin.buffer if hasattr(stdin, "buffer") else None
+        try:
+            source = _reply_channel()
+        except OSError as exc:
+            raise error(f"no channel to the host: {exc}") from None
+        if source is None:
+            raise error("no channel to the host")
         while True:
-            raw = source.readline() if source is not None else stdin.readline().encode()
+            raw = source.readline()
             if not raw:
                 raise error("the host closed the channel before answering")
             try:
@@ -208,8 +228,6 @@ def _ask_host(kind: str, request_id: str, error: type[Exception], **fields: Any)
             size = reply.get("body_len")
             body = b""
             if isinstance(size, int) and size > 0:
-                if source is None:
-                    raise error("the answer has a body but stdin is not binary")
                 body = source.read(size)
                 if len(body) != size:
                     raise error("the host closed the channel in the middle of an answer")
