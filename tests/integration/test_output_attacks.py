@@ -127,7 +127,10 @@ def test_two_hundred_thousand_empty_files_stop_at_the_cap(backend: DockerBackend
     script = f"for i in range({count}):\n    open(f'/output/f{{i:06}}', 'w').close()\n"
     out = tmp_path / "out"
     started = time.monotonic()
-    result = backend.run(RunSpec(script=script, output_dir=out, limits=Limits.build(timeout_s=120)))
+    # The default tmpfs inode cap (32,768) already stops this script inside the container; raise
+    # it so that the host's own file cap is what is exercised.
+    limits = Limits.build(timeout_s=120, inodes=count + 1000)
+    result = backend.run(RunSpec(script=script, output_dir=out, limits=limits))
     host_s = time.monotonic() - started
     assert result.ok, result.stderr_tail
     assert len(result.artifacts) == 10_000 and result.outputs_partial
