@@ -44,6 +44,13 @@ class Settings(BaseModel):
     runtime: str | None = Field(None, description="OCI runtime, e.g. runsc; default: the engine's")
     data_dir: Path = Field(default_factory=default_data_dir, description="runs and history live here")
     pool_size: int = Field(2, ge=0, le=32, description="pre-started containers kept ready; 0 turns the pool off")
+    pool_idle_s: float = Field(
+        600.0,
+        ge=5,
+        le=24 * 3600,
+        allow_inf_nan=False,
+        description="a pooled container with no job ends itself after this",
+    )
     match_threshold: float = Field(0.45, ge=0, le=1, description="least confidence to fill a scaffold unasked")
     limits: Limits = Field(default_factory=Limits)
     anthropic_api_key: SecretStr | None = Field(None, description="from ANTHROPIC_API_KEY; only the host holds it")
@@ -85,6 +92,7 @@ class Settings(BaseModel):
             "runtime",
             "data_dir",
             "pool_size",
+            "pool_idle_s",
             "match_threshold",
             "model",
             "max_tokens",

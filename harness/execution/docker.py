@@ -178,12 +178,12 @@ class DockerBackend(Backend):
         client: Any = None,
         pool_size: int | None = None,
         progress: Progress | None = None,
-        idle_timeout_s: float = 600.0,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.settings = settings or Settings.from_env()
         # A container that receives no job within this ends itself (the pool then replaces it):
         # if this process dies, nothing it started waits forever.
-        self.idle_timeout_s = idle_timeout_s
+        self.idle_timeout_s = self.settings.pool_idle_s if idle_timeout_s is None else idle_timeout_s
         self.client = client or connect(self.settings)
         self.swept = sweep(self.client)
         self.image = ImageBuilder(self.client, self.settings, progress).ensure()

@@ -87,3 +87,12 @@ def test_bad_setting_says_how_to_set_it() -> None:
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"HARNESS_POOL_SIZE": "many"})
     assert "pool_size" in info.value.one_line() and "HARNESS_POOL_SIZE" in info.value.one_line()
+
+
+def test_pool_idle_deadline_is_a_setting() -> None:
+    assert Settings.from_env(environ={}).pool_idle_s == 600.0
+    assert Settings.from_env(environ={"HARNESS_POOL_IDLE_S": "30"}).pool_idle_s == 30.0
+    assert Settings.from_env(environ={"HARNESS_POOL_IDLE_S": "30"}, pool_idle_s=90).pool_idle_s == 90.0
+    for bad in ("nan", "inf", "1"):
+        with pytest.raises(ConfigError, match="pool_idle_s"):
+            Settings.from_env(environ={"HARNESS_POOL_IDLE_S": bad})
