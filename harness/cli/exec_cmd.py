@@ -10,6 +10,7 @@ from rich.text import Text
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
+from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError, InputError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
@@ -78,13 +79,9 @@ def register(app: typer.Typer) -> None:
         inputs: Annotated[
             list[Path] | None, typer.Option("--input", "-i", help="file or folder, read-only at /input/NAME")
         ] = None,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
-        merge: Annotated[
-            bool, typer.Option("--merge", help="into an existing folder: add new files only, never overwrite")
-        ] = False,
-        overwrite: Annotated[
-            bool, typer.Option("--overwrite", help="replace a folder that harness made earlier (nothing else)")
-        ] = False,
+        output: OutputOption = None,
+        merge: MergeOption = False,
+        overwrite: OverwriteOption = False,
         timeout: Annotated[float | None, typer.Option(help="wall-clock seconds before the run is killed")] = None,
         memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
         cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
+from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError, InputError, RunError, UserError
 from harness.execution.outputs import check_destination, output_mode
 from harness.records import OutputMode, new_run_id
@@ -275,13 +276,9 @@ def register(app: typer.Typer) -> None:
         inputs: Annotated[
             list[Path] | None, typer.Option("--input", "-i", help="file or folder, at /input/NAME")
         ] = None,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="folder that receives /output")] = None,
-        merge: Annotated[
-            bool, typer.Option("--merge", help="into an existing folder: add new files only, never overwrite")
-        ] = False,
-        overwrite: Annotated[
-            bool, typer.Option("--overwrite", help="replace a folder that harness made earlier (nothing else)")
-        ] = False,
+        output: OutputOption = None,
+        merge: MergeOption = False,
+        overwrite: OverwriteOption = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
