@@ -26,6 +26,7 @@ HS007  too many syntax-tree nodes HS008  not valid UTF-8           HS009  NUL by
 HS010  bidirectional control characters (Trojan Source)
 HS011  an identifier spelled with look-alike characters (``ｅｘｅｃ`` is read as ``exec``)
 HS012  a C0/C1 control character or DEL other than tab, newline, carriage return and form feed
+HS013  a carriage return not followed by a newline (Python breaks the line there; terminals do not)
 HP101  import of a module that is not allowed (or reached as a submodule)
 HP102  eval, exec, compile, __import__, breakpoint, globals, locals, vars, help
 HP103  a refused attribute of an allowed module (``os.system``, ``sys.modules``); code loading

@@ -62,8 +62,17 @@ def test_terminal_control_characters_are_refused(policy: str) -> None:
     assert not gate(report, policy).passed
     for char in ("\x9b", "\x07", "\x08", "\x7f", "\x0b", "\x1f", "\x85"):
         assert "HS012" in codes(f"x = 1  # {char}\n", policy), repr(char)
-    # Tab, newline, CR (CRLF or alone: a line break to Python) and form feed are ordinary.
-    assert codes("x = 1\r\n\x0cy = 2\r\tz = 3  # \tok\n".replace("\tz", "z"), policy) == set()
+    # Tab, newline, CRLF and form feed are ordinary.
+    assert codes("x = 1\r\n\x0cy = 2\r\nz = 3  # \tok\n", policy) == set()
+
+
+@pytest.mark.parametrize("policy", ["strict", "standard"])
+def test_a_lone_carriage_return_is_refused(policy: str) -> None:
+    # Python breaks the line at the CR and runs send(); `cat` prints "# harmless" over it.
+    report = run_checks("x = 1\nsend(SECRETS)\r# harmless\ny = 2\n", policy)
+    finding = next(f for f in report.findings if f.code == "HS013")
+    assert (finding.line, finding.col, finding.severity) == (2, len("send(SECRETS)"), "error")
+    assert not gate(report, policy).passed
 
 
 def test_syntax_errors_are_located() -> None:
