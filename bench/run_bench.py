@@ -93,7 +93,7 @@ def docker_flags(image: str, script_path: str) -> list[str]:
         "--security-opt", "no-new-privileges", "--user", "10001:10001", "--init", "--pids-limit", "128",
         "--memory", "512m", "--memory-swap", "512m", "--cpus", "1", "--ulimit", "nofile=1024:1024",
         "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m", "--tmpfs", "/work:rw,noexec,nosuid,nodev,size=64m",
-        "--tmpfs", "/output:rw,noexec,nosuid,nodev,size=128m", "--log-driver", "none", "--shm-size", "8m",
+        "--tmpfs", "/output:rw,noexec,nosuid,nodev,size=128m", "--log-driver", "none", "--ipc", "none",
         "-v", f"{script_path}:/script.py:ro", "--entrypoint", "python3", image, "/script.py",
     ]
 

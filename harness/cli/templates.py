@@ -19,7 +19,19 @@ from harness.safe_text import visible
 __all__ = ["register"]
 
 
+def _egress_in_force(scaffold: Any) -> tuple[tuple[str, ...], str | None]:
+    """What a scaffold's runs actually get: its egress only while a verified promotion seals it."""
+    if not scaffold.egress:
+        return (), None
+    from harness.review.policy import scaffold_egress
+    from harness.review.store import GeneratedStore
+    from harness.settings import Settings
+
+    return scaffold_egress(GeneratedStore.from_settings(Settings.from_env()).trust, scaffold)
+
+
 def _describe(scaffold: Any) -> dict[str, Any]:
+    in_force, why = _egress_in_force(scaffold)
     return {
         "name": scaffold.name,
         "title": scaffold.title,
@@ -33,6 +45,8 @@ def _describe(scaffold: Any) -> dict[str, Any]:
         "assertions": [a.model_dump(exclude_defaults=True) for a in scaffold.assertions],
         "examples": [e.model_dump(exclude_none=True) for e in scaffold.examples],
         "egress": list(scaffold.egress),
+        "egress_in_force": list(in_force),
+        "egress_withheld": why,
         "version": scaffold.version,
         "provenance": scaffold.provenance,
     }
@@ -96,8 +110,11 @@ def register(app: typer.Typer) -> None:
         for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
             for spec in specs:
                 out_console.print(visible(f"{label} {spec.path}: {spec.description}"), markup=False)
-        if scaffold.egress:
-            out_console.print(visible(f"egress (reviewed): {', '.join(scaffold.egress)}"), markup=False)
+        in_force, why = _egress_in_force(scaffold)
+        if in_force:
+            out_console.print(visible(f"egress (sealed by review): {', '.join(in_force)}"), markup=False)
+        elif why:
+            out_console.print(visible(f"egress declared but not granted: {why}"), markup=False)
         for assertion in scaffold.assertions:
             when = ", ".join(f"{k}={v}" for k, v in assertion.when.items())
             line = f"asserts {assertion.file}: {assertion.description}" + (f" (when {when})" if when else "")

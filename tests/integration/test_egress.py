@@ -241,7 +241,7 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     assert code == 2 and "scaffolds/greeting/scaffold.toml" in err
     assert f'egress = ["{host}"]' in (library / "greeting" / "scaffold.toml").read_text()
     code, out, _ = cli("templates", "show", "greeting")
-    assert code == 0 and f"egress (reviewed): {host}" in out
+    assert code == 0 and f"egress (sealed by review): {host}" in out
     code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
     assert code == 0, err
     report = json.loads(out)
@@ -257,6 +257,10 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
     code, out, err = cli("run", "fetch the greeting", "--template", "greeting", "--json", "--yes")
     report = json.loads(out)
     assert report["policy"]["egress"] == [] and "changed since its promotion (scaffold.toml)" in out
+    code, out, _ = cli("templates", "show", "greeting")
+    assert code == 0 and "egress declared but not granted" in out and "changed since its promotion" in out
+    shown = json.loads(cli("templates", "show", "greeting", "--json")[1])
+    assert shown["egress_in_force"] == [] and "scaffold.toml" in shown["egress_withheld"]
 
 
 def test_a_forged_approval_in_meta_json_runs_offline_within_default_limits(
