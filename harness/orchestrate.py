@@ -12,13 +12,14 @@ optional phases are not started and the result is marked partial.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,30 +29,22 @@ from harness.execution.backend import Backend
 from harness.execution.outputs import prepare_destination, retry_mode, write_new_file
 from harness.records import OutputMode, new_run_id
 from harness.report import Report
+from harness.schedule import PhaseOutcome, next_steps, retries
 
-__all__ = ["PhaseOutcome", "PlanReport", "plan_workers", "run_plan"]
+__all__ = [
+    "Executor",
+    "PhaseOutcome",
+    "PhaseResult",
+    "PhaseRunner",
+    "PhaseTask",
+    "PipelinePhases",
+    "PlanReport",
+    "ThreadExecutor",
+    "plan_workers",
+    "run_plan",
+]
 
 PhaseCallback = Callable[[str, str, Report | None], None]
-
-
-class PhaseOutcome(BaseModel):
-    """How one phase went."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    status: str
-    template: str | None = None
-    started_s: float | None = None
-    finished_s: float | None = None
-    attempts: int = 0
-    run_id: str | None = None
-    output_dir: str | None = None
-    deliverables: tuple[str, ...] = ()
-    outputs_partial: bool = Field(False, description="some of the phase's /output was refused, skipped or past a cap")
-    gate_passed: bool | None = None
-    assertions_passed: bool | None = Field(None, description="the scaffold's output assertions (None: none checked)")
-    reason: str = ""
 
 
 class PlanReport(BaseModel):
@@ -79,6 +72,153 @@ class PlanReport(BaseModel):
     report_file: str = Field("plan_report.json", description="this report's file name in the plan's output folder")
 
 
+class PhaseTask(BaseModel):
+    """One attempt of one phase, as data: what an executor hands to whoever runs it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    phase: PlanPhase
+    attempt: int = 1
+    request: str = Field(description="the request for this attempt (a repair's says how the last attempt failed)")
+    strategy: str | None = None
+    inputs: tuple[Path, ...] = Field((), description="the plan's inputs, then the output folders of its dependencies")
+
+
+class PhaseResult(BaseModel):
+    """A finished attempt: its outcome and, when it ran, its report."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    outcome: PhaseOutcome
+    report: Report | None = None
+
+
+PhaseRunner = Callable[[PhaseTask], PhaseResult]
+
+
+class Executor(Protocol):
+    """Runs phase attempts somewhere (threads here, workers later) and hands back each as it finishes."""
+
+    def submit(self, task: PhaseTask) -> None:
+        """Start ``task`` (or queue it until there is room)."""
+
+    def next_finished(self) -> PhaseResult:
+        """Block until one submitted attempt finishes; its result (re-raises what the attempt raised)."""
+
+
+class ThreadExecutor:
+    """An executor on a pool of threads in this process, each attempt given to ``runner``."""
+
+    def __init__(self, runner: PhaseRunner, workers: int) -> None:
+        self._runner = runner
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase")
+        self._running: set[Future[PhaseResult]] = set()
+
+    def submit(self, task: PhaseTask) -> None:
+        """Start ``task`` on a free thread, or queue it until one is free."""
+        self._running.add(self._pool.submit(self._runner, task))
+
+    def next_finished(self) -> PhaseResult:
+        """Block until one attempt finishes and return its result."""
+        done, _ = wait(self._running, return_when=FIRST_COMPLETED)
+        future = next(iter(done))
+        self._running.discard(future)
+        return future.result()
+
+    def __enter__(self) -> ThreadExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # Attempts already running finish (their containers are cleaned up by the backend).
+        self._pool.shutdown(wait=True)
+
+
+class PipelinePhases:
+    """Runs a phase attempt in this process: prepare, then execute in the plan's folder with ``backend``."""
+
+    def __init__(
+        self,
+        harness: Any,
+        backend: Backend,
+        *,
+        output_dir: Path,
+        output_mode: OutputMode,
+        plan_id: str,
+        t0: float,
+        on_phase: PhaseCallback | None = None,
+        on_event: Callable[[str, Event], None] | None = None,
+    ) -> None:
+        self.harness, self.backend, self.output_dir, self.output_mode = harness, backend, output_dir, output_mode
+        self.plan_id, self.t0, self.on_phase, self.on_event = plan_id, t0, on_phase, on_event
+        # Analysis, rendering and checks are quick; the container runs overlap. Kept until the
+        # pipeline's services are safe to share between threads (REVIEW.md §6).
+        self.prepare_lock = threading.Lock()
+
+    def __call__(self, task: PhaseTask) -> PhaseResult:
+        """Run one attempt of ``task.phase``."""
+        phase, start = task.phase, time.monotonic() - self.t0
+        if self.on_phase is not None:
+            self.on_phase(phase.name, "running", None)
+        with self.prepare_lock:
+            prepared = self.harness.prepare(
+                task.request,
+                template=phase.template,
+                params=phase.params,
+                inputs=list(task.inputs),
+                strategy=task.strategy,
+            )
+        if prepared.decision.missing:
+            prepared.close()
+            outcome = PhaseOutcome(
+                name=phase.name,
+                status="not_run",
+                template=phase.template,
+                started_s=start,
+                finished_s=time.monotonic() - self.t0,
+                attempts=task.attempt,
+                reason=prepared.decision.missing[0],
+            )
+            return PhaseResult(outcome=outcome)
+        target = self.output_dir / phase.name
+        on_event = self.on_event
+        report: Report = self.harness.execute(
+            prepared,
+            inputs=list(task.inputs),
+            output_dir=target,
+            output_mode=self.output_mode if task.attempt == 1 else retry_mode(self.output_mode),
+            backend=self.backend,
+            on_event=(lambda e: on_event(phase.name, e)) if on_event else None,
+            plan_id=self.plan_id,
+            phase=phase.name,
+            attempt=task.attempt,
+        )
+        missing = [f for f in phase.expect if not (target / f).is_file()]
+        if missing and report.execution_result.status == "succeeded":
+            # The quality gate between phases: a phase that did not deliver did not succeed.
+            result = report.execution_result.model_copy(
+                update={"status": "failed", "message": f"expected outputs missing: {', '.join(missing)}"}
+            )
+            report = report.model_copy(update={"execution_result": result})
+        result = report.execution_result
+        checked = report.quality_metrics.assertions if report.quality_metrics else ()
+        outcome = PhaseOutcome(
+            name=phase.name,
+            status=result.status,
+            template=report.dispatch_decision.template,
+            started_s=start,
+            finished_s=time.monotonic() - self.t0,
+            attempts=task.attempt,
+            run_id=report.run_id,
+            output_dir=result.output_dir,
+            deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
+            outputs_partial=result.outputs_partial,
+            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
+            assertions_passed=all(a.passed for a in checked) if checked else None,
+            reason=result.message,
+        )
+        return PhaseResult(outcome=outcome, report=report)
+
+
 def plan_workers(max_parallel: int | None = None) -> int:
     """How many phases run at once: the cores, or fewer if asked, never more than eight."""
     return max(1, min(max_parallel or os.cpu_count() or 2, 8))
@@ -99,107 +239,26 @@ def run_plan(
     deadline_s: float | None = None,
     token_budget: int | None = None,
     estimate: PlanEstimate | None = None,
+    executor: Executor | None = None,
 ) -> PlanReport:
-    """Run ``plan`` with ``backend`` (shared by every phase); returns the plan's report."""
+    """Run ``plan`` with ``backend`` (shared by every phase), or on ``executor`` if given; returns the plan's report."""
     t0 = time.monotonic()
-    workers = plan_workers(max_parallel)
-    outcomes: dict[str, PhaseOutcome] = {}
-    reports: dict[str, Report] = {}
-    lock = threading.Lock()
-    prepare_lock = threading.Lock()
     plan_id = f"plan-{new_run_id()}"
     # The plan's folder follows the run rules; its phases' folders inside it are then new
     # (or merged into, when the user asked to merge into an existing plan folder).
     output_dir = prepare_destination(output_dir, output_mode, plan_id)
-    phase_mode: OutputMode = "merge" if output_mode == "merge" else "new"
-
-    def notify(name: str, state: str, report: Report | None = None) -> None:
-        if on_phase is not None:
-            on_phase(name, state, report)
-
-    def run_one(phase: PlanPhase) -> PhaseOutcome:
-        start = time.monotonic() - t0
-        upstream = [outcomes[d].output_dir for d in phase.depends_on]
-        phase_inputs = [*inputs, *(Path(folder) for folder in upstream if folder)]
-        attempts = 0
-        report = None
-        attempt_request: str = phase.request
-        strategy: str | None = None
-        while True:
-            attempts += 1
-            notify(phase.name, "running")
-            with prepare_lock:  # analysis, rendering and checks are quick; the container runs overlap
-                prepared = harness.prepare(
-                    attempt_request,
-                    template=phase.template,
-                    params=phase.params,
-                    inputs=phase_inputs,
-                    strategy=strategy,
-                )
-            if prepared.decision.missing:
-                prepared.close()
-                return PhaseOutcome(
-                    name=phase.name,
-                    status="not_run",
-                    template=phase.template,
-                    started_s=start,
-                    finished_s=time.monotonic() - t0,
-                    attempts=attempts,
-                    reason=prepared.decision.missing[0],
-                )
-            target = output_dir / phase.name
-            report = harness.execute(
-                prepared,
-                inputs=phase_inputs,
-                output_dir=target,
-                output_mode=phase_mode if attempts == 1 else retry_mode(phase_mode),
-                backend=backend,
-                on_event=(lambda e, n=phase.name: on_event(n, e)) if on_event else None,
-                plan_id=plan_id,
-                phase=phase.name,
-                attempt=attempts,
-            )
-            missing = [f for f in phase.expect if not (target / f).is_file()]
-            if missing and report.execution_result.status == "succeeded":
-                # The quality gate between phases: a phase that did not deliver did not succeed.
-                result = report.execution_result.model_copy(
-                    update={"status": "failed", "message": f"expected outputs missing: {', '.join(missing)}"}
-                )
-                report = report.model_copy(update={"execution_result": result})
-            if report.execution_result.status == "succeeded" or attempts >= 2:
-                break
-            if phase.on_failure == "repair" and harness.llm_available:
-                # Once more through the LLM: a new script that starts from the scaffold that failed,
-                # told how it failed.
-                failure = report.execution_result
-                attempt_request = (
-                    f"{phase.request}\n(The scaffold {phase.template} failed here with status "
-                    f"{failure.status}: {failure.message}. Write a script that does the job.)"
-                )
-                strategy = "hybrid" if phase.template else "generate_custom"
-                continue
-            if phase.on_failure != "retry":
-                break
-        with lock:
-            reports[phase.name] = report
-        result = report.execution_result
-        checked = report.quality_metrics.assertions if report.quality_metrics else ()
-        return PhaseOutcome(
-            name=phase.name,
-            status=result.status,
-            template=report.dispatch_decision.template,
-            started_s=start,
-            finished_s=time.monotonic() - t0,
-            attempts=attempts,
-            run_id=report.run_id,
-            output_dir=result.output_dir,
-            deliverables=tuple(f"{phase.name}/{d.path}" for d in result.deliverables),
-            outputs_partial=result.outputs_partial,
-            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
-            assertions_passed=all(a.passed for a in checked) if checked else None,
-            reason=result.message,
-        )
-
+    runner = PipelinePhases(
+        harness,
+        backend,
+        output_dir=output_dir,
+        output_mode="merge" if output_mode == "merge" else "new",
+        plan_id=plan_id,
+        t0=t0,
+        on_phase=on_phase,
+        on_event=on_event,
+    )
+    # Asked only when a phase could be repaired, as before: a fake harness need not answer.
+    repair = any(p.on_failure == "repair" for p in plan.phases) and bool(harness.llm_available)
     harness.history.plan_started(
         plan_id,
         request,
@@ -208,7 +267,11 @@ def run_plan(
         estimated_s=estimate.duration_s if estimate else None,
     )
     try:
-        partial = _schedule(plan, run_one, outcomes, reports, workers, deadline_s, token_budget, notify, t0)
+        with contextlib.ExitStack() as stack:
+            running_on = executor or stack.enter_context(ThreadExecutor(runner, plan_workers(max_parallel)))
+            outcomes, reports, partial = _drive(
+                plan, running_on, tuple(inputs), t0, deadline_s, token_budget, repair, on_phase
+            )
     except BaseException as exc:
         harness.history.plan_finished(plan_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
         raise
@@ -229,60 +292,82 @@ def run_plan(
     return report
 
 
-def _schedule(
+def _drive(
     plan: Plan,
-    run_one: Callable[[PlanPhase], PhaseOutcome],
-    outcomes: dict[str, PhaseOutcome],
-    reports: dict[str, Report],
-    workers: int,
+    executor: Executor,
+    inputs: tuple[Path, ...],
+    t0: float,
     deadline_s: float | None,
     token_budget: int | None,
-    notify: Callable[..., None],
-    t0: float,
-) -> bool:
-    """Start each phase when its dependencies are done, at most ``workers`` at once; True if the plan went partial."""
-    stop = False
+    repair: bool,
+    on_phase: PhaseCallback | None,
+) -> tuple[dict[str, PhaseOutcome], dict[str, Report], bool]:
+    """Ask ``next_steps``, submit what is ready, record what finishes, until nothing runs; the plan's results."""
+    outcomes: dict[str, PhaseOutcome] = {}
+    reports: dict[str, Report] = {}
+    running: set[str] = set()
     partial = False
-    pending = {p.name: p for p in plan.phases}
-    running: dict[Future[PhaseOutcome], str] = {}
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase") as pool:
-        while pending or running:
-            late = deadline_s is not None and time.monotonic() - t0 > deadline_s
-            spent = sum(r.performance_metrics.tokens_used for r in reports.values())
-            over = token_budget is not None and spent > token_budget
-            if late or over:
-                why = "past the plan's deadline" if late else f"over the plan's token budget ({spent} > {token_budget})"
-                for name, phase in list(pending.items()):
-                    if phase.optional:
-                        outcomes[name] = PhaseOutcome(name=name, status="skipped", reason=why)
-                        del pending[name]
-                        partial = True
-            for name, phase in list(pending.items()):
-                if stop:
-                    outcomes[name] = PhaseOutcome(name=name, status="skipped", reason="an earlier phase failed")
-                    del pending[name]
-                    continue
-                deps = [outcomes.get(d) for d in phase.depends_on]
-                if any(d is not None and d.status != "succeeded" for d in deps):
-                    outcomes[name] = PhaseOutcome(
-                        name=name, status="skipped", reason="a phase it needs did not succeed"
-                    )
-                    del pending[name]
-                    notify(name, "skipped")
-                elif all(d is not None for d in deps):
-                    running[pool.submit(run_one, phase)] = name
-                    del pending[name]
-            if not running:
-                continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in done:
-                name = running.pop(future)
-                outcome = future.result()
-                outcomes[name] = outcome
-                notify(name, outcome.status, reports.get(name))
-                if outcome.status != "succeeded" and plan.phase(name).on_failure == "stop":
-                    stop = True
-    return partial
+    while True:
+        steps = next_steps(
+            plan,
+            outcomes,
+            running=running,
+            elapsed_s=time.monotonic() - t0,
+            tokens_used=sum(r.performance_metrics.tokens_used for r in reports.values()),
+            deadline_s=deadline_s,
+            budget=token_budget,
+            repair=repair,
+        )
+        for skip in steps.skipped:
+            outcomes[skip.name] = skip.outcome()
+            partial = partial or skip.partial
+            if skip.cause == "dependency" and on_phase is not None:
+                # As before, only a skip for a failed dependency is announced.
+                on_phase(skip.name, "skipped", None)
+        for start in steps.ready:
+            executor.submit(_task(plan.phase(start.name), start.attempt, inputs, outcomes))
+            running.add(start.name)
+        if not running:
+            break
+        done = executor.next_finished()
+        name = done.outcome.name
+        running.discard(name)
+        previous = outcomes.get(name)
+        # A retry's outcome spans both attempts, from the first one's start.
+        outcomes[name] = done.outcome.model_copy(update={"started_s": previous.started_s}) if previous else done.outcome
+        if done.report is not None:
+            reports[name] = done.report
+        else:
+            reports.pop(name, None)  # a phase's report is its last attempt's, as before
+        if on_phase is not None and not retries(plan.phase(name), outcomes[name], repair=repair):
+            on_phase(name, outcomes[name].status, reports.get(name))
+    if len(outcomes) != len(plan.phases):
+        # next_steps settles every phase that cannot wait on a running one; this is a bug if reached.
+        undecided = [p.name for p in plan.phases if p.name not in outcomes]
+        raise RuntimeError(f"plan stalled with phases undecided: {', '.join(undecided)}")
+    return outcomes, reports, partial
+
+
+def _task(phase: PlanPhase, attempt: int, inputs: tuple[Path, ...], outcomes: Mapping[str, PhaseOutcome]) -> PhaseTask:
+    """The task for this attempt: inputs plus its dependencies' outputs, and a repair's request."""
+    upstream = [outcomes[d].output_dir for d in phase.depends_on]
+    folders = (*inputs, *(Path(folder) for folder in upstream if folder))
+    previous = outcomes.get(phase.name)
+    if attempt > 1 and previous is not None and phase.on_failure == "repair":
+        # Once more through the LLM: a new script that starts from the scaffold that failed,
+        # told how it failed.
+        request = (
+            f"{phase.request}\n(The scaffold {phase.template} failed here with status "
+            f"{previous.status}: {previous.reason}. Write a script that does the job.)"
+        )
+        return PhaseTask(
+            phase=phase,
+            attempt=attempt,
+            request=request,
+            strategy="hybrid" if phase.template else "generate_custom",
+            inputs=folders,
+        )
+    return PhaseTask(phase=phase, attempt=attempt, request=phase.request, inputs=folders)
 
 
 def _summarise(
