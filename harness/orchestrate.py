@@ -107,19 +107,32 @@ class Executor(Protocol):
 
 
 class ThreadExecutor:
-    """An executor on a pool of threads in this process, each attempt given to ``runner``."""
+    """An executor on a pool of threads in this process, each attempt given to ``runner``.
+
+    Attempts wait here until a thread is free, retries first: a retry takes the thread its
+    failed attempt just left, as when it ran in the same thread, and on an error or an
+    interrupt the attempts not yet started are dropped rather than run.
+    """
 
     def __init__(self, runner: PhaseRunner, workers: int) -> None:
-        self._runner = runner
+        self._runner, self._workers = runner, workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="harness-phase")
         self._running: set[Future[PhaseResult]] = set()
+        self._waiting: list[PhaseTask] = []
+        self._retries: list[PhaseTask] = []
 
     def submit(self, task: PhaseTask) -> None:
-        """Start ``task`` on a free thread, or queue it until one is free."""
-        self._running.add(self._pool.submit(self._runner, task))
+        """Queue ``task``; it starts when a thread is free (at the latest on the next ``next_finished``)."""
+        (self._retries if task.attempt > 1 else self._waiting).append(task)
 
     def next_finished(self) -> PhaseResult:
-        """Block until one attempt finishes and return its result."""
+        """Start what fits, then block until one attempt finishes and return its result."""
+        # Started here rather than in submit, so retries submitted after a finish go first.
+        while (self._retries or self._waiting) and len(self._running) < self._workers:
+            task = (self._retries or self._waiting).pop(0)
+            self._running.add(self._pool.submit(self._runner, task))
+        if not self._running:
+            raise RuntimeError("no phase attempt was submitted")
         done, _ = wait(self._running, return_when=FIRST_COMPLETED)
         future = next(iter(done))
         self._running.discard(future)
@@ -130,6 +143,8 @@ class ThreadExecutor:
 
     def __exit__(self, *exc: object) -> None:
         # Attempts already running finish (their containers are cleaned up by the backend).
+        self._waiting.clear()
+        self._retries.clear()
         self._pool.shutdown(wait=True)
 
 

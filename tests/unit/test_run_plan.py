@@ -71,9 +71,9 @@ def phase(name: str, *deps: str, **kw: Any) -> PlanPhase:
     return PlanPhase(name=name, request=f"{name} job", depends_on=deps, **kw)
 
 
-def run(tmp_path: Path, plan: Plan, runner: Scripted, **kw: Any) -> tuple[Any, list[tuple[str, str]]]:
+def run(tmp_path: Path, plan: Plan, runner: Scripted, workers: int = 2, **kw: Any) -> tuple[Any, list[tuple[str, str]]]:
     seen: list[tuple[str, str]] = []
-    with ThreadExecutor(runner, workers=2) as executor:
+    with ThreadExecutor(runner, workers=workers) as executor:
         report = run_plan(
             FakeHarness(),
             plan,
@@ -115,6 +115,14 @@ def test_a_retried_phase_counts_from_its_first_attempt_and_is_announced_once(tmp
     assert seen == [("a", "succeeded"), ("b", "succeeded")]
     retry = [t for t in runner.tasks if t.phase.name == "a"][1]
     assert retry.request == "a job" and retry.strategy is None
+
+
+def test_a_retry_takes_the_thread_its_failed_attempt_left(tmp_path: Path) -> None:
+    plan = Plan(phases=(phase("a", on_failure="retry"), phase("b")))
+    runner = Scripted(tmp_path / "out", {"a": ["failed", "succeeded"]}, delay=0.05)
+    report, _ = run(tmp_path, plan, runner, workers=1)
+    assert [(t.phase.name, t.attempt) for t in runner.tasks] == [("a", 1), ("a", 2), ("b", 1)]
+    assert report.status == "succeeded"
 
 
 def test_failures_follow_policy_and_only_dependency_skips_are_announced(tmp_path: Path) -> None:
