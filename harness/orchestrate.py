@@ -8,6 +8,10 @@ handling per phase: ``stop`` (schedule nothing more), ``skip`` (its dependents a
 the rest go on), ``retry`` (run it once more) or ``repair`` (with an LLM configured: a new
 script that starts from the failed scaffold, told how it failed). Past the plan's deadline or token budget,
 optional phases are not started and the result is marked partial.
+
+Those rules live in ``harness.schedule.next_steps``, a pure function; ``run_plan`` is a loop
+that asks it what to do, hands each phase attempt (a ``PhaseTask``) to an ``Executor`` and
+records what comes back. ``ThreadExecutor`` runs attempts here through ``PipelinePhases``.
 """
 
 from __future__ import annotations
