@@ -340,8 +340,9 @@ def _drive(
         for skip in steps.skipped:
             outcomes[skip.name] = skip.outcome()
             partial = partial or skip.partial
-            if skip.cause == "dependency" and on_phase is not None:
-                # As before, only a skip for a failed dependency is announced.
+            if on_phase is not None:
+                # Every skip is announced (deadline, budget and stop too), so no phase is left
+                # showing "waiting" in a live plan table after the plan ended.
                 on_phase(skip.name, "skipped", None)
         for start in steps.ready:
             executor.submit(_task(plan.phase(start.name), start.attempt, inputs, outcomes))
