@@ -37,6 +37,10 @@ A script that runs and exits non-zero is not an error: it is a RunResult with a 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.checks.models import Finding
 
 __all__ = [
     "HTTP_STATUS",
@@ -99,7 +103,11 @@ class Conflict(UserError):
 
 
 class InvalidInput(UserError):
-    """Raised when a parameter, limit, setting or path value cannot be used."""
+    """Raised when a parameter, limit, setting or path value cannot be used; ``name`` says which, when known."""
+
+    def __init__(self, message: str, *, hint: str = "", name: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
 
 
 class ConfigError(InvalidInput):
@@ -112,6 +120,10 @@ class InputError(InvalidInput):
 
 class OutputExists(InputError, Conflict):
     """Raised when the output path already holds something the chosen output mode may not replace."""
+
+    def __init__(self, message: str, *, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
 
 
 class Unavailable(HarnessError):
@@ -149,10 +161,10 @@ class Refused(HarnessError):
 class GateRefused(Refused):
     """Raised when a script must pass the static gate and has blocking findings."""
 
-    def __init__(self, message: str, *, hint: str = "", id: str = "", findings: Sequence[object] = ()) -> None:
+    def __init__(self, message: str, *, hint: str = "", id: str = "", findings: Sequence[Finding] = ()) -> None:
         super().__init__(message, hint=hint)
         self.id = id
-        self.findings = tuple(findings)
+        self.findings: tuple[Finding, ...] = tuple(findings)
 
 
 class NotReviewed(UserError, Refused):
