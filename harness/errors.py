@@ -1,37 +1,71 @@
-"""The harness exception tree. Every error the library raises on purpose is a HarnessError.
+"""The harness exception tree, drawn by cause. Every error the library raises on purpose is a HarnessError.
 
     HarnessError
-    ├── UserError                 misuse or set-up; the CLI exits 2
-    │   ├── ConfigError           a setting or limit value is invalid
-    │   ├── InputError            an input path is missing or an output directory is unusable
-    │   ├── EngineError           the container engine cannot be used
-    │   │   ├── EngineUnavailable no engine answered
-    │   │   ├── EngineRefused     an engine answered but refused us (permissions, API error)
-    │   │   └── ImageError        the sandbox image is missing and cannot be built
-    │   ├── NotReviewed           no verified approval covers what was asked (status, hosts, limits)
-    │   └── RunPrunedError        a run asked for by id was removed by retention
-    ├── RunError                  a run was attempted and did not complete; the CLI exits 1
-    └── Tampered                  the review key, audit log or reviewed bytes were altered or are unsafe;
-                                  whatever they vouched for is treated as not approved; the CLI exits 1
+    ├── UserError                   misuse or set-up: fixing the call or set-up fixes it
+    │   ├── NotFound                an id or name (record, scaffold, run) names nothing
+    │   │   └── RunPrunedError      the run asked for was removed by retention
+    │   ├── Conflict                the request clashes with the current state (transition, name, folder)
+    │   │   └── OutputExists        (also InputError) the output path holds what the mode may not replace
+    │   ├── InvalidInput            a parameter, limit, setting or path value is unusable
+    │   │   ├── ConfigError         a setting, per-run limit or parameter value is invalid
+    │   │   └── InputError          an input path is missing or an output directory is unusable
+    │   │       └── OutputExists    (also Conflict, above)
+    │   ├── EngineError             (also Unavailable) the container engine cannot be used
+    │   │   ├── EngineUnavailable   no engine answered
+    │   │   ├── EngineRefused       an engine answered but refused us (permissions, API error)
+    │   │   └── ImageError          the sandbox image is missing and cannot be built
+    │   └── NotReviewed             (also Refused) no verified approval covers what was asked
+    ├── Unavailable                 a service harness needs (engine, LLM) cannot be used now
+    │   ├── EngineError             (also UserError, above)
+    │   └── LLMError                an LLM call failed (rate limit, server error, time-out, unreachable)
+    ├── Refused                     a check refused what was asked
+    │   ├── GateRefused             the static gate has blocking findings
+    │   ├── NotReviewed             (also UserError, above)
+    │   └── Tampered                the review key, audit log or reviewed bytes were altered or are unsafe
+    ├── BudgetExhausted             the next LLM call would go over the request's token budget
+    └── RunError                    a run was attempted and did not complete
+
+Placement keeps the old meaning of ``isinstance(exc, UserError)``: every class that was a UserError
+still is one (so the CLI still exits 2 for it), and no class that was not has become one. The cause
+bases ``Unavailable`` and ``Refused`` therefore sit beside UserError, and the engine errors and
+NotReviewed inherit from both sides. Each front-end maps classes to its own codes in one table:
+``harness.cli.EXIT_CODES`` for the CLI and :func:`http_status` (``HTTP_STATUS``) for HTTP.
 
 A script that runs and exits non-zero is not an error: it is a RunResult with a status.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.checks.models import Finding
+
 __all__ = [
+    "HTTP_STATUS",
+    "BudgetExhausted",
     "ConfigError",
+    "Conflict",
     "EngineError",
     "EngineRefused",
     "EngineUnavailable",
+    "GateRefused",
     "HarnessError",
     "ImageError",
     "InputError",
+    "InvalidInput",
+    "LLMError",
+    "NotFound",
     "NotReviewed",
+    "OutputExists",
+    "Refused",
     "RunError",
     "RunPrunedError",
     "Tampered",
+    "Unavailable",
     "UserError",
+    "http_status",
 ]
 
 
@@ -52,15 +86,51 @@ class UserError(HarnessError):
     """Raised when harness is misused or mis-configured; fixing the call or set-up fixes it."""
 
 
-class ConfigError(UserError):
-    """Raised when a setting or a per-run limit has an invalid value."""
+class NotFound(UserError):
+    """Raised when an id or a name (generated script, scaffold, run) names nothing that exists."""
+
+    def __init__(self, message: str, *, hint: str = "", id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.id = id
 
 
-class InputError(UserError):
+class Conflict(UserError):
+    """Raised when a request clashes with the current state: an illegal transition, a taken name, a used folder."""
+
+    def __init__(self, message: str, *, hint: str = "", id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.id = id
+
+
+class InvalidInput(UserError):
+    """Raised when a parameter, limit, setting or path value cannot be used; ``name`` says which, when known."""
+
+    def __init__(self, message: str, *, hint: str = "", name: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.name = name
+
+
+class ConfigError(InvalidInput):
+    """Raised when a setting, a per-run limit or a parameter value is invalid."""
+
+
+class InputError(InvalidInput):
     """Raised when an input path does not exist or the output directory cannot be written."""
 
 
-class EngineError(UserError):
+class OutputExists(InputError, Conflict):
+    """Raised when the output path already holds something the chosen output mode may not replace."""
+
+    def __init__(self, message: str, *, hint: str = "", path: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+
+
+class Unavailable(HarnessError):
+    """Raised when a service harness needs (the container engine, the LLM API) cannot be used now."""
+
+
+class EngineError(UserError, Unavailable):
     """Raised when the container engine cannot be used for runs."""
 
 
@@ -76,6 +146,48 @@ class ImageError(EngineError):
     """Raised when the sandbox image is missing and cannot be built."""
 
 
+class LLMError(Unavailable):
+    """Raised when an LLM call fails (rate limits, server errors, time-outs, unreachable API)."""
+
+    def __init__(self, message: str, *, hint: str = "", kind: str = "api") -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
+
+
+class Refused(HarnessError):
+    """Raised when a check refuses what was asked (the gate, the review policy, an integrity check)."""
+
+
+class GateRefused(Refused):
+    """Raised when a script must pass the static gate and has blocking findings."""
+
+    def __init__(self, message: str, *, hint: str = "", id: str = "", findings: Sequence[Finding] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.id = id
+        self.findings: tuple[Finding, ...] = tuple(findings)
+
+
+class NotReviewed(UserError, Refused):
+    """Raised when no valid approval covers the script's bytes, status, egress or limits."""
+
+    def __init__(self, message: str, *, hint: str = "", record_id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.record_id = record_id
+
+
+class Tampered(Refused):
+    """Raised when the review key, the audit log or a reviewed file was altered or is not a plain file."""
+
+    def __init__(self, message: str, *, hint: str = "", path: str = "", id: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.path = path
+        self.id = id
+
+
+class BudgetExhausted(HarnessError):
+    """Raised when the next LLM call would take a request over its token budget."""
+
+
 class RunError(HarnessError):
     """Raised when a run was started but could not be completed by the harness itself."""
 
@@ -85,30 +197,36 @@ class RunError(HarnessError):
         self.stderr_tail = stderr_tail
 
 
-class NotReviewed(UserError):
-    """Raised when no valid approval covers the script's bytes, status, egress or limits."""
-
-    def __init__(self, message: str, *, hint: str = "", record_id: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.record_id = record_id
-
-
-class RunPrunedError(UserError):
+class RunPrunedError(NotFound):
     """Raised when a run asked for by id was removed by retention."""
 
     def __init__(self, run_id: str, reason: str, at: str) -> None:
         super().__init__(
             f"run {run_id} was pruned (retention: {reason})",
             hint=f"removed at {at}; keep runs longer with HARNESS_RUNS_MAX_AGE_DAYS and HARNESS_RUNS_MAX_BYTES",
+            id=run_id,
         )
         self.run_id = run_id
         self.reason = reason
         self.at = at
 
 
-class Tampered(HarnessError):
-    """Raised when the review key, the audit log or a reviewed file was altered or is not a plain file."""
+# The first class an error is an instance of wins, so a class that inherits from two
+# causes (OutputExists, NotReviewed, EngineError) gets the status of the one listed first.
+# 429, not 402: the request's own token budget ran out (a quota), and 402 is unstandardised.
+# UserError left unclassified is still the caller's mistake: 400, not 500.
+HTTP_STATUS: dict[type[HarnessError], int] = {
+    BudgetExhausted: 429,
+    NotFound: 404,
+    Conflict: 409,
+    Refused: 403,
+    Unavailable: 503,
+    InvalidInput: 422,
+    UserError: 400,
+    HarnessError: 500,
+}
 
-    def __init__(self, message: str, *, hint: str = "", path: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.path = path
+
+def http_status(exc: HarnessError) -> int:
+    """The HTTP status an API front-end answers ``exc`` with."""
+    return next(status for cls, status in HTTP_STATUS.items() if isinstance(exc, cls))

@@ -23,7 +23,7 @@ from harness.checks import CheckReport, gate, run_checks
 from harness.dispatch import llm_analyse
 from harness.dispatch.analyse import analyse, rank_scaffolds
 from harness.dispatch.decide import decide
-from harness.errors import ConfigError, UserError
+from harness.errors import ConfigError, InvalidInput
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
@@ -364,7 +364,7 @@ class Harness:
         prepared = self.prepare(request, template=template, params=params, inputs=inputs)
         if prepared.decision.missing:
             prepared.close()
-            raise UserError(
+            raise InvalidInput(
                 f"cannot run this request: missing {prepared.decision.missing[0]}",
                 hint=prepared.decision.reasoning,
             )

@@ -2,7 +2,7 @@
 
 Results go to stdout (``--json`` prints what the library returns); progress, logs and
 diagnostics go to stderr. Errors print as one ``Error: ...`` line. Exit codes: 0 ok,
-1 a run or check failed, 2 usage or set-up error, 130 interrupted.
+1 a run or check failed, 2 usage or set-up error, 130 interrupted (``EXIT_CODES`` maps errors).
 """
 
 from __future__ import annotations
@@ -16,10 +16,21 @@ from rich.text import Text
 
 from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, runs_cmd, sandbox, templates
 from harness.cli.console import err_console
-from harness.errors import HarnessError, UserError
+from harness.errors import BudgetExhausted, HarnessError, Refused, RunError, Unavailable, UserError
 from harness.safe_text import visible
 
-__all__ = ["app", "main"]
+__all__ = ["EXIT_CODES", "app", "exit_code_for", "main"]
+
+# The first class an error is an instance of wins. UserError comes first so that every error
+# that was a UserError still exits 2 (EngineError and NotReviewed are also Unavailable/Refused).
+EXIT_CODES: dict[type[HarnessError], int] = {
+    UserError: 2,
+    RunError: 1,
+    Refused: 1,
+    Unavailable: 1,
+    BudgetExhausted: 1,
+    HarnessError: 1,
+}
 
 app = typer.Typer(
     name="harness",
@@ -39,6 +50,11 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def exit_code_for(exc: HarnessError) -> int:
+    """The exit code the CLI ends with when ``exc`` escapes a command."""
+    return next(code for cls, code in EXIT_CODES.items() if isinstance(exc, cls))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; return its exit code instead of letting exceptions escape."""
     signal.signal(signal.SIGTERM, _terminate)
@@ -53,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         # The message may quote a script, a file name or an LLM reply: shown, never obeyed.
         line = Text.assemble(("Error:", "bold red"), " ", visible(exc.one_line()))
         err_console.print(line, highlight=False, soft_wrap=True)
-        return 2 if isinstance(exc, UserError) else 1
+        return exit_code_for(exc)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
     except typer.Exit as exc:

@@ -19,7 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
-from harness.errors import ConfigError, UserError
+from harness.errors import ConfigError, InvalidInput
 from harness.safe_text import visible, visible_lines
 from harness.settings import Settings
 
@@ -244,7 +244,9 @@ def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Pr
         unknown = [w for w in wanted if w not in by_key]
         if unknown:
             offered = visible(", ".join(f"{p.constant} ({p.name})" for p in proposals) or "none")
-            raise UserError(f"{unknown[0]!r} is not a proposed parameter", hint=f"proposed: {offered}")
+            raise InvalidInput(
+                f"{unknown[0]!r} is not a proposed parameter", hint=f"proposed: {offered}", name=unknown[0]
+            )
         return list(dict.fromkeys(by_key[w] for w in wanted))
     if not proposals:
         return []
@@ -260,7 +262,7 @@ def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Pr
     if yes:
         return proposals
     if not sys.stdin.isatty():
-        raise UserError(
+        raise InvalidInput(
             f"{len(proposals)} parameter(s) proposed and not confirmed",
             hint="pass --yes to accept them, --param NAME to choose some, or --no-params to fix every value",
         )

@@ -15,7 +15,7 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
-from harness.errors import ConfigError, InputError, RunError, UserError
+from harness.errors import ConfigError, InputError, InvalidInput, RunError
 from harness.execution.outputs import check_destination, output_mode
 from harness.records import OutputMode, new_run_id
 from harness.safe_text import visible
@@ -138,7 +138,7 @@ def _serve(
     if prepared.decision.missing:
         for item in prepared.decision.missing[1:]:
             err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
-        raise UserError(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
+        raise InvalidInput(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
     if prepared.generation is not None:
         record = prepared.generation.record
         err_console.print(

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, get_args
 
-from harness.errors import ConfigError, InputError
+from harness.errors import ConfigError, InputError, OutputExists
 from harness.records import Artifact, OutputMode
 
 __all__ = [
@@ -111,7 +111,7 @@ def check_destination(path: Path, mode: OutputMode) -> None:
     if not path.exists() and not path.is_symlink():
         return
     if not path.is_dir():
-        raise InputError(f"output {path} exists and is not a folder", hint="pick another --output")
+        raise OutputExists(f"output {path} exists and is not a folder", hint="pick another --output", path=str(path))
     try:
         empty = not any(path.iterdir())
     except OSError as exc:
@@ -121,11 +121,12 @@ def check_destination(path: Path, mode: OutputMode) -> None:
     if empty:
         return
     if mode == "new":
-        raise InputError(f"output folder {path} is not empty", hint=_FLAGS_HINT)
+        raise OutputExists(f"output folder {path} is not empty", hint=_FLAGS_HINT, path=str(path))
     if mode == "overwrite" and not is_harness_output(path.resolve()):
-        raise InputError(
+        raise OutputExists(
             f"--overwrite refused: {path} was not made by harness (no {MARKER} marker)",
             hint="only a folder harness made can be replaced; use --merge to add new files, or pick a new folder",
+            path=str(path),
         )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import RunError
+from harness.errors import BudgetExhausted
 
 __all__ = ["PRICES", "Budget", "BudgetExhausted", "Usage", "cost_usd"]
 
@@ -72,10 +72,6 @@ def cost_usd(usage: Usage, model: str) -> float:
         + usage.cache_read_input_tokens * per_token[3],
         6,
     )
-
-
-class BudgetExhausted(RunError):
-    """Raised when the next LLM call would take a request over its token budget."""
 
 
 class Budget:

@@ -2,7 +2,7 @@
 
 Only the host talks to the API. Every call is charged to the request's :class:`Budget` from
 the usage the API reports, and every failure becomes one clear error (``LLMError`` for a
-call that failed, ``UserError`` for a key problem). ``anthropic`` is imported lazily, so the
+call that failed, ``ConfigError`` for a key or model setting it refuses). ``anthropic`` is imported lazily, so the
 offline template path never needs it configured.
 """
 
@@ -17,21 +17,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from harness.errors import ConfigError, RunError, UserError
+from harness.errors import ConfigError, LLMError
 from harness.generation.budget import Budget, Usage
 from harness.settings import Settings
 
 __all__ = ["WRITE_SCRIPT_TOOL", "Answer", "LLMError", "Llm", "ScriptDraft", "client_for", "parse_answer"]
 
 _FENCE = re.compile(r"```(?:python|py|python3)?[ \t]*\n(?P<code>.*?)```", re.DOTALL)
-
-
-class LLMError(RunError):
-    """Raised when an LLM call fails (rate limits, server errors, time-outs, unreachable API)."""
-
-    def __init__(self, message: str, *, hint: str = "", kind: str = "api") -> None:
-        super().__init__(message, hint=hint)
-        self.kind = kind
 
 
 class ScriptDraft(BaseModel):
@@ -264,9 +256,11 @@ class _ApiErrors:
         retries = self.settings.llm_retries
         where = self.settings.anthropic_base_url or "api.anthropic.com"
         if isinstance(exc, anthropic.AuthenticationError):
-            raise UserError("the Anthropic API rejected the key (401)", hint="check ANTHROPIC_API_KEY") from None
+            raise ConfigError("the Anthropic API rejected the key (401)", hint="check ANTHROPIC_API_KEY") from None
         if isinstance(exc, anthropic.PermissionDeniedError):
-            raise UserError("the Anthropic API key may not use this model (403)", hint="check HARNESS_MODEL") from None
+            raise ConfigError(
+                "the Anthropic API key may not use this model (403)", hint="check HARNESS_MODEL"
+            ) from None
         if isinstance(exc, anthropic.RateLimitError):
             raise LLMError(
                 f"rate limited by the Anthropic API (429) after {retries} retries",

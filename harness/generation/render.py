@@ -53,7 +53,9 @@ def py_literal(value: Any) -> str:
 def _coerce(name: str, spec: Parameter, raw: object) -> object:
     def bad(why: str) -> ConfigError:
         return ConfigError(
-            f"invalid value {raw!r} for parameter {name}", hint=f"{why} (e.g. --param {name}={spec.example})"
+            f"invalid value {raw!r} for parameter {name}",
+            hint=f"{why} (e.g. --param {name}={spec.example})",
+            name=name,
         )
 
     kind = spec.type
@@ -102,7 +104,9 @@ def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, 
     unknown = sorted(set(raw) - set(scaffold.parameters))
     if unknown:
         known = ", ".join(sorted(scaffold.parameters)) or "none"
-        raise ConfigError(f"{scaffold.name} has no parameter {unknown[0]!r}", hint=f"its parameters: {known}")
+        raise ConfigError(
+            f"{scaffold.name} has no parameter {unknown[0]!r}", hint=f"its parameters: {known}", name=unknown[0]
+        )
     values: dict[str, object] = {}
     for name, spec in scaffold.parameters.items():
         if name in raw:
@@ -111,6 +115,7 @@ def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, 
             raise ConfigError(
                 f"{scaffold.name} needs parameter {name}",
                 hint=f"pass --param {name}=<{spec.type}> (e.g. {spec.example!r}): {spec.description}",
+                name=name,
             )
         else:
             values[name] = spec.default

@@ -34,7 +34,7 @@ from typing import Annotated, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
 from harness.assertions import Assertion
-from harness.errors import UserError
+from harness.errors import NotFound, UserError
 
 __all__ = [
     "Example",
@@ -218,13 +218,13 @@ class Library:
         return sorted(self._by_name)
 
     def get(self, name: str) -> Scaffold:
-        """The scaffold called ``name``; UserError naming close matches when there is none."""
+        """The scaffold called ``name``; NotFound naming close matches when there is none."""
         try:
             return self._by_name[name]
         except KeyError:
             close = difflib.get_close_matches(name, self._by_name, n=3)
             hint = f"did you mean {', '.join(close)}?" if close else "see `harness templates list`"
-            raise UserError(f"no scaffold called {name!r}", hint=hint) from None
+            raise NotFound(f"no scaffold called {name!r}", hint=hint, id=name) from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name

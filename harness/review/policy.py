@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import NotReviewed, RunError, Tampered
+from harness.errors import GateRefused, NotReviewed, Tampered
 from harness.execution.limits import Limits
 from harness.generation.scaffolds import Scaffold
 from harness.review.store import GeneratedStore
@@ -55,6 +55,7 @@ def assert_reviewed(
             f"{record_id}'s script changed after it was approved",
             hint="the reviewed bytes must run; review it again",
             path=str(store.folder(record_id) / "script.py"),
+            id=record_id,
         )
     return approval, data
 
@@ -97,9 +98,11 @@ def authorize_rerun(store: GeneratedStore, record_id: str, limits: Limits, hosts
     verdict = gate(run_checks(source, "strict"), "strict")
     if not verdict.passed:
         first = verdict.blocking[0]
-        raise RunError(
+        raise GateRefused(
             f"{record_id} fails the strict gate: {first.code} line {first.line}: {first.message}",
             hint=f"{len(verdict.blocking)} blocking finding(s); see harness check",
+            id=record_id,
+            findings=verdict.blocking,
         )
     return Grant(
         record_id=record_id,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.dispatch.text import STOPWORDS
-from harness.errors import ConfigError, RunError, UserError
+from harness.errors import ConfigError, Conflict, InvalidInput, Refused
 from harness.generation.render import literal_differences, render, validate_params
 from harness.generation.scaffolds import Library, Parameter, Scaffold, Substitution, load_library
 from harness.review.params import Proposal, substitutions
@@ -146,18 +146,19 @@ def probes(scaffold: Scaffold) -> list[dict[str, object]]:
 
 
 def _check_renders_as_reviewed(library_root: Path, name: str, reviewed: bytes) -> None:
+    # Refused, not RunError: no run happened; promotion refuses what it cannot show is the reviewed script.
     library = load_library(library_root)
     if name not in library:
-        raise RunError(f"the promoted scaffold {name} does not load", hint="; ".join(library.errors)[:300])
+        raise Refused(f"the promoted scaffold {name} does not load", hint="; ".join(library.errors)[:300])
     scaffold = library.get(name)
     if scaffold.kind != "program" or scaffold.files != promoted_files(scaffold.folder):
-        raise RunError(f"the promoted scaffold {name} is not kept as its reviewed program")
+        raise Refused(f"the promoted scaffold {name} is not kept as its reviewed program")
     try:
         defaults = render(scaffold, validate_params(scaffold, {}))
     except ConfigError as exc:
-        raise RunError(f"{exc.message} (with its defaults); nothing was kept", hint=_REPORT) from None
+        raise Refused(f"{exc.message} (with its defaults); nothing was kept", hint=_REPORT) from None
     if defaults.encode("utf-8") != reviewed:
-        raise RunError(f"the promoted scaffold {name} with its defaults is not the reviewed script", hint=_REPORT)
+        raise Refused(f"the promoted scaffold {name} with its defaults is not the reviewed script", hint=_REPORT)
     for probe in probes(scaffold):
         try:
             values = validate_params(scaffold, probe)
@@ -167,9 +168,9 @@ def _check_renders_as_reviewed(library_root: Path, name: str, reviewed: bytes) -
         try:
             problems = literal_differences(reviewed, render(scaffold, values), scaffold.substitutions, values)
         except ConfigError as exc:
-            raise RunError(f"{exc.message} (another value of {which}); nothing was kept", hint=_REPORT) from None
+            raise Refused(f"{exc.message} (another value of {which}); nothing was kept", hint=_REPORT) from None
         if problems:
-            raise RunError(
+            raise Refused(
                 f"the promoted scaffold {name} rendered more than its parameters (another value of {which}):"
                 f" {problems[0]}; nothing was kept",
                 hint=_REPORT,
@@ -207,18 +208,20 @@ def promote(
     trial value changes nothing but the parameters' literals, nothing is kept.
     """
     if not _NAME.match(name):
-        raise UserError(
-            f"{name!r} is not a scaffold name", hint="use lower-case letters, digits and _, e.g. sales_rollup"
+        raise InvalidInput(
+            f"{name!r} is not a scaffold name",
+            hint="use lower-case letters, digits and _, e.g. sales_rollup",
+            name="name",
         )
     record, reviewed = _approved_bytes(store, record_id)
     sha256 = hashlib.sha256(reviewed).hexdigest()
     try:
         located = substitutions(reviewed.decode("utf-8"), list(parameters))
     except (UnicodeDecodeError, SyntaxError):
-        raise RunError(f"{record_id}'s script is not UTF-8 Python", hint="it cannot be promoted") from None
+        raise Refused(f"{record_id}'s script is not UTF-8 Python", hint="it cannot be promoted") from None
     library: Library = load_library(library_root)
     if name in library or (library_root / name).exists():
-        raise UserError(f"a scaffold called {name!r} already exists", hint="pick another --name")
+        raise Conflict(f"a scaffold called {name!r} already exists", hint="pick another --name", id=name)
     folder = library_root / name
     folder.mkdir(parents=True)
     try:

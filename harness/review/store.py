@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from harness.errors import NotReviewed, Tampered, UserError
+from harness.errors import Conflict, InvalidInput, NotFound, NotReviewed, Tampered, UserError
 from harness.review.trust import Approval, ScaffoldSeal, TrustStore
 
 if TYPE_CHECKING:
@@ -101,9 +101,11 @@ class GeneratedStore:
         return f"g-{uuid.uuid4().hex[:12]}"
 
     def folder(self, record_id: str) -> Path:
-        """The folder of a generated script; UserError for a malformed id."""
+        """The folder of a generated script; InvalidInput for a malformed id."""
         if not _ID.match(record_id):
-            raise UserError(f"{record_id!r} is not a generated-script id", hint="ids look like g-0123456789ab")
+            raise InvalidInput(
+                f"{record_id!r} is not a generated-script id", hint="ids look like g-0123456789ab", name="id"
+            )
         return self.root / record_id
 
     def save(
@@ -151,7 +153,9 @@ class GeneratedStore:
         try:
             record = GeneratedRecord.model_validate_json(_read_regular(folder / "meta.json", _MAX_META))
         except FileNotFoundError:
-            raise UserError(f"no generated script {record_id}", hint=f"see the folders in {self.root}") from None
+            raise NotFound(
+                f"no generated script {record_id}", hint=f"see the folders in {self.root}", id=record_id
+            ) from None
         except (ValidationError, ValueError) as exc:
             raise UserError(f"generated script {record_id} has a damaged meta.json", hint=str(exc)[:200]) from None
         return self._overlay(record, self.trust.current(record_id))
@@ -173,7 +177,9 @@ class GeneratedStore:
         try:
             return _read_regular(self.folder(record_id) / "script.py", _MAX_SCRIPT)
         except FileNotFoundError:
-            raise UserError(f"no generated script {record_id}", hint=f"see the folders in {self.root}") from None
+            raise NotFound(
+                f"no generated script {record_id}", hint=f"see the folders in {self.root}", id=record_id
+            ) from None
 
     def all(self) -> list[GeneratedRecord]:
         """Every readable record, newest first (damaged ones are skipped)."""
@@ -253,9 +259,10 @@ class GeneratedStore:
                 "promoted": ("approved",),
             }
             if record.status not in allowed.get(to, ()):
-                raise UserError(
+                raise Conflict(
                     f"{record_id} is {record.status}; it cannot become {to}",
                     hint="see harness review show " + record_id,
+                    id=record_id,
                 )
             base = {"record_id": record_id, "reviewer": reviewer, "note": note, "at": self.now()}
             if to == "approved":

@@ -28,7 +28,7 @@ from typing import IO, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import RunPrunedError, UserError
+from harness.errors import InvalidInput, NotFound, RunPrunedError
 from harness.events import Event, EventsDropped
 
 __all__ = [
@@ -180,14 +180,14 @@ class RunStore:
         return RunFolder(path, max_events=self._caps[0], max_bytes=self._caps[1])
 
     def load(self, run_id: str) -> RunFolder:
-        """An existing run's folder; RunPrunedError when retention removed it, UserError when there never was one."""
+        """An existing run's folder; RunPrunedError when retention removed it, NotFound when there never was one."""
         path = self._path(run_id)
         if path.is_dir():
             return RunFolder(path, max_events=self._caps[0], max_bytes=self._caps[1])
         tomb = self.tombstones().get(run_id)
         if tomb is not None:
             raise RunPrunedError(run_id, tomb.get("reason", "?"), tomb.get("at", "?"))
-        raise UserError(f"no run {run_id}", hint=f"see harness runs list (runs are kept in {self.root})")
+        raise NotFound(f"no run {run_id}", hint=f"see harness runs list (runs are kept in {self.root})", id=run_id)
 
     def entry(self, run_id: str) -> RunEntry:
         """How ``harness runs list`` describes one run or plan folder."""
@@ -294,8 +294,10 @@ class RunStore:
 
     def _path(self, run_id: str) -> Path:
         if not _RUN_ID.match(run_id):
-            raise UserError(
-                f"{run_id!r} is not a run id", hint="run ids look like 0123456789ab (plans: plan-0123456789ab)"
+            raise InvalidInput(
+                f"{run_id!r} is not a run id",
+                hint="run ids look like 0123456789ab (plans: plan-0123456789ab)",
+                name="run_id",
             )
         return self.root / run_id
 

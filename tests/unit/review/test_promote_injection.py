@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RunError
+from harness.errors import Refused
 from harness.generation.render import literal_differences, render, validate_params
 from harness.generation.scaffolds import load_library
 from harness.review.params import propose
@@ -137,7 +137,7 @@ def test_a_rendering_that_changes_more_than_the_literal_keeps_nothing(
     script = attack("{%+ endraw %}")
     store, record_id = approved(tmp_path, script)
     with pytest.raises(
-        RunError,
+        Refused,
         match=r"rendered more than its parameters: its text outside .* \(another value of x\); nothing was kept",
     ):
         promote(store, record_id, "counter", library_root=tmp_path / "lib", reviewer="ada", parameters=propose(script))
