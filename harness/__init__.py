@@ -25,6 +25,7 @@ from harness.execution.backend import AgentDeclined, Backend
 from harness.execution.docker import DockerBackend
 from harness.execution.limits import Limits
 from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec
+from harness.services import Services
 from harness.settings import Settings
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RunPrunedError",
     "RunResult",
     "RunSpec",
+    "Services",
     "Settings",
     "Tampered",
     "UserError",
