@@ -19,25 +19,18 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.events import (
     SCHEMA_VERSION,
-    AgentReply,
-    AgentRequestEvent,
     Event,
-    FetchReply,
-    FetchRequestEvent,
     OutputEvent,
     RunFinished,
     RunStarted,
 )
-from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback, FetchHandler
+from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
 from harness.execution.docker import _decide, _input_mounts
-from harness.execution.egress import NO_GRANT
 from harness.execution.limits import Limits
 from harness.execution.outputs import Collected, collect_outputs, normalise_output_path, prepare_destination
 from harness.execution.stream import RunReader
@@ -110,7 +103,8 @@ class ScriptedBackend(Backend):
             stream, line = _line(event)
             reader.feed(stream, line)
             while reader.host_requests:
-                _answer(reader, reader.host_requests.pop(0), on_agent, fetcher, deadline)
+                # Answered as the Docker backend answers; the reply itself would go to the script's stdin.
+                reader.emit(answer_request(reader.host_requests.pop(0), on_agent, fetcher, deadline)[1])
         if outcome.stderr:
             reader.feed(2, outcome.stderr.encode())
         t_stream = reader.elapsed()
@@ -200,45 +194,3 @@ def _tar(files: dict[str, bytes]) -> bytes:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
-
-
-def _answer(
-    reader: RunReader,
-    request: AgentRequestEvent | FetchRequestEvent,
-    on_agent: AgentHandler | None,
-    on_fetch: FetchHandler | None,
-    deadline: float,
-) -> None:
-    """Answer a request the way the Docker backend does; the reply event is what the run records."""
-    reply: dict[str, Any]
-    if isinstance(request, FetchRequestEvent):
-        host = (urlsplit(request.url).hostname or "")[:253]
-        if on_fetch is None:
-            reply = {"ok": False, "error": NO_GRANT}
-        else:
-            try:
-                reply = {"ok": True, **on_fetch(request, deadline=deadline)}
-            except Exception as exc:  # noqa: BLE001 - any failure is the script's answer, not the host's crash
-                reply = {"ok": False, "error": str(exc) or type(exc).__name__}
-        reader.emit(
-            FetchReply(
-                id=request.id,
-                ok=reply["ok"],
-                method=request.method,
-                host=host,
-                status=reply.get("status"),
-                bytes_out=reply.get("bytes_out", 0),
-                bytes_in=reply.get("bytes_in", 0),
-                error=reply.get("error", ""),
-            )
-        )
-        return
-    if on_agent is None:
-        reply = {"ok": False, "error": "no agent provider is configured for this run"}
-    else:
-        try:
-            on_agent(request)
-            reply = {"ok": True, "error": ""}
-        except AgentDeclined as exc:
-            reply = {"ok": False, "error": str(exc) or "declined"}
-    reader.emit(AgentReply(id=request.id, ok=reply["ok"], error=reply["error"]))
