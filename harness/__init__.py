@@ -35,6 +35,7 @@ from harness.execution.backend import AgentDeclined, Backend
 from harness.execution.docker import DockerBackend
 from harness.execution.limits import Limits
 from harness.records import Artifact, PolicyReceipt, RunResult, RunSpec
+from harness.services import Services
 from harness.settings import Settings
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "RunPrunedError",
     "RunResult",
     "RunSpec",
+    "Services",
     "Settings",
     "Tampered",
     "Unavailable",

@@ -10,11 +10,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +26,12 @@ from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
 from harness.execution.outputs import retry_mode
-from harness.generation.agents import AgentBroker, Role, load_roles
+from harness.generation.agents import AgentBroker, Role
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.render import render, validate_params
-from harness.generation.scaffolds import Library, Scaffold, load_library
+from harness.generation.scaffolds import Library, Scaffold
 from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
 from harness.report import (
@@ -44,8 +42,8 @@ from harness.report import (
     Report,
     WorkflowAnalysis,
 )
-from harness.review.store import GeneratedStore
-from harness.runs import RunStore, apply_retention
+from harness.runs import apply_retention
+from harness.services import Services
 from harness.settings import Settings
 
 __all__ = ["Harness", "Prepared"]
@@ -89,7 +87,7 @@ class Prepared:
 
 
 class Harness:
-    """The library's front door: requests in, reports out."""
+    """The library's front door: requests in, reports out. Its resources come from a ``Services``."""
 
     def __init__(
         self,
@@ -97,24 +95,26 @@ class Harness:
         *,
         library: Library | None = None,
         backend_factory: Callable[[Settings], Backend] | None = None,
+        services: Services | None = None,
     ) -> None:
-        self.settings = settings or Settings.from_env()
-        self._library = library
+        if services is not None and (settings is not None or library is not None):
+            raise TypeError("pass either services or settings/library, not both")
+        # Given services are the caller's: their backend is kept open between runs (a server's warm
+        # pool). Services made here keep the old lifecycle: one backend per execute, closed after it.
+        self._shared_backend = services is not None and backend_factory is None
+        self.services = services or Services(settings or Settings.from_env(), library=library)
+        self.settings = self.services.settings
         self._backend_factory = backend_factory
-        self._history: HistoryStore | None = None
-        self._history_lock = threading.Lock()
 
-    @cached_property
+    @property
     def roles(self) -> dict[str, Role]:
-        """The agent roles (roles.toml, read once)."""
-        return load_roles()
+        """The agent roles (read once)."""
+        return self.services.roles
 
     @property
     def library(self) -> Library:
         """The scaffold library (loaded once)."""
-        if self._library is None:
-            self._library = load_library()
-        return self._library
+        return self.services.library
 
     # -- stages up to the sandbox --------------------------------------------------------------
     def analyse(self, request: str, *, ask_llm: bool = True) -> tuple[Analysis, Decision]:
@@ -130,10 +130,7 @@ class Harness:
     @property
     def history(self) -> HistoryStore:
         """The history store in the data directory (opened once)."""
-        with self._history_lock:  # a plan's phases ask from several threads at once
-            if self._history is None:
-                self._history = HistoryStore(self.settings.data_dir / "history.sqlite3")
-        return self._history
+        return self.services.history
 
     @property
     def llm_available(self) -> bool:
@@ -183,7 +180,7 @@ class Harness:
         if decision.strategy != "use_template":
             assert prepared.llm is not None
             t1 = time.monotonic()
-            prepared.generator = Generator(prepared.llm, self.library, GeneratedStore.from_settings(self.settings))
+            prepared.generator = Generator(prepared.llm, self.library, self.services.generated)
             tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
             analysis = (
                 analysis
@@ -303,7 +300,7 @@ class Harness:
         backend: Backend | None,
     ) -> Report:
         started = time.monotonic()
-        folder = RunStore(prepared.run_dir.parent).create(prepared.run_id)
+        folder = self.services.runs.create(prepared.run_id)
         script_path = None
         if prepared.script is not None:
             script_path = folder.write_text("script.py", prepared.script)
@@ -331,9 +328,9 @@ class Harness:
                     if log.write(event) and on_event is not None:
                         on_event(event)
 
-                broker = AgentBroker(prepared.llm)
+                broker = AgentBroker(prepared.llm, self.roles)
                 with contextlib.ExitStack() as stack:
-                    runner = backend if backend is not None else stack.enter_context(self._make_backend())
+                    runner = backend if backend is not None else self._backend_for_run(stack)
                     run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             run = self._check_assertions(prepared, run, spec.output_dir)
@@ -503,7 +500,7 @@ class Harness:
         scaffold = self._filled(prepared.decision)
         if scaffold is None:
             return (), None  # never LLM code
-        return scaffold_egress(GeneratedStore.from_settings(self.settings).trust, scaffold)
+        return scaffold_egress(self.services.generated.trust, scaffold)
 
     def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
         """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
@@ -519,12 +516,15 @@ class Harness:
             message += f", and {len(broken) - 1} more"
         return run.model_copy(update={"status": "failed", "message": message})
 
-    def _make_backend(self) -> Backend:
+    def _backend_for_run(self, stack: contextlib.ExitStack) -> Backend:
+        """The services' long-lived backend, or one made for this run alone and closed with ``stack``."""
+        if self._shared_backend:
+            return self.services.backend
         if self._backend_factory is not None:
-            return self._backend_factory(self.settings)
+            return stack.enter_context(self._backend_factory(self.settings))
         from harness.execution.docker import DockerBackend
 
-        return DockerBackend(self.settings, pool_size=0)
+        return stack.enter_context(DockerBackend(self.settings, pool_size=0))
 
     def _report(self, prepared: Prepared, run: Any, script_path: Path | None, took: float) -> Report:
         if run is not None:

@@ -12,7 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from harness.errors import ConfigError
 from harness.execution.limits import Limits, parse_size
 
-__all__ = ["DEFAULT_MODEL", "Settings", "default_data_dir", "default_generated_dir"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "Settings",
+    "default_data_dir",
+    "default_generated_dir",
+    "default_roles_file",
+    "default_scaffolds_dir",
+]
 
 ENV_PREFIX = "HARNESS_"
 # The one place the default model is named: a current model of the installed SDK's list.
@@ -26,11 +33,23 @@ def default_data_dir() -> Path:
     return user_data_path("harness", appauthor=False)
 
 
-def default_generated_dir() -> Path:
-    """``generated/`` beside the scaffold library (the project's review queue)."""
+def default_scaffolds_dir() -> Path:
+    """``HARNESS_SCAFFOLDS_DIR``, else the package's library (read when Settings is built directly)."""
     from harness.generation.scaffolds import scaffolds_root
 
-    return scaffolds_root().parent / "generated"
+    return scaffolds_root()
+
+
+def default_roles_file() -> Path:
+    """The agent roles shipped with the package."""
+    from harness.generation.agents import ROLES_FILE
+
+    return ROLES_FILE
+
+
+def default_generated_dir(scaffolds_dir: Path | None = None) -> Path:
+    """``generated/`` beside the scaffold library (the project's review queue)."""
+    return (scaffolds_dir or default_scaffolds_dir()).parent / "generated"
 
 
 class Settings(BaseModel):
@@ -66,7 +85,11 @@ class Settings(BaseModel):
     llm_analysis: Literal["auto", "always", "off"] = Field(
         "auto", description="ask the LLM to analyse requests: when the heuristic is unsure, always, or never"
     )
-    generated_dir: Path = Field(default_factory=lambda: default_generated_dir(), description="generated scripts")
+    scaffolds_dir: Path = Field(default_factory=default_scaffolds_dir, description="the scaffold library")
+    roles_file: Path = Field(default_factory=default_roles_file, description="the agent roles (TOML)")
+    generated_dir: Path = Field(
+        default_factory=lambda data: default_generated_dir(data.get("scaffolds_dir")), description="generated scripts"
+    )
     runs_max_bytes: int = Field(
         2 * 1024**3, ge=0, description="the runs folder's size; past it the oldest runs are pruned (0: no limit)"
     )
@@ -103,6 +126,8 @@ class Settings(BaseModel):
             "llm_retries",
             "llm_timeout_s",
             "llm_analysis",
+            "scaffolds_dir",
+            "roles_file",
             "generated_dir",
             "runs_max_bytes",
             "runs_max_age_days",
@@ -117,6 +142,11 @@ class Settings(BaseModel):
         ):
             if env.get(variable):
                 data[name] = env[variable]
+        if "scaffolds_dir" not in data:
+            # The injected environment decides, not os.environ: from_env(environ={}) is the package's library.
+            from harness.generation.scaffolds import scaffolds_root
+
+            data["scaffolds_dir"] = scaffolds_root(env)
         limit_env = {
             field: env[ENV_PREFIX + field.upper()]
             for field in Limits.model_fields

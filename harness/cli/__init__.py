@@ -16,6 +16,7 @@ from rich.text import Text
 
 from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, runs_cmd, sandbox, templates
 from harness.cli.console import err_console
+from harness.cli.context import close_services
 from harness.errors import BudgetExhausted, HarnessError, Refused, RunError, Unavailable, UserError
 from harness.safe_text import visible
 
@@ -40,6 +41,13 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+
+
+@app.callback()
+def _invocation(ctx: typer.Context) -> None:
+    # Whatever a command opens (stores, the backend and its containers) is closed as it ends, also on error.
+    ctx.call_on_close(close_services)
+
 
 for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox):
     _group.register(app)

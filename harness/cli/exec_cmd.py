@@ -9,16 +9,17 @@ import typer
 from rich.text import Text
 
 from harness.cli.console import err_console, out_console
+from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError, InputError
 from harness.events import Event
 from harness.records import RunResult, RunSpec, new_run_id
 from harness.safe_text import visible
-from harness.settings import Settings
 
 if TYPE_CHECKING:
     from harness.review.policy import Grant
+    from harness.services import Services
 
 __all__ = ["register"]
 
@@ -59,12 +60,11 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     out_console.print(visible(f"  run folder: {run_dir}"), highlight=False, markup=False)
 
 
-def _generated_source(settings: Settings, record_id: str, allow_hosts: tuple[str, ...] = ()) -> Grant:
+def _generated_source(opened: Services, record_id: str, allow_hosts: tuple[str, ...] = ()) -> Grant:
     """A generated script's bytes (read once) with the hosts and limits the verified review allows."""
     from harness.review.policy import authorize_rerun
-    from harness.review.store import GeneratedStore
 
-    return authorize_rerun(GeneratedStore.from_settings(settings), record_id, settings.limits, allow_hosts)
+    return authorize_rerun(opened.generated, record_id, opened.settings.limits, allow_hosts)
 
 
 def register(app: typer.Typer) -> None:
@@ -108,14 +108,15 @@ def register(app: typer.Typer) -> None:
             if not path.exists():
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
         limits = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
-        settings = Settings.from_env(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
+        opened = services(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
+        settings = opened.settings
         from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
 
         hosts = parse_allow(allow_host or [])
         grant = None
         if generated is not None:
             # The reviewed grant travels with the reviewed bytes (hashed as read); --allow-host narrows it.
-            grant = _generated_source(settings, generated, hosts)
+            grant = _generated_source(opened, generated, hosts)
             source, hosts = grant.script, grant.hosts
             name = "main.py"
         elif script is not None and script.is_file():
@@ -126,10 +127,10 @@ def register(app: typer.Typer) -> None:
                 f"script {script} does not exist" if script else "no script given",
                 hint="give the path of a Python file, or --generated ID",
             )
-        from harness.runs import RunStore, apply_retention
+        from harness.runs import apply_retention
 
         run_id = new_run_id()
-        folder = RunStore(settings.runs_dir).create(run_id)
+        folder = opened.runs.create(run_id)
         run_dir = folder.path
         spec = RunSpec(
             script=source,
@@ -161,10 +162,8 @@ def register(app: typer.Typer) -> None:
             result = backend.run(spec, on_event=on_event, on_fetch=broker)
         folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
         if grant is not None:
-            from harness.review.store import GeneratedStore
-
             # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
-            GeneratedStore.from_settings(settings).record_run(grant.record_id, run_id, result.status)
+            opened.generated.record_run(grant.record_id, run_id, result.status)
         apply_retention(settings, keep=(run_id,))
         if as_json:
             out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.console import out_console
+from harness.cli.context import services
 from harness.safe_text import visible
-from harness.settings import Settings
 
 __all__ = ["register"]
 
@@ -26,10 +26,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """List recent requests: when, what, how they were served and how they ended."""
-        from harness.history.store import HistoryStore
-
-        settings = Settings.from_env()
-        store = HistoryStore(settings.data_dir / "history.sqlite3")
+        store = services().history
         if plans:
             _show_plans(store.plans(limit), as_json)
             return
@@ -60,10 +57,7 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """Per scaffold and workflow type: runs, success rate, median duration and tokens, estimate error."""
-        from harness.history.store import HistoryStore
-
-        settings = Settings.from_env()
-        stats = HistoryStore(settings.data_dir / "history.sqlite3").stats()
+        stats = services().history.stats()
         if as_json:
             out_console.print_json(json.dumps(stats), ensure_ascii=True)
             return

@@ -19,6 +19,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
+from harness.cli.context import services
 from harness.errors import ConfigError, InvalidInput
 from harness.safe_text import visible, visible_lines
 from harness.settings import Settings
@@ -31,10 +32,8 @@ __all__ = ["register"]
 
 
 def _store() -> tuple[Settings, GeneratedStore]:
-    from harness.review.store import GeneratedStore
-
-    settings = Settings.from_env()
-    return settings, GeneratedStore.from_settings(settings)
+    opened = services()
+    return opened.settings, opened.generated
 
 
 def _reviewer(name: str | None) -> str:
@@ -105,14 +104,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show how a generated script differs from a scaffold (its base by default)."""
         from harness.generation.render import render, validate_params
-        from harness.generation.scaffolds import load_library
 
         _, store = _store()
         record, script = store.load(record_id)
         name = against or record.base_scaffold
         if name is None:
             raise ConfigError(f"{record_id} has no base scaffold", hint="pass --against SCAFFOLD")
-        scaffold = load_library().get(name)
+        scaffold = services().library.get(name)
         base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
         # Compared line by line as Python splits lines; each line is shown with its controls escaped.
         diff = difflib.unified_diff(
@@ -195,7 +193,6 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, typer.Option("--yes", "-y", help="accept the proposed parameters")] = False,
     ) -> None:
         """Turn an approved generated script into a scaffold, reused next time with no LLM."""
-        from harness.generation.scaffolds import scaffolds_root
         from harness.review.promote import promote
 
         settings, store = _store()
@@ -206,7 +203,7 @@ def register(app: typer.Typer) -> None:
             store,
             record_id,
             name,
-            library_root=scaffolds_root(),
+            library_root=settings.scaffolds_dir,
             reviewer=_reviewer(reviewer),
             parameters=chosen,
         )

@@ -13,13 +13,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
+from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError, InputError, InvalidInput, RunError
 from harness.execution.outputs import check_destination, output_mode
 from harness.records import OutputMode, new_run_id
 from harness.safe_text import visible
-from harness.settings import Settings
 
 __all__ = ["register"]
 
@@ -222,7 +222,6 @@ def _run_plan(
     """Run a multi-phase plan, showing each phase as it starts and ends."""
     from harness.cli.plan_display import PlanDisplay
     from harness.dispatch.plan import describe
-    from harness.execution.docker import DockerBackend
     from harness.orchestrate import run_plan
 
     for row in describe(plan):
@@ -230,7 +229,8 @@ def _run_plan(
         line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
         err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
     target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
-    with DockerBackend(harness.settings, pool_size=0) as backend, PlanDisplay(err_console, describe(plan)) as display:
+    backend = harness.services.backend  # made before the display starts; the invocation's services close it
+    with PlanDisplay(err_console, describe(plan)) as display:
         report = run_plan(
             harness,
             plan,
@@ -299,7 +299,7 @@ def register(app: typer.Typer) -> None:
                 raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
         if strategy is not None and strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
-        harness = Harness(Settings.from_env())
+        harness = Harness(services=services())
         if template is None and strategy is None and not dry_run:
             plan, estimate = _plan_for(harness, request)
             if plan is not None:
@@ -331,7 +331,7 @@ def register(app: typer.Typer) -> None:
         from harness.dispatch.plan import describe
         from harness.pipeline import Harness
 
-        harness = Harness(Settings.from_env())
+        harness = Harness(services=services())
         analysis, decision = harness.analyse(request)
         plan, estimate = _plan_for(harness, request)
         if as_json:

@@ -10,8 +10,8 @@ import typer
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
+from harness.cli.context import services
 from harness.errors import ConfigError
-from harness.settings import Settings
 
 __all__ = ["parse_age", "register"]
 
@@ -36,10 +36,10 @@ def register(app: typer.Typer) -> None:
     @runs.command("list")
     def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """Every run and plan folder, oldest first: id, when it last changed, status and size."""
-        from harness.runs import RunStore, human_size
+        from harness.runs import human_size
 
-        settings = Settings.from_env()
-        entries = RunStore(settings.runs_dir).list()
+        settings = services().settings
+        entries = services().runs.list()
         if as_json:
             out_console.print_json(json.dumps([e.model_dump(exclude={"mtime"}) for e in entries]))
             return
@@ -58,9 +58,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Where one run's folder is, with its status and size (says so when retention removed it)."""
-        from harness.runs import RunStore, human_size
+        from harness.runs import human_size
 
-        store = RunStore(Settings.from_env().runs_dir)
+        store = services().runs
         entry = store.entry(run_id)
         path = store.load(run_id).path
         if as_json:
@@ -83,10 +83,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Remove old runs, oldest first (default: the automatic policy); never one that is still pointed at."""
         from harness.execution.limits import parse_size
-        from harness.runs import RetentionPolicy, RunStore, human_size, protected_runs
+        from harness.runs import RetentionPolicy, human_size, protected_runs
 
-        settings = Settings.from_env()
-        store = RunStore(settings.runs_dir)
+        settings = services().settings
+        store = services().runs
         if older_than is None and max_size is None:
             policy = RetentionPolicy.of(settings)
         else:

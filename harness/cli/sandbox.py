@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from harness.cli.console import err_console, out_console
-from harness.settings import Settings
+from harness.cli.context import services
 
 __all__ = ["register"]
 
@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         from harness.execution.docker import connect
         from harness.execution.image import ImageBuilder
 
-        settings = Settings.from_env()
+        settings = services().settings
         builder = ImageBuilder(connect(settings), settings, _progress)
         tag = builder.build(force=force)
         out_console.print(tag)
@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         from harness.execution.docker import LABEL, connect
         from harness.execution.image import ImageBuilder
 
-        settings = Settings.from_env()
+        settings = services().settings
         client = connect(settings)
         info: dict[str, Any] = client.info()
         version: dict[str, Any] = client.version()
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         from harness.execution.docker import LABEL, connect, sweep
         from harness.execution.image import IMAGE_REPO, ImageBuilder
 
-        settings = Settings.from_env()
+        settings = services().settings
         client = connect(settings)
         removed = sweep(client, everything=everything)
         out_console.print(f"removed {len(removed)} container(s)")

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
+from harness.cli.context import services
 from harness.safe_text import visible
 
 __all__ = ["register"]
@@ -60,9 +61,7 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """List the scaffolds: name, workflow type, description."""
-        from harness.generation.scaffolds import load_library
-
-        library = load_library()
+        library = services().library
         for error in library.errors:
             err_console.print(
                 f"[yellow]warning:[/] scaffold not loaded: {escape(visible(str(error)))}", highlight=False
@@ -88,9 +87,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Show a scaffold: description, parameters, inputs, outputs and an example invocation."""
-        from harness.generation.scaffolds import load_library
-
-        scaffold = load_library().get(name)
+        scaffold = services().library.get(name)
         if as_json:
             out_console.print_json(json.dumps(_describe(scaffold)), ensure_ascii=True)
             return

@@ -21,13 +21,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
-from harness.events import AgentReply, AgentRequestEvent, FetchReply, FetchRequestEvent, RunFinished, RunStarted
-from harness.execution.backend import AgentDeclined, AgentHandler, Backend, EventCallback, FetchHandler
-from harness.execution.egress import NO_GRANT
+from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, RunStarted
+from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import Collected, collect_outputs, normalise_output_path, prepare_destination
@@ -616,39 +614,8 @@ class DockerBackend(Backend):
         deadline: float,
     ) -> None:
         """Answer one request the script made of the host, on its stdin; the run goes on either way."""
-        on_agent, on_fetch = handlers
-        reply: dict[str, Any]
-        if isinstance(request, FetchRequestEvent):
-            host = (urlsplit(request.url).hostname or "")[:253]
-            if on_fetch is None:
-                reply = {"ok": False, "error": NO_GRANT}
-            else:
-                try:
-                    # The run's deadline bounds the request too: no fetch outlives the run.
-                    reply = {"ok": True, **on_fetch(request, deadline=deadline)}
-                except Exception as exc:  # noqa: BLE001 - any failure is the script's answer, not the host's crash
-                    reply = {"ok": False, "error": str(exc) or type(exc).__name__}
-            reader.emit(
-                FetchReply(
-                    id=request.id,
-                    ok=reply["ok"],
-                    method=request.method,
-                    host=host,
-                    status=reply.get("status"),
-                    bytes_out=reply.get("bytes_out", 0),
-                    bytes_in=reply.get("bytes_in", 0),
-                    error=reply.get("error", ""),
-                )
-            )
-        else:
-            if on_agent is None:
-                reply = {"ok": False, "text": "", "error": "no agent provider is configured for this run"}
-            else:
-                try:
-                    reply = {"ok": True, "text": on_agent(request), "error": ""}
-                except AgentDeclined as exc:
-                    reply = {"ok": False, "text": "", "error": str(exc) or "declined"}
-            reader.emit(AgentReply(id=request.id, ok=reply["ok"], error=reply["error"]))
+        reply, event = answer_request(request, *handlers, deadline)
+        reader.emit(event)
         # A body travels raw after the JSON line (``body_len`` bytes): no base64 for large answers.
         body = reply.pop("body", b"")
         if body:

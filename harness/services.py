@@ -1,0 +1,134 @@
+"""The composition root: one object that owns the long-lived resources a process needs.
+
+A CLI invocation, a server's lifespan or a worker process opens one ``Services`` and closes it
+when done; everything in it is built at most once, on first use, and released in reverse
+order on exit. Nothing here talks to the engine until ``backend`` is first read, so listing
+templates needs no Docker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from functools import cached_property
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from harness.settings import Settings
+
+if TYPE_CHECKING:
+    from harness.execution.backend import Backend
+    from harness.generation.agents import Role
+    from harness.generation.scaffolds import Library
+    from harness.history.store import HistoryStore
+    from harness.review.store import GeneratedStore
+    from harness.runs import RunStore
+
+__all__ = ["Services"]
+
+BackendFactory = Callable[[Settings], "Backend"]
+
+
+def _docker_backend(settings: Settings) -> Backend:
+    from harness.execution.docker import DockerBackend
+
+    return DockerBackend(settings)
+
+
+class Services:
+    """Settings, scaffold library, roles, stores and the backend, each built once and closed on exit."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        backend_factory: BackendFactory | None = None,
+        library: Library | None = None,
+        llm_client: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.llm_client = llm_client  # an SDK client for tests (the fake Messages API); None: made per request
+        self._stack = ExitStack()
+        self._lock = threading.RLock()  # a plan's phases reach for these from several threads at once
+        self._library = library
+        self._backend = backend  # given by the caller: the caller closes it
+        self._backend_factory = backend_factory or _docker_backend
+        self._history: HistoryStore | None = None
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, backend: Backend | None = None, llm_client: Any = None) -> Services:
+        """Services for ``settings``; a given ``backend`` (kept open: the caller owns it) replaces the Docker one."""
+        return cls(settings, backend=backend, llm_client=llm_client)
+
+    # -- resources ------------------------------------------------------------------------------
+    @property
+    def library(self) -> Library:
+        """The scaffold library under ``settings.scaffolds_dir`` (loaded once)."""
+        with self._lock:
+            if self._library is None:
+                from harness.generation.scaffolds import load_library
+
+                self._library = load_library(self.settings.scaffolds_dir)
+            return self._library
+
+    @cached_property
+    def roles(self) -> dict[str, Role]:
+        """The agent roles from ``settings.roles_file`` (read once)."""
+        from harness.generation.agents import load_roles
+
+        return load_roles(self.settings.roles_file)
+
+    @property
+    def history(self) -> HistoryStore:
+        """The history store in the data directory (opened once)."""
+        with self._lock:
+            if self._history is None:
+                from harness.history.store import HistoryStore
+
+                self._history = HistoryStore(self.settings.data_dir / "history.sqlite3")
+            return self._history
+
+    @cached_property
+    def generated(self) -> GeneratedStore:
+        """The generated-scripts store (the review queue and its trust records)."""
+        from harness.review.store import GeneratedStore
+
+        return GeneratedStore.from_settings(self.settings)
+
+    @cached_property
+    def runs(self) -> RunStore:
+        """The runs folder: one folder per run."""
+        from harness.runs import RunStore
+
+        return RunStore(self.settings.runs_dir)
+
+    @property
+    def backend(self) -> Backend:
+        """The execution backend: the one given, else a Docker backend made on first use and closed on exit."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("these services are closed")
+            if self._backend is None:
+                self._backend = self._stack.enter_context(self._backend_factory(self.settings))
+            return self._backend
+
+    # -- lifetime -------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release what was built here (the backend it made, with its containers); safe to call twice."""
+        with self._lock:
+            self._closed = True
+            self._stack.close()
+
+    def __enter__(self) -> Services:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
