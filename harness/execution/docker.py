@@ -28,7 +28,7 @@ from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, Ru
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
-from harness.execution.outputs import Collected, collect_outputs, normalise_output_path, prepare_destination
+from harness.execution.outputs import collect_run_outputs, prepare_destination
 from harness.execution.pool import Reaper, WarmPool
 from harness.execution.stream import Demuxer, RunReader
 from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
@@ -529,20 +529,8 @@ class DockerBackend(Backend):
             engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
 
-        declared = {
-            path: e.description
-            for e in reader.events
-            if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
-        }
-        collected = Collected()
-        if reader.archive is not None:
-            try:
-                collected = collect_outputs(
-                    reader.archive, out_dir, cap=limits.output_size, declared=declared, max_files=limits.output_files
-                )
-            finally:
-                reader.close()
-        elif not killed_for and not engine_error:
+        collected = collect_run_outputs(reader, out_dir, limits)
+        if reader.archive is None and not killed_for and not engine_error:
             collected.leave("the container ended without sending its outputs")
         if reader.archive_over_cap:
             collected.leave("outputs exceeded the collection cap and were not all collected")

@@ -33,16 +33,21 @@ import tarfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, get_args
+from typing import IO, TYPE_CHECKING, get_args
 
 from harness.errors import ConfigError, InputError, OutputExists
 from harness.records import Artifact, OutputMode
+
+if TYPE_CHECKING:
+    from harness.execution.limits import Limits
+    from harness.execution.stream import RunReader
 
 __all__ = [
     "MARKER",
     "Collected",
     "check_destination",
     "collect_outputs",
+    "collect_run_outputs",
     "is_harness_output",
     "normalise_output_path",
     "output_mode",
@@ -285,6 +290,23 @@ def collect_outputs(
     if got.unlisted:
         got.warnings.append(f"and {got.unlisted} more outputs not collected")
     return got
+
+
+def collect_run_outputs(reader: RunReader, dest: Path | None, limits: Limits) -> Collected:
+    """Collect the archive a run's reader spooled (artifacts as the script declared them), then release it."""
+    declared = {
+        path: e.description
+        for e in reader.events
+        if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
+    }
+    if reader.archive is None:
+        return Collected()
+    try:
+        return collect_outputs(
+            reader.archive, dest, cap=limits.output_size, declared=declared, max_files=limits.output_files
+        )
+    finally:
+        reader.close()
 
 
 def _place(root_fd: int, name: str, source: IO[bytes] | None) -> bool:

@@ -32,7 +32,7 @@ from harness.events import (
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
 from harness.execution.docker import _decide, _input_mounts
 from harness.execution.limits import Limits
-from harness.execution.outputs import Collected, collect_outputs, normalise_output_path, prepare_destination
+from harness.execution.outputs import collect_run_outputs, prepare_destination
 from harness.execution.stream import RunReader
 from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
 
@@ -111,19 +111,7 @@ class ScriptedBackend(Backend):
         marker = json.dumps({"v": 1, "kind": "_harness_end", "nonce": nonce, "exit_code": outcome.exit_code})
         reader.feed(1, b"\n" + marker.encode() + b"\n" + _tar(outcome.outputs))
         reader.finish()
-        declared = {
-            path: e.description
-            for e in reader.events
-            if e.kind == "artifact" and (path := normalise_output_path(e.path)) is not None
-        }
-        collected = Collected()
-        if reader.archive is not None:
-            try:
-                collected = collect_outputs(
-                    reader.archive, out_dir, cap=limits.output_size, declared=declared, max_files=limits.output_files
-                )
-            finally:
-                reader.close()
+        collected = collect_run_outputs(reader, out_dir, limits)
         if outcome.status is not None:
             status, message = outcome.status, outcome.message or f"scripted: {outcome.status}"
         else:
