@@ -89,7 +89,7 @@ def test_unknown_scaffold_suggests_close_names() -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("log_analysis", {"top": "7", "bucket": "day"}, {"top": 7, "bucket": "day", "pattern": "**/*.log"}),
+        ("log_analysis", {"top": "7", "bucket": "day"}, {"top": 7, "bucket": "day", "pattern": "**/*"}),
         (
             "csv_summary",
             {"group_by": "region", "columns": "units, unit_price"},

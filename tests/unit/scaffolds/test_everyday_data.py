@@ -196,3 +196,52 @@ def test_csv_conditions_cannot_reach_python(tmp_path: Path, bad: str) -> None:
     assert "uid=" not in ran.stdout + ran.stderr
     if ran.code == 0:
         assert ran.json("summary.json")["groups"] == {}
+
+
+# -- log_analysis -----------------------------------------------------------------------------
+NGINX = [
+    '203.0.113.9 - - [20/Nov/2026:10:15:32 +0000] "GET /api/orders HTTP/1.1" 200 173 "-" "curl/8.0"',
+    '203.0.113.9 - - [20/Nov/2026:10:16:02 +0000] "GET /api/orders HTTP/1.1" 502 0 "-" "curl/8.0"',
+    '198.51.100.4 - - [20/Nov/2026:11:01:00 +0000] "POST /login HTTP/1.1" 401 12 "-" "Mozilla/5.0"',
+    '203.0.113.9 - - [20/Nov/2026:11:02:00 +0000] "GET /health HTTP/1.1" 200 2 "-" "kube-probe"',
+]
+SYSLOG = [
+    "Nov 20 10:15:34 web01 sshd[1234]: Failed password for root from 10.0.0.5 port 22 ssh2",
+    "Nov 20 10:15:35 web01 sshd[1234]: Accepted publickey for deploy from 10.0.0.6 port 22 ssh2",
+    "Nov 20 10:20:00 web01 CRON[99]: (root) CMD (run-parts /etc/cron.hourly)",
+]
+JSONL = [
+    '{"time": "2026-11-20T10:00:00Z", "level": "info", "msg": "started"}',
+    '{"time": "2026-11-20T10:05:00Z", "level": "error", "msg": "db timeout after 3000 ms"}',
+    '{"time": "2026-11-20T10:06:00Z", "level": "error", "msg": "db timeout after 2000 ms"}',
+]
+
+
+def test_logs_in_three_formats_are_all_parsed(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "access.log", "\n".join(NGINX) + "\n")
+    write(data, "syslog", "\n".join(SYSLOG) + "\n")
+    write(data, "app.jsonl", "\n".join(JSONL) + "\n")
+    write(data, "README.txt", "These are the logs from the incident.\nAsk ops.\n")
+    ran = run_scaffold("log_analysis", {"top": 5}, data, tmp_path)
+    assert ran.code == 0, ran.stderr
+    report = ran.json("log_report.json")
+    assert report["lines_parsed"] == len(NGINX) + len(SYSLOG) + len(JSONL)
+    assert sorted(report["files"]) == ["access.log", "app.jsonl", "syslog"]
+    assert report["skipped_files"] == ["README.txt: none of its 2 line(s) is in a known log format"]
+    assert report["formats"] == {"access": 4, "syslog": 3, "jsonl": 3}
+    assert report["counts"]["ip"][0] == {"value": "203.0.113.9", "count": 3}
+    assert {v["value"]: v["count"] for v in report["counts"]["status"]} == {"200": 2, "502": 1, "401": 1}
+    assert report["counts"]["program"][0] == {"value": "sshd", "count": 2}
+    assert report["top_errors"][0] == {"level": "ERROR", "message": "db timeout after <n> ms", "count": 2}
+    assert report["levels"]["ERROR"] == 2 + 1 + 1  # two JSON errors, one 502, one failed password
+    assert ran.metric("lines_parsed") == 10
+    assert "10 lines read, 10 parsed, 0 skipped" in ran.stdout
+
+
+def test_logs_with_nothing_parsed_fail(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "notes.log", "prose only\nno format here\n")
+    ran = run_scaffold("log_analysis", {}, data, tmp_path)
+    assert ran.code == 3
+    assert "no line in a known log format" in ran.stderr
