@@ -245,3 +245,54 @@ def test_logs_with_nothing_parsed_fail(tmp_path: Path) -> None:
     ran = run_scaffold("log_analysis", {}, data, tmp_path)
     assert ran.code == 3
     assert "no line in a known log format" in ran.stderr
+
+
+# -- json_transform ---------------------------------------------------------------------------
+ORDERS = [
+    {"id": 1, "status": "paid", "total": 120.5, "customer": {"name": "Ada"}},
+    {"id": 2, "status": "open", "total": 300, "customer": {"name": "Alan"}},
+    {"id": 3, "status": "Paid", "total": 99.99, "customer": {"name": "Grace"}},
+    {"id": 4, "status": "paid", "total": 250, "customer": {"name": "Edsger"}},
+]
+
+
+def test_json_filter_sort_select_to_csv(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "orders.json", json.dumps({"orders": ORDERS}))
+    params = {
+        "where": ["status == paid and total > 100"],
+        "select": ["id", "customer.name", "total"],
+        "rename": ["customer.name:customer"],
+        "sort": ["total desc"],
+        "format": "csv",
+    }
+    ran = run_scaffold("json_transform", params, data, tmp_path)
+    assert ran.code == 0, ran.stderr
+    text = (ran.output / "records.csv").read_text()
+    assert text.splitlines() == ["id,customer,total", "4,Edsger,250", "1,Ada,120.5"]
+    assert ran.metric("records_read") == 4 and ran.metric("records_written") == 2
+
+
+def test_csv_to_json_with_a_derived_field(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "sales.csv", SALES)
+    params = {"derive": ["revenue = units * `unit price`"], "select": ["region", "revenue"], "format": "json"}
+    ran = run_scaffold("json_transform", params, data, tmp_path)
+    assert ran.code == 0, ran.stderr
+    assert ran.json("records.json") == [
+        {"region": "North", "revenue": 7.5},
+        {"region": "South", "revenue": 10},
+        {"region": "North", "revenue": 20},
+        {"region": "East", "revenue": 12.5},
+    ]
+
+
+def test_json_unknown_field_and_unreadable_input(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "orders.json", json.dumps(ORDERS))
+    ran = run_scaffold("json_transform", {"select": ["price"]}, data, tmp_path)
+    assert ran.code == 2 and "no record has the field 'price'" in ran.stderr
+    broken = tmp_path / "broken"
+    write(broken, "a.json", "{not json")
+    ran = run_scaffold("json_transform", {}, broken, tmp_path / "2")
+    assert ran.code == 3 and "no records read" in ran.stderr
