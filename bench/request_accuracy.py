@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "e2e"))
 
-from cases import CASES  # noqa: E402
-from runner import run_all, summary  # noqa: E402
+from cases import CASES
+from runner import run_all, summary
 
 
 def main() -> int:
