@@ -21,6 +21,7 @@ from harness.checks import CheckReport, gate, run_checks
 from harness.dispatch import llm_analyse
 from harness.dispatch.analyse import analyse, rank_scaffolds
 from harness.dispatch.decide import decide
+from harness.dispatch.inputs import inspect_inputs
 from harness.errors import ConfigError, MissingInputs
 from harness.events import Event
 from harness.execution.backend import Backend
@@ -158,7 +159,9 @@ class Harness:
         spend = Budget(budget or self.settings.budget)
         llm = Llm(self.settings, spend, on_text=on_text, on_call=on_call) if self.llm_available else None
         try:
-            analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy, llm=llm)
+            analysis, decision = self._analyse_and_decide(
+                request, template, dict(params or {}), strategy, llm=llm, inputs=inputs
+            )
         except BaseException:
             if llm is not None:
                 llm.close()
@@ -377,10 +380,12 @@ class Harness:
         strategy: str | None = None,
         *,
         llm: Llm | None = None,
+        inputs: Sequence[Path] = (),
     ) -> tuple[Analysis, Decision]:
         scaffolds = self.library.scaffolds
         outcomes = self.history.evidence({s.name: s.version for s in scaffolds})
-        analysis = analyse(request, scaffolds, outcomes=outcomes)
+        facts = inspect_inputs(inputs) if inputs else None
+        analysis = analyse(request, scaffolds, outcomes=outcomes, facts=facts)
         forced = template is not None or strategy is not None
         analysis = self._second_opinion(analysis, llm, outcomes, forced=forced)
         decision = decide(

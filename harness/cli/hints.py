@@ -11,8 +11,13 @@ __all__ = ["error_line", "fix_text", "missing_text"]
 def missing_text(item: MissingInput) -> str:
     """What a missing input is and the flag that supplies it."""
     if item.kind == "param":
+        if item.reason:
+            options = f"; one of: {', '.join(item.suggestions)}" if item.suggestions else ""
+            return f"--param {item.name}=<{item.type or 'value'}>: {item.reason}{options}"
         example = f" (e.g. {item.example!r})" if item.example is not None else ""
         return f"--param {item.name}=<{item.type or 'value'}>{example}: {item.description}"
+    if item.kind == "unsupported":
+        return f"a scaffold that can do what was asked ({item.description}); none of the bundled ones does"
     if item.kind == "template":
         return f"a scaffold for --strategy {item.strategy}: pass --template NAME"
     if item.kind == "llm":

@@ -16,7 +16,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.dispatch.analyse import ROLES, extract_params, prior_estimate
+from harness.dispatch.analyse import ROLES, prior_estimate, stated_params
 from harness.dispatch.decide import LLM_MARK
 from harness.errors import HarnessError
 from harness.records import Analysis, Candidate, Complexity, WorkflowType
@@ -229,8 +229,10 @@ def merge(
             declared = scaffolds[name].parameters
             if not analysis.candidates or analysis.candidates[0].name != name:
                 # The values read for the heuristic's scaffold mean nothing here; read them afresh.
-                stated = extract_params(analysis.request, declared)
+                stated, binding = stated_params(analysis.request, scaffolds[name])
                 update["estimate"] = prior_estimate(candidates[0], scaffolds)
+                update["unbound"], update["unmet"] = (), binding.unmet
+                update["param_notes"] = binding.notes
             for key, value in verdict.parameters.items():
                 if key not in declared:
                     notes.append(f"unknown parameter {key!r} dropped")
