@@ -383,13 +383,18 @@ def _oom_kills(memory_limit: int) -> int | None:
     """The container's OOM-kill count, or None when it cannot be read from the container's own cgroup.
 
     The limit is checked first, so a mount that shows some other cgroup (the host's root, say) is
-    never mistaken for this container's.
+    never mistaken for this container's. The kernel keeps it rounded down to whole pages.
     """
+    page = os.sysconf("SC_PAGE_SIZE")
     for events, limit_file in CGROUP_MEMORY:
         try:
             with open(limit_file, encoding="ascii") as fh:
                 limit = fh.read().strip()
-            if memory_limit <= 0 or not limit.isdigit() or int(limit) != memory_limit:
+            if (
+                memory_limit <= 0
+                or not limit.isdigit()
+                or int(limit) not in (memory_limit, memory_limit // page * page)
+            ):
                 continue
             with open(events, encoding="ascii") as fh:
                 for line in fh:

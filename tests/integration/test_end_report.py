@@ -81,6 +81,21 @@ OUTPUTS = textwrap.dedent(
     """
 )
 
+DAEMON = textwrap.dedent(
+    """
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            while True:
+                print("daemon still here", flush=True)
+                time.sleep(0.01)
+        os._exit(0)
+    time.sleep(0.2)
+    print("parent done", flush=True)
+    """
+)
+
 # (script, limits, status, exit code, decided by the engine on the trusted path)
 CASES: dict[str, tuple[str, Limits | None, str, int | None, bool]] = {
     "ok": ("print('hello')", None, "succeeded", 0, False),
@@ -88,6 +103,9 @@ CASES: dict[str, tuple[str, Limits | None, str, int | None, bool]] = {
     "exception": ("def f():\n    raise ValueError('boom')\n\nf()\n", None, "failed", 1, False),
     "stderr then exit": (STDERR_THEN_EXIT, None, "failed", 2, False),
     "outputs, some private": (OUTPUTS, None, "succeeded", 0, False),
+    "daemon left running": (DAEMON, Limits.build(timeout_s=20), "succeeded", 0, False),
+    # The kernel keeps the limit rounded down to whole pages; the OOM count is still read.
+    "odd memory limit, exit 3": ("raise SystemExit(3)", Limits.build(memory=100_000_000), "failed", 3, False),
     "sigkill itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", None, "failed", 137, True),
     "timeout": ("while True:\n    pass", Limits.build(timeout_s=3), "timed_out", None, True),
     "oom": (
