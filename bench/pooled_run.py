@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def main() -> None:
     finally:
         for backend in backends.values():
             backend.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
     data = {
         "tree": str(root),
