@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.assertions import AssertionOutcome, check_outputs
-from harness.checks import CheckReport, gate, run_checks
-from harness.dispatch import llm_analyse
-from harness.dispatch.analyse import analyse, rank_scaffolds
+from harness.assertions import AssertionOutcome, verify
+from harness.checks import CheckReport, vet
+from harness.dispatch import estimate, llm_analyse
+from harness.dispatch.analyse import analyse
 from harness.dispatch.decide import decide
 from harness.errors import ConfigError, MissingInputs
 from harness.events import Event
@@ -49,8 +49,6 @@ from harness.settings import Settings
 __all__ = ["Harness", "Prepared"]
 
 MAX_REQUEST = 20_000
-HISTORY_MIN_RUNS = 3  # fewer past runs than this and the priors stay
-AGENT_PROMPT_TOKENS = 1500  # a scaffold's agent prompt (findings, summaries) plus the role's system prompt
 
 
 @dataclass
@@ -121,7 +119,7 @@ class Harness:
         """Analyse a request and decide how to serve it (asking the LLM if configured and wanted); runs nothing."""
         if not (self.llm_available and ask_llm):
             return self._analyse_and_decide(_clean_request(request), None, {})
-        llm = Llm(self.settings, Budget(self.settings.budget))
+        llm = self.services.llm_for(Budget(self.settings.budget))
         try:
             return self._analyse_and_decide(_clean_request(request), None, {}, llm=llm)
         finally:
@@ -156,7 +154,7 @@ class Harness:
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
         spend = Budget(budget or self.settings.budget)
-        llm = Llm(self.settings, spend, on_text=on_text, on_call=on_call) if self.llm_available else None
+        llm = self.services.llm_for(spend, on_text=on_text, on_call=on_call) if self.llm_available else None
         try:
             analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy, llm=llm)
         except BaseException:
@@ -182,22 +180,7 @@ class Harness:
             t1 = time.monotonic()
             prepared.generator = Generator(prepared.llm, self.library, self.services.generated)
             tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
-            analysis = (
-                analysis
-                if analysis.estimate.from_history
-                else analysis.model_copy(
-                    update={
-                        "estimate": analysis.estimate.model_copy(
-                            update={
-                                "duration_s": analysis.estimate.duration_s + 30.0,
-                                "tokens": tokens,
-                                "basis": f"the {decision.strategy} prompt as sent plus a typical script, one attempt",
-                            }
-                        )
-                    }
-                )
-            )
-            prepared.analysis = analysis
+            analysis = prepared.analysis = estimate.for_generation(analysis, decision.strategy, tokens)
             try:
                 generation = prepared.generator.generate(
                     request, analysis, decision.strategy, base=decision.template, inputs=inputs
@@ -218,9 +201,8 @@ class Harness:
         prepared.script = render(scaffold, prepared.params)
         stages["render_s"] = time.monotonic() - t1
         t2 = time.monotonic()
-        prepared.gate_policy = "standard"
-        prepared.checks = run_checks(prepared.script, prepared.gate_policy)
-        prepared.gate_passed = gate(prepared.checks, prepared.gate_policy).passed
+        vetted = vet(prepared.script, "standard")
+        prepared.checks, prepared.gate_passed, prepared.gate_policy = vetted.report, vetted.passed, vetted.policy
         stages["check_s"] = time.monotonic() - t2
         return prepared
 
@@ -333,7 +315,9 @@ class Harness:
                     runner = backend if backend is not None else self._backend_for_run(stack)
                     run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
-            run = self._check_assertions(prepared, run, spec.output_dir)
+            filled = self._filled(prepared.decision)
+            if filled is not None:
+                run, prepared.assertions = verify(run, filled.assertions, spec.output_dir, prepared.params)
             run = _explain_missing_grant(prepared, run)
             if egress_warning:  # a withheld grant is said where the run's outcome is read
                 message = run.message if run.ok else f"{run.message}; {egress_warning}"
@@ -378,86 +362,36 @@ class Harness:
         *,
         llm: Llm | None = None,
     ) -> tuple[Analysis, Decision]:
-        scaffolds = self.library.scaffolds
+        """analyse > second opinion > decide > estimate: every step a function of the data it is given."""
+        scaffolds, settings = self.library.scaffolds, self.settings
         outcomes = self.history.evidence({s.name: s.version for s in scaffolds})
         analysis = analyse(request, scaffolds, outcomes=outcomes)
-        forced = template is not None or strategy is not None
-        analysis = self._second_opinion(analysis, llm, outcomes, forced=forced)
+        analysis = llm_analyse.second_opinion(
+            analysis,
+            llm,
+            scaffolds,
+            list(self.roles),
+            factor={name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()},
+            mode=settings.llm_analysis,
+            threshold=settings.match_threshold,
+            forced=template is not None or strategy is not None,
+        )
         decision = decide(
             analysis,
             {s.name: s for s in scaffolds},
             template=template,
             params=params,
-            threshold=self.settings.match_threshold,
+            threshold=settings.match_threshold,
             llm=self.llm_available,
             strategy=strategy,
         )
-        analysis = self._estimate_from_history(analysis, decision)
+        analysis = estimate.from_history(analysis, decision, self.history.medians)
         if llm is not None:
-            analysis = self._with_agent_calls(analysis, decision)
-        budgeted = analysis.estimate.model_copy(update={"token_budget": llm.budget.limit if llm else None})
-        return analysis.model_copy(update={"estimate": budgeted}), decision
-
-    def _second_opinion(
-        self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[float, float]], *, forced: bool
-    ) -> Analysis:
-        """The heuristic analysis, with the LLM's judgements merged in where it is more confident."""
-        if llm is None:
-            return analysis.model_copy(update={"llm": "no LLM configured"})
-        if forced:
-            return analysis.model_copy(update={"llm": "not asked: the scaffold or strategy was chosen explicitly"})
-        mode = self.settings.llm_analysis
-        if not llm_analyse.wanted(mode, analysis, self.settings.match_threshold):
-            why = "turned off (HARNESS_LLM_ANALYSIS=off)" if mode == "off" else "the heuristic analysis is confident"
-            return analysis.model_copy(update={"llm": f"not asked: {why}"})
-        by_name = {s.name: s for s in self.library.scaffolds}
-        roles = sorted(self.roles)
-        shortlist = [c.name for c in rank_scaffolds(analysis.request, self.library.scaffolds)]
-        verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles, shortlist)
-        if verdict is None:
-            return analysis.model_copy(update={"llm": problem})
-        factor = {name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()}
-        return llm_analyse.merge(analysis, verdict, by_name, roles, factor=factor)
-
-    def _with_agent_calls(self, analysis: Analysis, decision: Decision) -> Analysis:
-        """A scaffold that asks agents spends tokens when an LLM is configured: count its calls in."""
-        scaffold = self._filled(decision) if decision.strategy == "use_template" else None
-        agents = scaffold.agents if scaffold is not None else ()
-        if not agents or analysis.estimate.from_history:  # history's medians include them
-            return analysis
-        roles = self.roles
-        tokens = sum(AGENT_PROMPT_TOKENS + (roles[a].max_tokens if a in roles else 1024) for a in agents)
-        estimate = analysis.estimate.model_copy(
-            update={
-                "tokens": analysis.estimate.tokens + tokens,
-                "basis": f"{analysis.estimate.basis}; up to {len(agents)} agent call(s) of ~{tokens} tokens",
-            }
-        )
-        merged = dict(analysis.role_confidence)
-        for agent in agents:
-            merged[agent] = max(merged.get(agent, 0.0), round(decision.confidence, 3))
-        merged = dict(sorted(merged.items(), key=lambda kv: kv[1], reverse=True))
-        return analysis.model_copy(update={"estimate": estimate, "roles": tuple(merged), "role_confidence": merged})
-
-    def _estimate_from_history(self, analysis: Analysis, decision: Decision) -> Analysis:
-        """With three or more past runs like this one, their medians replace the priors."""
-        if decision.strategy == "use_template" and decision.template:
-            n, seconds, tokens = self.history.medians(template=decision.template, strategy="use_template")
-            what = f"{decision.template} runs"
-        else:
-            n, seconds, tokens = self.history.medians(strategy=decision.strategy)
-            what = f"{decision.strategy} runs"
-        if n < HISTORY_MIN_RUNS:
-            return analysis
-        estimate = analysis.estimate.model_copy(
-            update={
-                "duration_s": round(seconds, 3),
-                "tokens": tokens,
-                "basis": f"median of {n} past {what}",
-                "from_history": True,
-            }
-        )
-        return analysis.model_copy(update={"estimate": estimate})
+            filled = self._filled(decision) if decision.strategy == "use_template" else None
+            agents = filled.agents if filled is not None else ()
+            max_tokens = {name: role.max_tokens for name, role in self.roles.items()}
+            analysis = estimate.with_agent_calls(analysis, decision, agents, max_tokens)
+        return estimate.with_budget(analysis, llm.budget.limit if llm else None), decision
 
     def _repair_runs(
         self,
@@ -502,20 +436,6 @@ class Harness:
         if scaffold is None:
             return (), None  # never LLM code
         return scaffold_egress(self.services.generated.trust, scaffold)
-
-    def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
-        """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
-        scaffold = self._filled(prepared.decision)
-        if not (run.ok and scaffold is not None and output_dir is not None):
-            return run
-        prepared.assertions = check_outputs(scaffold.assertions, output_dir, prepared.params)
-        broken = [a for a in prepared.assertions if not a.passed]
-        if not broken:
-            return run
-        message = f"scaffold assertion failed: {broken[0].description} ({broken[0].detail})"
-        if len(broken) > 1:
-            message += f", and {len(broken) - 1} more"
-        return run.model_copy(update={"status": "failed", "message": message})
 
     def _backend_for_run(self, stack: contextlib.ExitStack) -> Backend:
         """The services' long-lived backend, or one made for this run alone and closed with ``stack``."""
