@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,11 @@ from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
 from harness.execution.outputs import retry_mode
+from harness.generation import author
 from harness.generation.agents import AgentBroker, Role
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
-from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, Scaffold
 from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
@@ -147,63 +147,51 @@ class Harness:
         on_text: Callable[[str], None] | None = None,
         on_call: Callable[[int], None] | None = None,
     ) -> Prepared:
-        """Analyse, decide, then render or generate, and check; stops short of running anything."""
+        """analyse > decide > estimate > author > vet; stops short of running anything."""
         request = _clean_request(request)
-        stages: dict[str, float] = {}
-        t0 = time.monotonic()
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
         spend = Budget(budget or self.settings.budget)
         llm = self.services.llm_for(spend, on_text=on_text, on_call=on_call) if self.llm_available else None
-        try:
+        with _close_on_error(llm):
+            t0 = time.monotonic()
             analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy, llm=llm)
-        except BaseException:
-            if llm is not None:
-                llm.close()
-            raise
-        stages["analyse_s"] = time.monotonic() - t0
-        run_id = new_run_id()
-        prepared = Prepared(
-            run_id=run_id,
-            run_dir=self.settings.runs_dir / run_id,
-            request=request,
-            analysis=analysis,
-            decision=decision,
-            stages_s=stages,
-            budget=spend,
-            llm=llm,
-        )
-        if decision.missing:
-            return prepared
-        if decision.strategy != "use_template":
-            assert prepared.llm is not None
-            t1 = time.monotonic()
-            prepared.generator = Generator(prepared.llm, self.library, self.services.generated)
-            tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
-            analysis = prepared.analysis = estimate.for_generation(analysis, decision.strategy, tokens)
-            try:
-                generation = prepared.generator.generate(
-                    request, analysis, decision.strategy, base=decision.template, inputs=inputs
+            run_id = new_run_id()
+            prepared = Prepared(
+                run_id=run_id,
+                run_dir=self.settings.runs_dir / run_id,
+                request=request,
+                analysis=analysis,
+                decision=decision,
+                stages_s={"analyse_s": time.monotonic() - t0},
+                budget=spend,
+                llm=llm,
+            )
+            if decision.missing:
+                return prepared
+            if decision.strategy == "use_template":
+                assert decision.template is not None
+                draft = author.fill(self.library.get(decision.template), decision.params)
+                t1 = time.monotonic()
+                vetted = vet(draft.script or "", "standard")
+                prepared.stages_s.update(draft.seconds, check_s=time.monotonic() - t1)
+                prepared.checks, prepared.gate_passed, prepared.gate_policy = vetted.report, vetted.passed, "standard"
+            else:
+                assert llm is not None
+                prepared.generator = Generator(llm, self.library, self.services.generated)
+                tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
+                prepared.analysis = estimate.for_generation(analysis, decision.strategy, tokens)
+                draft, prepared.generation = author.write(
+                    prepared.generator, request, prepared.analysis, decision, inputs
                 )
-            except BaseException:
-                prepared.close()
-                raise
-            prepared.generation = generation
-            prepared.script, prepared.checks = generation.script, generation.checks
-            prepared.gate_passed, prepared.gate_policy = generation.gate_passed, generation.policy
-            prepared.params = dict(generation.record.parameters)
-            stages["generate_s"] = time.monotonic() - t1
-            return prepared
-        assert decision.template is not None
-        scaffold = self.library.get(decision.template)
-        t1 = time.monotonic()
-        prepared.params = validate_params(scaffold, decision.params)
-        prepared.script = render(scaffold, prepared.params)
-        stages["render_s"] = time.monotonic() - t1
-        t2 = time.monotonic()
-        vetted = vet(prepared.script, "standard")
-        prepared.checks, prepared.gate_passed, prepared.gate_policy = vetted.report, vetted.passed, vetted.policy
-        stages["check_s"] = time.monotonic() - t2
+                written = prepared.generation  # vetted (and repaired) as it was written
+                prepared.checks, prepared.gate_passed, prepared.gate_policy = (
+                    written.checks,
+                    written.gate_passed,
+                    written.policy,
+                )
+                prepared.stages_s.update(draft.seconds)
+            prepared.script, prepared.params = draft.script, dict(draft.params)
         return prepared
 
     # -- the sandbox and the report ---------------------------------------------------------------
@@ -540,6 +528,17 @@ def _generation_summary(prepared: Prepared) -> dict[str, Any] | None:
         "why_stopped": generation.why_stopped,
         "status": record.status,
     }
+
+
+@contextlib.contextmanager
+def _close_on_error(llm: Llm | None) -> Iterator[None]:
+    """Close the request's LLM client if preparing fails; on success the Prepared owns it."""
+    try:
+        yield
+    except BaseException:
+        if llm is not None:
+            llm.close()
+        raise
 
 
 def _clean_request(request: str) -> str:
