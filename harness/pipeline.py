@@ -32,6 +32,7 @@ from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
 from harness.generation.scaffolds import Library, Scaffold
+from harness.history.record import record_broken_off, record_finished, record_started
 from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
 from harness.report import (
@@ -208,24 +209,18 @@ class Harness:
         phase: str | None = None,
         attempt: int = 1,
     ) -> Report:
-        """Run a prepared request in the sandbox (if it may run) and write its report."""
-        analysis, decision = prepared.analysis, prepared.decision
-        self.history.started(
+        """run > verify > report > record: run a prepared request (if it may run) and write its report."""
+        scaffold = self._filled(prepared.decision)
+        record_started(
+            self.history,
             prepared.run_id,
             prepared.request,
-            workflow_type=analysis.workflow_type,
-            complexity=analysis.complexity,
-            strategy=decision.strategy,
-            template=decision.template,
-            template_version=scaffold.version if (scaffold := self._filled(decision)) else None,
-            confidence=decision.confidence,
-            estimated_duration_s=analysis.estimate.duration_s,
-            estimated_tokens=analysis.estimate.tokens,
+            prepared.analysis,
+            prepared.decision,
+            template_version=scaffold.version if scaffold else None,
             plan_id=plan_id,
             phase=phase,
             attempt=attempt,
-            analysis=analysis.model_dump_json(),
-            decision=decision.model_dump_json(),
         )
         try:
             report = self._execute(
@@ -236,23 +231,15 @@ class Harness:
                 on_event=on_event,
                 backend=backend,
             )
-        except KeyboardInterrupt:
-            self.history.finished(prepared.run_id, "interrupted")
-            raise
-        except BaseException:
-            self.history.finished(prepared.run_id, "error")
+        except BaseException as exc:
+            record_broken_off(self.history, prepared.run_id, exc)
             raise
         finally:
             prepared.close()
-        result = report.execution_result
-        self.history.finished(
-            prepared.run_id,
-            result.status,
-            exit_code=result.exit_code,
-            duration_s=report.performance_metrics.total_s,
-            tokens_used=report.performance_metrics.tokens_used,
+        record_finished(
+            self.history,
+            report,
             llm_calls=prepared.budget.used.calls if prepared.budget else 0,
-            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             generated_id=prepared.generation.record.id if prepared.generation else None,
         )
         # Oldest first, never this run nor what a review, a plan or recent history points at.
