@@ -21,7 +21,7 @@ from harness.checks import CheckReport, vet
 from harness.dispatch import estimate, llm_analyse
 from harness.dispatch.analyse import analyse
 from harness.dispatch.decide import decide
-from harness.errors import ConfigError, MissingInputs
+from harness.errors import ConfigError, MissingInputs, RunError
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
@@ -47,7 +47,7 @@ from harness.runs import apply_retention
 from harness.services import Services
 from harness.settings import Settings
 
-__all__ = ["Harness", "Prepared"]
+__all__ = ["Harness", "Prepared", "check_runnable"]
 
 MAX_REQUEST = 20_000
 
@@ -316,15 +316,13 @@ class Harness:
         output_mode: OutputMode = "new",
         on_event: Callable[[Event], None] | None = None,
     ) -> Report:
-        """Serve a request end to end; raises UserError when it cannot run as asked."""
+        """Serve a request end to end; MissingInputs or RunError when it cannot run (the CLI's rules)."""
         prepared = self.prepare(request, template=template, params=params, inputs=inputs)
-        if prepared.decision.missing:
+        try:
+            check_runnable(prepared, self.settings.generated_dir)
+        except BaseException:
             prepared.close()
-            raise MissingInputs(
-                f"cannot run this request: missing {prepared.decision.missing[0].summary()}",
-                hint=prepared.decision.reasoning,
-                missing=prepared.decision.missing,
-            )
+            raise
         return self.execute(prepared, inputs=inputs, output_dir=output_dir, output_mode=output_mode, on_event=on_event)
 
     # -- internals ------------------------------------------------------------------------------
@@ -470,6 +468,27 @@ class Harness:
             policy=run.policy if run is not None else None,
             egress=tuple(prepared.fetcher.summary()) if prepared.fetcher else (),
             script_path=str(script_path) if script_path else None,
+        )
+
+
+def check_runnable(prepared: Prepared, generated_dir: Path) -> None:
+    """Refuse a prepared request that cannot run: missing inputs (MissingInputs), no usable script (RunError).
+
+    A script the gate refused is not refused here: its report is still written (``execute``).
+    """
+    missing = prepared.decision.missing
+    if missing:
+        raise MissingInputs(
+            f"cannot run this request yet: missing {missing[0].summary()}",
+            hint=prepared.decision.reasoning,
+            missing=missing,
+        )
+    generation = prepared.generation
+    if generation is not None and prepared.script is None:
+        raise RunError(
+            f"no usable script: {generation.why_stopped or 'the model gave no code'}",
+            hint=f"the attempts are kept in {generated_dir / generation.record.id}",
+            run_id=prepared.run_id,
         )
 
 
