@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.dispatch.plan import Plan, PlanEstimate
-from harness.errors import ConfigError, GateRefused, InputError
+from harness.errors import ConfigError, Fix, GateRefused, InputError
 from harness.events import Event
 from harness.orchestrate import PlanReport
 from harness.progress import Analysed, Decided, EventSink, Finished, LlmCall, LlmText, PhaseChanged, RunEvent, Vetted
@@ -157,7 +157,9 @@ def check(req: RequestIn) -> None:
         check_destination(req.output_dir, req.output_mode)
     for path in req.inputs:
         if not path.exists():
-            raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+            raise InputError(f"input path {path} does not exist", hint="check the input's path").fixed_by(
+                Fix("give_input", "inputs")
+            )
     if req.strategy is not None and req.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {req.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
 
