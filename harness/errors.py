@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 if TYPE_CHECKING:
     from harness.checks.models import Finding
@@ -81,7 +81,8 @@ __all__ = [
 class Fix:
     """What would resolve an error, as data: ``action`` on ``target`` (with ``values``), worded by each front-end.
 
-    ``give_input``: supply the missing input ``target`` (a parameter name, ``template`` or ``llm``);
+    ``give_input``: supply the input ``target`` (a parameter name, ``template``, ``llm``, ``inputs``,
+    ``script``, ``against``, ``hosts``);
     ``review``: review and approve the generated script ``target``; ``approve_egress``: approve
     ``target`` with egress to ``values``.
     """
@@ -100,6 +101,11 @@ class HarnessError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def fixed_by(self, fix: Fix) -> Self:
+        """This error, carrying ``fix`` (so it can be raised in one expression)."""
+        self.fix = fix
+        return self
 
     def one_line(self) -> str:
         """The message and the hint as a single line for a terminal."""

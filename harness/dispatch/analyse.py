@@ -388,7 +388,7 @@ def prior_estimate(top: Candidate | None, scaffolds: Mapping[str, Any]) -> Estim
             tokens=0,
             basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
         )
-    # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
+    # History, when there is some, replaces this prior in the pipeline (dispatch/estimate.py: from_history).
     return Estimate(
         duration_s=30.0 + CONTAINER_OVERHEAD_S,
         coordination_s=CONTAINER_OVERHEAD_S,
