@@ -97,6 +97,10 @@ class Backend(ABC):
     def close(self) -> None:
         """Stop background work and remove every container this backend made."""
 
+    def cancel(self, run_id: str) -> bool:
+        """Stop the run ``run_id`` now (its ``run`` then returns); False when this backend cannot or has no such run."""
+        return False
+
     def __enter__(self) -> Backend:
         return self
 

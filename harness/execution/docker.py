@@ -268,6 +268,18 @@ class DockerBackend(Backend):
         self._pool.refill()
         return None
 
+    def cancel(self, run_id: str) -> bool:
+        """Kill the container running ``run_id``; its ``run`` sees the end and returns (False: no such run here)."""
+        with self._lock:
+            cids = [cid for cid, rid in self._active.items() if rid == run_id]
+        for cid in cids:
+            self._kill(cid)
+        return bool(cids)
+
+    def pool_state(self) -> tuple[int, int]:
+        """(ready, size) of the warm pool; (0, 0) without one."""
+        return (0, 0) if self._pool is None else (self._pool.ready, self._pool.size)
+
     def wait_pool(self, timeout: float = 30.0) -> bool:
         """Block until the warm pool is full; False if there is no pool or it did not fill in time."""
         return self._pool is not None and self._pool.wait_ready(self._pool.size, timeout)

@@ -1,0 +1,54 @@
+"""``/v1/templates``, ``/v1/analyze`` and ``/v1/check``: the library and the stages that run nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from harness.server.app import state_of
+from harness.server.models import AnalyzeIn, CheckIn
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["catalog"])
+
+
+def _describe(scaffold: Any) -> dict[str, Any]:
+    # What `harness templates show --json` prints (moves to harness.app.catalog with the app layer).
+    from harness.cli.templates import _describe as describe
+
+    return describe(scaffold)
+
+
+@router.get("/templates")
+def list_templates(request: Request) -> list[dict[str, Any]]:
+    """The scaffold library, as ``harness templates list --json`` prints it."""
+    return [_describe(s) for s in state_of(request).services.library.scaffolds]
+
+
+@router.get("/templates/{name}")
+def show_template(request: Request, name: str) -> dict[str, Any]:
+    """One scaffold, as ``harness templates show NAME --json`` prints it."""
+    return _describe(state_of(request).services.library.get(name))
+
+
+@router.post("/analyze")
+def analyze(request: Request, body: AnalyzeIn) -> dict[str, Any]:
+    """How a request would be served: the analysis and the decision (nothing runs)."""
+    from harness.pipeline import Harness
+
+    analysis, decision = Harness(services=state_of(request).services).analyse(body.request)
+    return {"analysis": analysis.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
+
+
+@router.post("/check")
+def check(request: Request, body: CheckIn) -> dict[str, Any]:
+    """The static gate's report on a script, and whether it passed (nothing runs)."""
+    from harness.checks import gate, run_checks
+
+    report = run_checks(body.source.encode("utf-8", errors="surrogatepass"), body.policy)
+    decision = gate(report, body.policy)
+    if not decision.passed:
+        state_of(request).metrics.gate_refusals.inc()
+    return {**report.model_dump(mode="json"), "gate": decision.model_dump(mode="json"), "passed": decision.passed}

@@ -1,0 +1,165 @@
+"""The work behind each job: the narrowest adapters over the library until ``harness.app`` has them.
+
+``run_script`` is what ``harness exec`` does (run folder, events log, result, retention, the
+review policy for generated scripts), without the terminal; ``run_request`` is the library's
+``Harness.run_request`` with the server's shared services. Both stream every event to the job.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import InvalidInput
+from harness.server.inputs import extract_inputs
+from harness.server.jobs import Job, JobOutcome
+
+if TYPE_CHECKING:
+    from harness.events import Event
+    from harness.execution.limits import Limits
+    from harness.records import RunResult
+    from harness.server.metrics import Metrics
+    from harness.server.models import RequestIn, RunIn
+    from harness.services import Services
+
+__all__ = ["decode_tar", "limits_for", "run_request", "run_script"]
+
+
+def decode_tar(text: str | None) -> bytes | None:
+    """The bytes of a base64 ``inputs_tar`` field (None when absent); InvalidInput when it is not base64."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("inputs_tar is not valid base64", name="inputs_tar") from None
+
+
+def limits_for(services: Services, body: RunIn) -> Limits:
+    """The settings' limits with the run's own changes (ConfigError when one is invalid)."""
+    from harness.execution.limits import Limits
+
+    return Limits.build(services.settings.limits, **body.limits.model_dump())
+
+
+def _sink(
+    job: Job, services: Services, metrics: Metrics, log_write: Callable[[Event], bool]
+) -> Callable[[Event], None]:
+    backend = services.backend
+
+    def on_event(event: Event) -> None:
+        log_write(event)
+        job.emit(event.kind, event.model_dump_json())
+        if event.kind == "fetch_reply" and getattr(event, "ok", False):
+            # Only granted hosts get an ok reply, so the label set is bounded by the grants.
+            metrics.egress.labels(getattr(event, "host", "")).inc()
+        if job.cancel_requested.is_set():
+            # A cancel that came before the container was tracked: run_started arrives after it is.
+            backend.cancel(job.id)
+
+    return on_event
+
+
+def _finish(job: Job, result: RunResult, metrics: Metrics) -> dict[str, Any]:
+    if job.cancel_requested.is_set() and result.status != "succeeded":
+        # The host stopped it on request: that is the verdict, whatever the exit code says.
+        result = result.model_copy(update={"status": "interrupted", "message": "cancelled through the API"})
+    metrics.events_dropped.inc(result.events_dropped)
+    return result.model_dump(mode="json", exclude={"events"})
+
+
+def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | None, metrics: Metrics) -> JobOutcome:
+    """Run one script (or a generated one again, under its review) for ``job``; the run id is the job id."""
+    from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
+    from harness.records import RunSpec
+    from harness.runs import apply_retention
+
+    settings = services.settings
+    limits = limits_for(services, body)
+    hosts = parse_allow(body.allow_hosts)
+    grant = None
+    source, name = body.source, body.name
+    if body.generated_id is not None:
+        from harness.review.policy import authorize_rerun
+
+        # The reviewed grant travels with the reviewed bytes (hashed as read); allow_hosts narrows it.
+        grant = authorize_rerun(services.generated, body.generated_id, limits, hosts)
+        source, hosts, name = grant.script, grant.hosts, "main.py"
+    elif not source:
+        raise InvalidInput("no script given", hint="send source, or generated_id", name="source")
+    folder = services.runs.create(job.id)
+    staged: Path | None = None
+    inputs: tuple[Path, ...] = ()
+    try:
+        if inputs_blob:
+            staged = folder.path / ".inputs"
+            inputs = extract_inputs(inputs_blob, staged, limits.input_size)
+        spec = RunSpec(
+            script=source,
+            name=name,
+            env=body.env,
+            inputs=inputs,
+            output_dir=folder.output,
+            limits=None if limits == settings.limits else limits,
+            egress=hosts,
+            run_id=job.id,
+        )
+        folder.write_text("script.py", source)
+        broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
+        backend = services.backend
+        job.on_cancel(lambda: backend.cancel(job.id))
+        with folder.events() as log:
+            result = backend.run(spec, on_event=_sink(job, services, metrics, log.write), on_fetch=broker)
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+    data = _finish(job, result, metrics)
+    folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
+    if grant is not None:
+        # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
+        services.generated.record_run(grant.record_id, job.id, data["status"])
+    apply_retention(settings, keep=(job.id,))
+    return JobOutcome(result=data)
+
+
+def run_request(
+    services: Services, job: Job, body: RequestIn, inputs_blob: bytes | None, metrics: Metrics
+) -> JobOutcome:
+    """Serve a plain-language request for ``job`` through the library's pipeline (single runs)."""
+    from harness.pipeline import Harness
+
+    harness = Harness(services=services)
+    if body.dry_run:
+        analysis, decision = harness.analyse(body.request)
+        job.emit("analysed", analysis.model_dump_json())
+        job.emit("decided", decision.model_dump_json())
+        return JobOutcome(
+            report={"analysis": analysis.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
+        )
+    staged: Path | None = None
+    inputs: tuple[Path, ...] = ()
+    backend = services.backend
+    try:
+        if inputs_blob:
+            staged = services.settings.runs_dir / f".inputs-{job.id}"
+            inputs = extract_inputs(inputs_blob, staged, services.settings.limits.input_size)
+
+        def on_event(event: Event) -> None:
+            job.emit(event.kind, event.model_dump_json())
+            if event.kind == "run_started":
+                run_id = getattr(event, "run_id", "")
+                job.on_cancel(lambda: backend.cancel(run_id))
+
+        report = harness.run_request(
+            body.request, template=body.template, params=body.params, inputs=inputs, on_event=on_event
+        )
+    finally:
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+    if report.execution_result.status == "gate_failed":
+        metrics.gate_refusals.inc()
+    return JobOutcome(report=report.model_dump(mode="json"))
