@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 
@@ -118,6 +118,25 @@ def _pooled_backend(settings: Settings) -> Backend:
     return DockerBackend(settings)
 
 
+def _document_run_body(app: FastAPI) -> None:
+    """Add RunIn to the OpenAPI components: POST /v1/runs reads it by hand (JSON or multipart)."""
+    from fastapi.openapi.utils import get_openapi
+
+    from harness.server.models import RunIn
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            schema = RunIn.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(schema.pop("$defs", {}))
+            schemas["RunIn"] = schema
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(
     settings: Settings,
     *,
@@ -165,6 +184,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = state
+    _document_run_body(app)
     errors.install(app)
     for module in (runs, catalog, history, review, system):
         app.include_router(module.router)

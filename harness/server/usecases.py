@@ -12,7 +12,7 @@ import binascii
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.errors import InvalidInput
 from harness.server.inputs import extract_inputs
@@ -64,12 +64,12 @@ def _sink(
     return on_event
 
 
-def _finish(job: Job, result: RunResult, metrics: Metrics) -> dict[str, Any]:
+def _verdict(job: Job, result: RunResult, metrics: Metrics) -> RunResult:
+    metrics.events_dropped.inc(result.events_dropped)
     if job.cancel_requested.is_set() and result.status != "succeeded":
         # The host stopped it on request: that is the verdict, whatever the exit code says.
-        result = result.model_copy(update={"status": "interrupted", "message": "cancelled through the API"})
-    metrics.events_dropped.inc(result.events_dropped)
-    return result.model_dump(mode="json", exclude={"events"})
+        return result.model_copy(update={"status": "interrupted", "message": "cancelled through the API"})
+    return result
 
 
 def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | None, metrics: Metrics) -> JobOutcome:
@@ -117,13 +117,13 @@ def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | N
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-    data = _finish(job, result, metrics)
+    result = _verdict(job, result, metrics)
     folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
     if grant is not None:
         # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
-        services.generated.record_run(grant.record_id, job.id, data["status"])
+        services.generated.record_run(grant.record_id, job.id, result.status)
     apply_retention(settings, keep=(job.id,))
-    return JobOutcome(result=data)
+    return JobOutcome(result=result.model_dump(mode="json", exclude={"events"}))
 
 
 def run_request(
