@@ -79,6 +79,7 @@ def extract_inputs(blob: bytes, dest: Path, max_bytes: int) -> tuple[Path, ...]:
     """Check ``blob`` and write it under the new folder ``dest``; the top-level entries (each one /input/NAME)."""
     checked = validate_inputs(blob, max_bytes)
     # Readable by the script's uid: the folders are bind-mounted read-only into the container.
+    dest.parent.mkdir(parents=True, exist_ok=True)
     dest.mkdir(mode=0o755)
     tar = tarfile.open(fileobj=io.BytesIO(blob), mode="r:")
     top: dict[str, Path] = {}

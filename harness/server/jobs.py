@@ -109,6 +109,13 @@ class Job:
         self._notify()
         return seq
 
+    def drop_events(self) -> None:
+        """Let go of the buffered events (an ended job's, to free memory); a later resume sees a gap."""
+        with self._lock:
+            self.events_dropped += len(self._events)
+            self._events.clear()
+            self._bytes = 0
+
     def since(self, after: int) -> tuple[tuple[int, int] | None, list[BufferedEvent]]:
         """Events after seq ``after``, and the (first, last) seqs lost before the buffer's start, if any."""
         with self._lock:
@@ -116,6 +123,11 @@ class Job:
             first = self._events[0].seq if self._events else self._seq + 1
         gap = (after + 1, first - 1) if first > after + 1 else None
         return gap, events
+
+    @property
+    def buffered_bytes(self) -> int:
+        """The bytes of event data this job holds now."""
+        return self._bytes
 
     @property
     def last_seq(self) -> int:
@@ -212,6 +224,7 @@ class JobRegistry:
         queue: int,
         *,
         retain: int = 1000,
+        retain_bytes: int = 64 * 1024 * 1024,
         on_start: Callable[[Job], None] | None = None,
         on_end: Callable[[Job], None] | None = None,
         max_events: int = MAX_BUFFER_EVENTS,
@@ -222,6 +235,7 @@ class JobRegistry:
         self.concurrency = concurrency
         self.queue = queue
         self.retain = retain
+        self.retain_bytes = retain_bytes
         self._on_start = on_start
         self._on_end = on_end
         self._caps = (max_events, max_bytes)
@@ -263,9 +277,17 @@ class JobRegistry:
         return max(1, min(60, math.ceil(typical * waiting / self.concurrency)))
 
     def _evict_locked(self) -> None:
-        ended = [jid for jid, j in self._jobs.items() if j.done.is_set()]
-        for jid in ended[: max(0, len(ended) - self.retain)]:
-            del self._jobs[jid]
+        # Ended jobs are kept for late readers, oldest out first: their events within a byte budget
+        # (a resume past it is told of the gap), their outcomes within a count (then the run folder).
+        ended = [j for j in self._jobs.values() if j.done.is_set()]
+        held = sum(j.buffered_bytes for j in ended)
+        for job in ended:
+            if held <= self.retain_bytes:
+                break
+            held -= job.buffered_bytes
+            job.drop_events()
+        for job in ended[: max(0, len(ended) - self.retain)]:
+            del self._jobs[job.id]
 
     # -- lookup and cancel -----------------------------------------------------------------------
     def get(self, job_id: str) -> Job | None:
@@ -329,6 +351,7 @@ class JobRegistry:
         if self._on_end is not None:
             _safe(self._on_end, job)
         with self._lock:
+            self._evict_locked()
             self._idle.notify_all()
 
     # -- shutdown ---------------------------------------------------------------------------------

@@ -225,3 +225,32 @@ def test_tcp_needs_the_token(base: Path, sandbox_image: str) -> None:
         assert srv.result(run_id)["result"]["status"] == "succeeded"
     finally:
         assert srv.stop() == 0, "\n".join(srv.stderr)
+
+
+def test_request_through_a_template_with_inputs(server: Server) -> None:
+    csv = Path(__file__).resolve().parents[2] / "scaffolds/csv_summary/example/sales/sales_2026.csv"
+    body = {
+        "request": "summarise every CSV in ./data by region",
+        "template": "csv_summary",
+        "params": {"group_by": "region"},
+        "inputs_tar": b64(tar_of({"sales/sales_2026.csv": csv.read_bytes()})),
+    }
+    reply = server.request("POST", "/v1/requests", body)
+    assert reply.status == 202, reply.body
+    run_id = reply.json()["run_id"]
+    seen = list(server.events(run_id))
+    assert "run_started" in [kind for _, kind, _ in seen]
+    end = json.loads(seen[-1][2])
+    assert end["kind"] == "request" and end["error"] is None
+    report = end["report"]
+    assert report["execution_result"]["status"] == "succeeded", report["execution_result"]
+    assert report["dispatch_decision"]["template"] == "csv_summary"
+
+
+def test_request_dry_run_and_a_refused_one(server: Server) -> None:
+    reply = server.request("POST", "/v1/requests", {"request": "summarise the csv files by region", "dry_run": True})
+    view = server.result(reply.json()["run_id"])
+    assert view["status"] == "finished" and set(view["report"]) == {"analysis", "decision"}
+    missing = server.request("POST", "/v1/requests", {"request": "x", "template": "no_such_template"})
+    failed = server.result(missing.json()["run_id"])
+    assert failed["error"]["type"] == "NotFound" and failed["error"]["status"] == 404

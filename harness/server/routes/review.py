@@ -28,8 +28,9 @@ def list_reviews(
     request: Request, status: Annotated[str | None, Query(pattern=r"^[a-z_]{1,32}$")] = None
 ) -> list[dict[str, Any]]:
     """Generated scripts (``harness review list --json``), only those with ``status`` when given."""
+    wanted = "pending_review" if status == "pending" else status  # the contract's short name for the queue
     records = state_of(request).services.generated.all()
-    return [_record(r) for r in records if status is None or r.status == status]
+    return [_record(r) for r in records if wanted is None or r.status == wanted]
 
 
 @router.get("/{record_id}")

@@ -166,3 +166,27 @@ def test_run_script_streams_the_run_into_the_job_and_writes_its_result(tmp_path:
     assert json.loads((folder / "result.json").read_text())["status"] == "succeeded"
     assert (folder / "output" / "out.txt").read_bytes() == b"x"
     assert len((folder / "events.jsonl").read_text().splitlines()) == 4
+
+
+def test_ended_jobs_are_kept_within_a_count_and_a_byte_budget() -> None:
+    registry = JobRegistry(concurrency=1, queue=10, retain=2, retain_bytes=10_000)
+
+    def chatty(size: int):  # type: ignore[no-untyped-def]
+        def work(job: Job) -> JobOutcome:
+            job.emit("output", "x" * size)
+            return JobOutcome()
+
+        return work
+
+    try:
+        jobs = [registry.submit(f"{i:012x}", "script", chatty(100)) for i in range(4)]
+        for job in jobs:
+            assert job.done.wait(10)
+        assert [registry.get(j.id) is not None for j in jobs] == [False, False, True, True]
+        big = registry.submit("a" * 12, "script", chatty(20_000))
+        assert big.done.wait(10)
+        # Over the byte budget: its events go (a resume is told of the gap), its outcome stays.
+        assert registry.get(big.id) is big and big.status == "finished"
+        assert big.since(0) == ((1, 1), []) and big.buffered_bytes == 0
+    finally:
+        registry.close()
