@@ -19,7 +19,10 @@ def _default_socket_help() -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR", "")
     if runtime and os.path.isabs(runtime):
         return f"default: $XDG_RUNTIME_DIR/harness/harness.sock, here {runtime}/harness/harness.sock"
-    return "default: <data dir>/run/harness.sock (XDG_RUNTIME_DIR is unset), folder 0700"
+    from platformdirs import user_data_path
+
+    data_dir = os.environ.get("HARNESS_DATA_DIR") or str(user_data_path("harness", appauthor=False))
+    return f"default, as XDG_RUNTIME_DIR is unset: <data dir>/run/harness.sock, here {data_dir}/run/harness.sock"
 
 
 def register(app: typer.Typer) -> None:
@@ -43,8 +46,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve the HTTP API: runs, requests, review, history, /healthz and /metrics.
 
-        The Unix socket is 0600 in a 0700 folder (its permissions are the authentication). With
-        --listen, the bearer token is made on first use in <data dir>/server-token (0600).
+        The Unix socket is 0600 in a 0700 folder: its permissions are the authentication.
+
+        With --listen, every request needs the bearer token, made on first use in <data dir>/server-token (0600).
+
         SIGTERM drains: new jobs get 503, running ones get --grace seconds, then are cancelled.
         """
         from harness.server.app import ServeOptions
