@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import InvalidInput
 from harness.server.inputs import extract_inputs
@@ -21,6 +22,7 @@ from harness.server.jobs import Job, JobOutcome
 if TYPE_CHECKING:
     from harness.events import Event
     from harness.execution.limits import Limits
+    from harness.pipeline import Harness
     from harness.records import RunResult
     from harness.server.metrics import Metrics
     from harness.server.models import RequestIn, RunIn
@@ -126,10 +128,52 @@ def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | N
     return JobOutcome(result=result.model_dump(mode="json", exclude={"events"}))
 
 
+def _plan_sink(job: Job, services: Services) -> Callable[[str, Event], None]:
+    """A plan's run events, each marked with its phase; every run started can be cancelled."""
+    backend = services.backend
+
+    def on_event(phase: str, event: Event) -> None:
+        job.emit(event.kind, json.dumps({**event.model_dump(mode="json"), "phase": phase}, separators=(",", ":")))
+        if event.kind == "run_started":
+            run_id = getattr(event, "run_id", "")
+            job.on_cancel(lambda: backend.cancel(run_id))
+
+    return on_event
+
+
+def _run_plan(harness: Harness, job: Job, body: RequestIn, inputs: tuple[Path, ...]) -> JobOutcome | None:
+    """Serve the request as a plan when it splits into several jobs; None when it is one run."""
+    # The CLI's routing until harness.app.requests.route has it: split, estimate, then run the phases.
+    from harness.cli.run_cmd import _plan_for
+    from harness.orchestrate import run_plan
+
+    plan, estimate = _plan_for(harness, body.request)
+    if plan is None:
+        return None
+    job.kind = "plan"
+    services = harness.services
+
+    def on_phase(name: str, status: str, report: Any) -> None:
+        job.emit("phase_changed", json.dumps({"phase": name, "status": status}))
+
+    report = run_plan(
+        harness,
+        plan,
+        body.request,
+        inputs=inputs,
+        output_dir=services.settings.runs_dir / f"plan-{job.id}",
+        backend=services.backend,
+        on_phase=on_phase,
+        on_event=_plan_sink(job, services),
+        estimate=estimate,
+    )
+    return JobOutcome(report=report.model_dump(mode="json"))
+
+
 def run_request(
     services: Services, job: Job, body: RequestIn, inputs_blob: bytes | None, metrics: Metrics
 ) -> JobOutcome:
-    """Serve a plain-language request for ``job`` through the library's pipeline (single runs)."""
+    """Serve a plain-language request for ``job`` through the library's pipeline: one run, or a plan."""
     from harness.pipeline import Harness
 
     harness = Harness(services=services)
@@ -147,6 +191,11 @@ def run_request(
         if inputs_blob:
             staged = services.settings.runs_dir / f".inputs-{job.id}"
             inputs = extract_inputs(inputs_blob, staged, services.settings.limits.input_size)
+
+        if body.template is None:
+            planned = _run_plan(harness, job, body, inputs)
+            if planned is not None:
+                return planned
 
         def on_event(event: Event) -> None:
             job.emit(event.kind, event.model_dump_json())

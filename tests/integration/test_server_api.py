@@ -254,3 +254,28 @@ def test_request_dry_run_and_a_refused_one(server: Server) -> None:
     missing = server.request("POST", "/v1/requests", {"request": "x", "template": "no_such_template"})
     failed = server.result(missing.json()["run_id"])
     assert failed["error"]["type"] == "NotFound" and failed["error"]["status"] == 404
+
+
+def test_a_request_that_splits_runs_as_one_plan_job(server: Server) -> None:
+    papers = Path(__file__).resolve().parents[2] / "scaffolds/research_digest/example/papers"
+    files = {f"papers/{p.relative_to(papers)}": p.read_bytes() for p in sorted(papers.rglob("*")) if p.is_file()}
+    request = (
+        "research these papers, then build a python package called inventory, "
+        "then audit the code for hard-coded secrets"
+    )
+    reply = server.request("POST", "/v1/requests", {"request": request, "inputs_tar": b64(tar_of(files))})
+    seen = list(server.events(reply.json()["run_id"]))
+    phases = [json.loads(data) for _, kind, data in seen if kind == "phase_changed"]
+    assert {(p["phase"], p["status"]) for p in phases} >= {
+        ("research_digest", "running"),
+        ("security_audit", "succeeded"),
+    }
+    started = [json.loads(data)["phase"] for _, kind, data in seen if kind == "run_started"]
+    assert sorted(started) == ["project_skeleton", "research_digest", "security_audit"]
+    end = json.loads(seen[-1][2])
+    assert end["kind"] == "plan" and end["error"] is None
+    assert [(p["name"], p["status"]) for p in end["report"]["phases"]] == [
+        ("research_digest", "succeeded"),
+        ("project_skeleton", "succeeded"),
+        ("security_audit", "succeeded"),
+    ]

@@ -64,11 +64,14 @@ async def _run_body(request: Request) -> tuple[RunIn, bytes | None]:
                 blob = await upload.read() if upload is not None and not isinstance(upload, str) else None
                 if body.inputs_tar is not None and blob is not None:
                     raise InvalidInput("inputs came both in meta and as a file part", name="inputs_tar")
-                return body, blob if blob is not None else decode_tar(body.inputs_tar)
-        body = RunIn.model_validate_json(await request.body())
+                if blob is not None:
+                    return body, blob
+        else:
+            # Off the event loop: a body with inputs can be tens of megabytes of base64.
+            body = await asyncio.to_thread(RunIn.model_validate_json, await request.body())
     except ValidationError as exc:
         raise RequestValidationError(exc.errors()) from None
-    return body, decode_tar(body.inputs_tar)
+    return body, await asyncio.to_thread(decode_tar, body.inputs_tar)
 
 
 def _admit(state: ServerState, kind: JobKind, work: Any) -> Job:
@@ -112,7 +115,7 @@ async def submit_run(request: Request) -> Accepted:
 async def submit_request(request: Request, body: RequestIn) -> Accepted:
     """Serve a plain-language request (analyse, decide, generate or fill, check, run); 202."""
     state = state_of(request)
-    blob = decode_tar(body.inputs_tar)
+    blob = await asyncio.to_thread(decode_tar, body.inputs_tar)
     services = state.services
     if blob:
         await asyncio.to_thread(validate_inputs, blob, services.settings.limits.input_size)
