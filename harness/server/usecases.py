@@ -136,7 +136,7 @@ def _plan_sink(job: Job, services: Services) -> Callable[[str, Event], None]:
         job.emit(event.kind, json.dumps({**event.model_dump(mode="json"), "phase": phase}, separators=(",", ":")))
         if event.kind == "run_started":
             run_id = getattr(event, "run_id", "")
-            job.on_cancel(lambda: backend.cancel(run_id))
+            job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
 
     return on_event
 
@@ -201,7 +201,7 @@ def run_request(
             job.emit(event.kind, event.model_dump_json())
             if event.kind == "run_started":
                 run_id = getattr(event, "run_id", "")
-                job.on_cancel(lambda: backend.cancel(run_id))
+                job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
 
         report = harness.run_request(
             body.request, template=body.template, params=body.params, inputs=inputs, on_event=on_event
