@@ -98,7 +98,10 @@ class Backend(ABC):
         """Stop background work and remove every container this backend made."""
 
     def cancel(self, run_id: str) -> bool:
-        """Stop the run ``run_id`` now (its ``run`` then returns); False when this backend cannot or has no such run."""
+        """Stop the run ``run_id`` if it is running here, so it ends ``cancelled``; False when it is not (or cannot be).
+
+        A backend that cannot stop a run keeps this default; callers then let the run finish.
+        """
         return False
 
     def __enter__(self) -> Backend:

@@ -6,13 +6,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from harness.app.scripts import LimitOverrides
+
 __all__ = [
     "Accepted",
     "AnalyzeIn",
     "ApproveIn",
     "CheckIn",
     "Health",
-    "LimitsIn",
     "PoolState",
     "PromoteIn",
     "RejectIn",
@@ -29,22 +30,17 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LimitsIn(_In):
-    """Per-run limits; unset fields take the server's settings."""
-
-    timeout_s: float | None = Field(None, gt=0, allow_inf_nan=False)
-    memory: str | int | None = None
-    cpus: float | None = Field(None, gt=0, allow_inf_nan=False)
-    pids: int | None = Field(None, gt=0)
-
-
 class RunIn(_In):
-    """A script to run once (``source``), or a generated script again by ``generated_id``."""
+    """A script to run once (``source``), or a generated script again by ``generated_id``.
+
+    Not ``app.scripts.ScriptRun`` itself: that one names host paths (inputs, output folder),
+    which a client must never choose; inputs come as a tar, outputs go to the run folder.
+    """
 
     source: Annotated[str, Field(max_length=MAX_SOURCE)] = ""
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,100}$")] = "main.py"
     env: dict[str, str] = Field(default_factory=dict, description="the only environment the script sees")
-    limits: LimitsIn = Field(default_factory=LimitsIn)
+    limits: LimitOverrides = Field(default_factory=LimitOverrides)
     allow_hosts: list[str] = Field(default_factory=list, max_length=64)
     generated_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
     inputs_tar: str | None = Field(None, description="base64 of an uncompressed tar; each entry is /input/NAME")

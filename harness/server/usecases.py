@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from harness.events import Event
     from harness.execution.limits import Limits
     from harness.pipeline import Harness
-    from harness.records import RunResult
     from harness.server.metrics import Metrics
     from harness.server.models import RequestIn, RunIn
     from harness.services import Services
@@ -43,89 +42,53 @@ def decode_tar(text: str | None) -> bytes | None:
 
 def limits_for(services: Services, body: RunIn) -> Limits:
     """The settings' limits with the run's own changes (ConfigError when one is invalid)."""
-    from harness.execution.limits import Limits
-
-    return Limits.build(services.settings.limits, **body.limits.model_dump())
+    return body.limits.apply(services.settings.limits)
 
 
-def _sink(
-    job: Job, services: Services, metrics: Metrics, log_write: Callable[[Event], bool]
-) -> Callable[[Event], None]:
+def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | None, metrics: Metrics) -> JobOutcome:
+    """Run one script (or a generated one again, under its review) for ``job`` through ``app.scripts.exec_script``.
+
+    The run id is the job id. Inputs arrive as a checked tar and are staged beside the runs for the
+    run's length; every event goes to the job's buffer as it arrives.
+    """
+    from harness.app.cancel import CancelToken
+    from harness.app.scripts import ScriptRun, exec_script
+
+    token = CancelToken()
+    job.on_cancel(token.set)
     backend = services.backend
 
-    def on_event(event: Event) -> None:
-        log_write(event)
+    def sink(event: Event) -> None:
         job.emit(event.kind, event.model_dump_json())
         if event.kind == "fetch_reply" and getattr(event, "ok", False):
             # Only granted hosts get an ok reply, so the label set is bounded by the grants.
             metrics.egress.labels(getattr(event, "host", "")).inc()
-        if job.cancel_requested.is_set():
-            # A cancel that came before the container was tracked: run_started arrives after it is.
+        if event.kind == "run_started" and token.is_set():
+            # A cancel that came before the backend knew the run: run_started comes once it does.
             backend.cancel(job.id)
 
-    return on_event
-
-
-def _verdict(job: Job, result: RunResult, metrics: Metrics) -> RunResult:
-    metrics.events_dropped.inc(result.events_dropped)
-    if job.cancel_requested.is_set() and result.status != "succeeded":
-        # The host stopped it on request: that is the verdict, whatever the exit code says.
-        return result.model_copy(update={"status": "interrupted", "message": "cancelled through the API"})
-    return result
-
-
-def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | None, metrics: Metrics) -> JobOutcome:
-    """Run one script (or a generated one again, under its review) for ``job``; the run id is the job id."""
-    from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
-    from harness.records import RunSpec
-    from harness.runs import apply_retention
-
-    settings = services.settings
-    limits = limits_for(services, body)
-    hosts = parse_allow(body.allow_hosts)
-    grant = None
-    source, name = body.source, body.name
-    if body.generated_id is not None:
-        from harness.review.policy import authorize_rerun
-
-        # The reviewed grant travels with the reviewed bytes (hashed as read); allow_hosts narrows it.
-        grant = authorize_rerun(services.generated, body.generated_id, limits, hosts)
-        source, hosts, name = grant.script, grant.hosts, "main.py"
-    elif not source:
-        raise InvalidInput("no script given", hint="send source, or generated_id", name="source")
-    folder = services.runs.create(job.id)
     staged: Path | None = None
     inputs: tuple[Path, ...] = ()
     try:
         if inputs_blob:
-            staged = folder.path / ".inputs"
-            inputs = extract_inputs(inputs_blob, staged, limits.input_size)
-        spec = RunSpec(
-            script=source,
-            name=name,
+            staged = services.settings.runs_dir / f".inputs-{job.id}"
+            inputs = extract_inputs(inputs_blob, staged, limits_for(services, body).input_size)
+        run = ScriptRun(
+            source=body.source or None,
+            name=body.name,
+            generated_id=body.generated_id,
             env=body.env,
             inputs=inputs,
-            output_dir=folder.output,
-            limits=None if limits == settings.limits else limits,
-            egress=hosts,
+            limits=body.limits,
+            allow_hosts=tuple(body.allow_hosts),
             run_id=job.id,
         )
-        folder.write_text("script.py", source)
-        broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
-        backend = services.backend
-        job.on_cancel(lambda: backend.cancel(job.id))
-        with folder.events() as log:
-            result = backend.run(spec, on_event=_sink(job, services, metrics, log.write), on_fetch=broker)
+        outcome = exec_script(services, run, sink=sink, cancel=token)
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-    result = _verdict(job, result, metrics)
-    folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
-    if grant is not None:
-        # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
-        services.generated.record_run(grant.record_id, job.id, result.status)
-    apply_retention(settings, keep=(job.id,))
-    return JobOutcome(result=result.model_dump(mode="json", exclude={"events"}))
+    metrics.events_dropped.inc(outcome.result.events_dropped + outcome.events_dropped)
+    return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}))
 
 
 def _plan_sink(job: Job, services: Services) -> Callable[[str, Event], None]:

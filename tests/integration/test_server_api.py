@@ -152,7 +152,7 @@ def test_cancel_running_run_removes_its_container(server: Server, docker_client:
     assert reply.status == 202
     view = server.result(run_id, wait=30)
     assert view["status"] == "cancelled"
-    assert view["result"]["status"] == "interrupted"
+    assert view["result"]["status"] == "cancelled"
     assert [kind for _, kind, _ in stream][-1] == "end"  # the open stream ended too
     api = docker_client.api  # type: ignore[attr-defined]
     running = api.containers(filters={"label": f"harness.run_id={run_id}"})

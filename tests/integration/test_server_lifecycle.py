@@ -92,7 +92,7 @@ def test_sigterm_past_grace_cancels_and_removes_containers(base: Path, sandbox_i
     assert _owned_by(docker_client, srv.proc.pid) == []
     # The job ended with a result on disk even though it was cut short.
     result = (base / "d" / "runs" / run_id / "result.json").read_text()
-    assert '"interrupted"' in result
+    assert '"cancelled"' in result
 
 
 def test_kill_9_leaves_containers_that_the_next_start_sweeps(

@@ -70,6 +70,6 @@ def test_review_list_show_approve_run_reject_promote(reviewing: tuple[Server, Ge
         "POST", f"/v1/review/{first}/promote", {"name": "counter", "params": ["COUNT"], "reviewer": "ana"}
     )
     assert promoted.status == 200, promoted.body
-    assert promoted.json()["parameters"] == ["count"]
+    assert [p["name"] for p in promoted.json()["parameters"]] == ["count"]
     audit = [(e.get("record_id") or e.get("id"), e.get("to") or e.get("status")) for e in store.audit_entries()]
     assert (first, "approved") in audit and (second, "rejected") in audit

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from harness.app.catalog import ScaffoldInfo, list_scaffolds, show_scaffold
 from harness.server.app import state_of
 from harness.server.models import AnalyzeIn, CheckIn
 
@@ -14,23 +15,16 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
 
-def _describe(scaffold: Any) -> dict[str, Any]:
-    # What `harness templates show --json` prints (moves to harness.app.catalog with the app layer).
-    from harness.cli.templates import _describe as describe
-
-    return describe(scaffold)
-
-
-@router.get("/templates")
-def list_templates(request: Request) -> list[dict[str, Any]]:
+@router.get("/templates", response_model=list[ScaffoldInfo])
+def list_templates(request: Request) -> tuple[ScaffoldInfo, ...]:
     """The scaffold library, as ``harness templates list --json`` prints it."""
-    return [_describe(s) for s in state_of(request).services.library.scaffolds]
+    return list_scaffolds(state_of(request).services).scaffolds
 
 
-@router.get("/templates/{name}")
-def show_template(request: Request, name: str) -> dict[str, Any]:
+@router.get("/templates/{name}", response_model=ScaffoldInfo)
+def show_template(request: Request, name: str) -> ScaffoldInfo:
     """One scaffold, as ``harness templates show NAME --json`` prints it."""
-    return _describe(state_of(request).services.library.get(name))
+    return show_scaffold(state_of(request).services, name)
 
 
 @router.post("/analyze")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
+from harness.app.history import RunRow, Stats, list_runs, stats
 from harness.server.app import state_of
 
 __all__ = ["router"]
@@ -13,17 +14,13 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["history"])
 
 
-@router.get("/history")
-def history(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> list[dict[str, Any]]:
+@router.get("/history", response_model=list[RunRow])
+def history(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> tuple[RunRow, ...]:
     """Recent requests, as ``harness history --json`` prints them."""
-    from harness.cli.history_cmd import _parsed
-
-    rows = state_of(request).services.history.recent(limit)
-    return [{**r, **_parsed(r)} for r in rows]
+    return list_runs(state_of(request).services, limit)
 
 
-@router.get("/stats")
-def stats(request: Request) -> dict[str, Any]:
+@router.get("/stats", response_model=Stats)
+def get_stats(request: Request) -> Stats:
     """Per scaffold and workflow type: runs, success rate, durations, tokens (``harness stats --json``)."""
-    result: dict[str, Any] = state_of(request).services.history.stats()
-    return result
+    return stats(state_of(request).services)
