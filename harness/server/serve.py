@@ -11,6 +11,7 @@ container it made. A second signal stops at once (the backend still removes its 
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import stat
@@ -170,6 +171,13 @@ def serve(
         timeout_keep_alive=30,
     )
     server = _uvicorn_server(config, lambda: state.registry.drain(grace))
+    config.load()  # sets uvicorn's logging up, so the filter below is not replaced
+
+    def quiet_startup_error(record: logging.LogRecord) -> bool:
+        # A start-up failure we raise ourselves is shown once, as the CLI's one-line error.
+        return state.startup_error is None or record.levelno < logging.ERROR
+
+    logging.getLogger("uvicorn.error").addFilter(quiet_startup_error)
     try:
         server.run(sockets=[endpoint.sock])
     except SystemExit:
