@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from harness.errors import HarnessError, http_status
+from harness.errors import Busy, Draining, HarnessError, http_status
 
 __all__ = ["PROBLEM_TYPE", "Busy", "Draining", "install", "problem", "problem_body"]
 
@@ -28,24 +28,9 @@ PROBLEM_TYPE = "application/problem+json"
 _DATA_FIELDS = ("id", "name", "path", "record_id", "run_id", "stderr_tail", "kind", "reason", "at")
 
 
-class Busy(HarnessError):
-    """Raised when the server's run slots and queue are full; ``retry_after`` says when to try again."""
-
-    def __init__(self, message: str, *, hint: str = "", retry_after: int = 1) -> None:
-        super().__init__(message, hint=hint)
-        self.retry_after = retry_after
-
-
-class Draining(HarnessError):
-    """Raised when the server is shutting down and takes no new jobs."""
-
-
-_STATUS_OVERRIDES: dict[type[HarnessError], int] = {Busy: 429, Draining: 503}
-
-
 def problem_body(exc: HarnessError) -> dict[str, Any]:
     """The problem JSON for ``exc``: type (class name), title, status, detail, hint and data."""
-    status = next((s for cls, s in _STATUS_OVERRIDES.items() if isinstance(exc, cls)), None) or http_status(exc)
+    status = http_status(exc)
     body: dict[str, Any] = {
         "type": type(exc).__name__,
         "title": exc.message,
