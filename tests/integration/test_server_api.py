@@ -245,6 +245,9 @@ def test_request_through_a_template_with_inputs(server: Server) -> None:
     report = end["report"]
     assert report["execution_result"]["status"] == "succeeded", report["execution_result"]
     assert report["dispatch_decision"]["template"] == "csv_summary"
+    outputs = server.request("GET", f"/v1/runs/{run_id}/outputs")
+    with tarfile.open(fileobj=io.BytesIO(outputs.body)) as tar:
+        assert {"summary.json", "summary.md"} <= set(tar.getnames())
 
 
 def test_request_dry_run_and_a_refused_one(server: Server) -> None:
@@ -279,3 +282,31 @@ def test_a_request_that_splits_runs_as_one_plan_job(server: Server) -> None:
         ("project_skeleton", "succeeded"),
         ("security_audit", "succeeded"),
     ]
+
+
+def test_egress_by_host_is_counted(server: Server) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"hi")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    api = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    try:
+        port = api.server_address[1]
+        source = f"import harness_runtime as hr\nprint(hr.fetch('http://127.0.0.1:{port}/').status)\n"
+        run_id = server.submit(source, allow_hosts=[f"127.0.0.1:{port}"])
+        result = server.result(run_id)["result"]
+        assert result["status"] == "succeeded" and "200" in result["stdout_tail"], result
+    finally:
+        api.shutdown()
+        api.server_close()
+    metrics = server.request("GET", "/metrics").body.decode()
+    assert _metric(metrics, 'harness_egress_requests_total{host="127.0.0.1"}') >= 1

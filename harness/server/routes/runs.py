@@ -298,7 +298,11 @@ def run_outputs(request: Request, run_id: str) -> StreamingResponse:
     job = state.registry.get(run_id)
     if job is not None and not job.finished:
         raise Conflict(f"run {run_id} is still {job.status}", hint="wait for it to finish", id=run_id)
-    folder = state.services.runs.load(run_id)
+    folder_id = run_id
+    if job is not None and job.kind == "request" and job.outcome.report is not None:
+        # A request's run folder is named by the pipeline's run id, which its report carries.
+        folder_id = str(job.outcome.report.get("run_id", run_id))
+    folder = state.services.runs.load(folder_id)
     spool = _tar_outputs(folder.output)
     headers = {"Content-Disposition": f'attachment; filename="{run_id}-outputs.tar"'}
     return StreamingResponse(_chunks(spool), media_type="application/x-tar", headers=headers)
