@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import tempfile
@@ -112,6 +113,9 @@ def test_kill_9_leaves_containers_that_the_next_start_sweeps(
         assert _owned_by(docker_client, srv.proc.pid) == []
         view = again.result(run_id, wait=0)
         assert view["status"] == "finished" and view["error"]["type"] == "RunError"
+        # Its stream answers from its folder: what the killed server's log held, then the end.
+        replayed = list(again.events(run_id))
+        assert replayed[-1][1] == "end" and json.loads(replayed[-1][2])["error"]["type"] == "RunError"
         fresh = again.submit("print('after restart')")
         assert again.result(fresh)["result"]["status"] == "succeeded"
     finally:

@@ -237,15 +237,44 @@ async def _events(job: Job, after: int) -> AsyncIterator[bytes]:
 async def run_events(
     request: Request, run_id: str, last_event_id: Annotated[str | None, Header()] = None
 ) -> StreamingResponse:
-    """The job's events as Server-Sent Events; ``Last-Event-ID: N`` resumes after event N."""
-    job = _job(state_of(request), run_id)
+    """The job's events as Server-Sent Events; ``Last-Event-ID: N`` resumes after event N.
+
+    A run this server no longer holds (an older one, or a past server's) is replayed from its
+    events log, numbered by line, then ended as ``GET /v1/runs/{id}`` describes it.
+    """
+    state = state_of(request)
     after = 0
     if last_event_id is not None:
         if not last_event_id.strip().isdigit():
             raise InvalidInput("Last-Event-ID must be an event number", name="Last-Event-ID")
         after = int(last_event_id)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    job = state.registry.get(run_id)
+    if job is None:
+        view = await asyncio.to_thread(_stored_view, state, run_id)  # NotFound and friends come from here
+        frames = await asyncio.to_thread(_stored_events, state, run_id, after, view)
+        return StreamingResponse(iter(frames), media_type="text/event-stream", headers=headers)
     return StreamingResponse(_events(job, after), media_type="text/event-stream", headers=headers)
+
+
+def _stored_events(state: ServerState, run_id: str, after: int, view: dict[str, Any]) -> list[bytes]:
+    """A stored run's events after line ``after`` (each line an event JSON), then its end."""
+    frames = []
+    path = state.services.runs.load(run_id).path / "events.jsonl"
+    try:
+        with path.open("rb") as fh:
+            for seq, raw in enumerate(fh, start=1):
+                if seq <= after:
+                    continue
+                try:
+                    kind = str(json.loads(raw)["kind"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # the log is ours, but a damaged line is skipped rather than sent
+                frames.append(_frame(seq, kind, raw.decode("utf-8", errors="replace").strip()))
+    except OSError:
+        pass  # no log: only the end
+    frames.append(_frame(None, "end", json.dumps(view, separators=(",", ":"))))
+    return frames
 
 
 @router.post("/runs/{run_id}/cancel", status_code=202, response_model=RunView)
