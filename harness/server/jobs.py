@@ -271,10 +271,10 @@ class JobRegistry:
         return job
 
     def _retry_after_locked(self) -> int:
+        # A queue place opens each time a running job ends: about every typical run / slots seconds.
         durations = self._stats.durations
         typical = sorted(durations)[len(durations) // 2] if durations else 1.0
-        waiting = max(self._pending - self.concurrency + 1, 1)
-        return max(1, min(60, math.ceil(typical * waiting / self.concurrency)))
+        return max(1, min(60, math.ceil(typical / self.concurrency)))
 
     def _evict_locked(self) -> None:
         # Ended jobs are kept for late readers, oldest out first: their events within a byte budget
