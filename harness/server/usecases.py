@@ -1,8 +1,9 @@
-"""The work behind each job: the narrowest adapters over the library until ``harness.app`` has them.
+"""The work behind each job: HTTP inputs in, an ``harness.app`` use case, events out to the job.
 
-``run_script`` is what ``harness exec`` does (run folder, events log, result, retention, the
-review policy for generated scripts), without the terminal; ``run_request`` is the library's
-``Harness.run_request`` with the server's shared services. Both stream every event to the job.
+``run_script`` stages the client's inputs tar and calls ``app.scripts.exec_script`` (every rule
+of ``harness exec``, the review policy for generated scripts included). ``run_request`` is the
+narrowest adapter over the pipeline (``Harness.run_request``, the CLI's plan routing) until
+``app.requests`` reaches main. Both stream every event to the job as it arrives.
 """
 
 from __future__ import annotations
