@@ -1,9 +1,9 @@
 """The work behind each job: HTTP inputs in, an ``harness.app`` use case, events out to the job.
 
 ``run_script`` stages the client's inputs tar and calls ``app.scripts.exec_script`` (every rule
-of ``harness exec``, the review policy for generated scripts included). ``run_request`` is the
-narrowest adapter over the pipeline (``Harness.run_request``, the CLI's plan routing) until
-``app.requests`` reaches main. Both stream every event to the job as it arrives.
+of ``harness exec``, the review policy for generated scripts included); ``run_request`` calls
+``app.requests`` (routed as ``harness run`` routes: one run, or a plan). Both stream every
+event to the job as it arrives.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from harness.server.jobs import Job, JobOutcome
 if TYPE_CHECKING:
     from harness.events import Event
     from harness.execution.limits import Limits
-    from harness.pipeline import Harness
+    from harness.progress import RequestEvent
     from harness.server.metrics import Metrics
     from harness.server.models import RequestIn, RunIn
     from harness.services import Services
@@ -92,87 +92,68 @@ def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | N
     return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}))
 
 
-def _plan_sink(job: Job, services: Services) -> Callable[[str, Event], None]:
-    """A plan's run events, each marked with its phase; every run started can be cancelled."""
+def _request_sink(job: Job, services: Services, seen: dict[str, Any]) -> Callable[[RequestEvent], None]:
+    """Request events into the job: a run's own events under their kind (with their plan phase), the rest as is."""
     backend = services.backend
 
-    def on_event(phase: str, event: Event) -> None:
-        job.emit(event.kind, json.dumps({**event.model_dump(mode="json"), "phase": phase}, separators=(",", ":")))
-        if event.kind == "run_started":
-            run_id = getattr(event, "run_id", "")
-            job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
+    def sink(event: RequestEvent) -> None:
+        if event.kind == "run":
+            inner = event.event
+            data = inner.model_dump(mode="json")
+            if event.phase is not None:
+                data["phase"] = event.phase
+            job.emit(inner.kind, json.dumps(data, separators=(",", ":")))
+            if inner.kind == "run_started":
+                run_id = getattr(inner, "run_id", "")
+                job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
+            return
+        if event.kind == "analysed":
+            seen["analysis"] = event.analysis.model_dump(mode="json")
+        elif event.kind == "decided":
+            seen["decision"] = event.decision.model_dump(mode="json")
+        elif event.kind == "vetted":
+            seen["vetted"] = event.model_dump(mode="json", exclude={"kind"})
+        job.emit(event.kind, event.model_dump_json())
 
-    return on_event
-
-
-def _run_plan(harness: Harness, job: Job, body: RequestIn, inputs: tuple[Path, ...]) -> JobOutcome | None:
-    """Serve the request as a plan when it splits into several jobs; None when it is one run."""
-    # The CLI's routing until harness.app.requests.route has it: split, estimate, then run the phases.
-    from harness.cli.run_cmd import _plan_for
-    from harness.orchestrate import run_plan
-
-    plan, estimate = _plan_for(harness, body.request)
-    if plan is None:
-        return None
-    job.kind = "plan"
-    services = harness.services
-
-    def on_phase(name: str, status: str, report: Any) -> None:
-        job.emit("phase_changed", json.dumps({"phase": name, "status": status}))
-
-    report = run_plan(
-        harness,
-        plan,
-        body.request,
-        inputs=inputs,
-        output_dir=services.settings.runs_dir / f"plan-{job.id}",
-        backend=services.backend,
-        on_phase=on_phase,
-        on_event=_plan_sink(job, services),
-        estimate=estimate,
-    )
-    return JobOutcome(report=report.model_dump(mode="json"))
+    return sink
 
 
 def run_request(
     services: Services, job: Job, body: RequestIn, inputs_blob: bytes | None, metrics: Metrics
 ) -> JobOutcome:
-    """Serve a plain-language request for ``job`` through the library's pipeline: one run, or a plan."""
-    from harness.pipeline import Harness
+    """Serve a plain-language request for ``job`` through ``app.requests``: routed to one run or a plan."""
+    from harness.app import requests as app_requests
 
-    harness = Harness(services=services)
-    if body.dry_run:
-        analysis, decision = harness.analyse(body.request)
-        job.emit("analysed", analysis.model_dump_json())
-        job.emit("decided", decision.model_dump_json())
-        return JobOutcome(
-            report={"analysis": analysis.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
-        )
     staged: Path | None = None
     inputs: tuple[Path, ...] = ()
-    backend = services.backend
+    seen: dict[str, Any] = {}
+    sink = _request_sink(job, services, seen)
     try:
         if inputs_blob:
             staged = services.settings.runs_dir / f".inputs-{job.id}"
             inputs = extract_inputs(inputs_blob, staged, services.settings.limits.input_size)
-
-        if body.template is None:
-            planned = _run_plan(harness, job, body, inputs)
-            if planned is not None:
-                return planned
-
-        def on_event(event: Event) -> None:
-            job.emit(event.kind, event.model_dump_json())
-            if event.kind == "run_started":
-                run_id = getattr(event, "run_id", "")
-                job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
-
-        report = harness.run_request(
-            body.request, template=body.template, params=body.params, inputs=inputs, on_event=on_event
+        req = app_requests.RequestIn(
+            request=body.request,
+            template=body.template,
+            params=body.params,
+            strategy=body.strategy,
+            budget=body.budget,
+            inputs=inputs,
+            dry_run=body.dry_run,
         )
+        if body.template is None and not body.dry_run:
+            routed = app_requests.route(services, body.request)
+            if routed.kind == "plan" and routed.plan is not None:
+                job.kind = "plan"
+                app_requests.check(req)
+                planned = req.model_copy(update={"output_dir": services.settings.runs_dir / f"plan-{job.id}"})
+                plan = app_requests.run_plan(services, routed.plan, planned, estimate=routed.estimate, sink=sink)
+                return JobOutcome(report=plan.report.model_dump(mode="json"))
+        outcome = app_requests.run(services, req, sink=sink)
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-    if report.execution_result.status == "gate_failed":
-        metrics.gate_refusals.inc()
-    return JobOutcome(report=report.model_dump(mode="json"))
+    if outcome.report is None:
+        # A dry run: prepared and vetted, not run; what was decided is its outcome.
+        return JobOutcome(report={"outcome": outcome.outcome, "run_id": outcome.run_id, **seen})
+    return JobOutcome(report=outcome.report.model_dump(mode="json"))

@@ -253,7 +253,8 @@ def test_request_through_a_template_with_inputs(server: Server) -> None:
 def test_request_dry_run_and_a_refused_one(server: Server) -> None:
     reply = server.request("POST", "/v1/requests", {"request": "summarise the csv files by region", "dry_run": True})
     view = server.result(reply.json()["run_id"])
-    assert view["status"] == "finished" and set(view["report"]) == {"analysis", "decision"}
+    assert view["status"] == "finished" and view["report"]["outcome"] == "dry_run"
+    assert {"analysis", "decision", "run_id"} <= set(view["report"])
     missing = server.request("POST", "/v1/requests", {"request": "x", "template": "no_such_template"})
     failed = server.result(missing.json()["run_id"])
     assert failed["error"]["type"] == "NotFound" and failed["error"]["status"] == 404
@@ -269,7 +270,7 @@ def test_a_request_that_splits_runs_as_one_plan_job(server: Server) -> None:
     reply = server.request("POST", "/v1/requests", {"request": request, "inputs_tar": b64(tar_of(files))})
     seen = list(server.events(reply.json()["run_id"]))
     phases = [json.loads(data) for _, kind, data in seen if kind == "phase_changed"]
-    assert {(p["phase"], p["status"]) for p in phases} >= {
+    assert {(p["phase"], p["state"]) for p in phases} >= {
         ("research_digest", "running"),
         ("security_audit", "succeeded"),
     }

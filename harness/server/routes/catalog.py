@@ -6,7 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from harness.app import requests as app_requests
 from harness.app.catalog import ScaffoldInfo, list_scaffolds, show_scaffold
+from harness.app.requests import Analyzed
 from harness.server.app import state_of
 from harness.server.models import AnalyzeIn, CheckIn
 
@@ -27,13 +29,10 @@ def show_template(request: Request, name: str) -> ScaffoldInfo:
     return show_scaffold(state_of(request).services, name)
 
 
-@router.post("/analyze")
-def analyze(request: Request, body: AnalyzeIn) -> dict[str, Any]:
-    """How a request would be served: the analysis and the decision (nothing runs)."""
-    from harness.pipeline import Harness
-
-    analysis, decision = Harness(services=state_of(request).services).analyse(body.request)
-    return {"analysis": analysis.model_dump(mode="json"), "decision": decision.model_dump(mode="json")}
+@router.post("/analyze", response_model=Analyzed)
+def analyze(request: Request, body: AnalyzeIn) -> Analyzed:
+    """How a request would be served: the analysis, the decision and the plan if it is several (nothing runs)."""
+    return app_requests.analyse(state_of(request).services, body.request)
 
 
 @router.post("/check")
