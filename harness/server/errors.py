@@ -43,6 +43,12 @@ def problem_body(exc: HarnessError) -> dict[str, Any]:
     findings = getattr(exc, "findings", ())
     if findings:
         data["findings"] = [f.model_dump(mode="json") for f in findings]
+    missing = getattr(exc, "missing", ())
+    if missing:
+        # What a form needs to ask for each missing input (a parameter, a scaffold, an LLM).
+        data["missing"] = [m.model_dump(mode="json") for m in missing]
+    if exc.fix is not None:
+        data["fix"] = {"action": exc.fix.action, "target": exc.fix.target, "values": list(exc.fix.values)}
     if data:
         body["data"] = data
     return body

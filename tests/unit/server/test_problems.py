@@ -33,3 +33,18 @@ def test_problem_carries_the_error_data() -> None:
         "run_id": "0123456789ab",
         "stderr_tail": "boom",
     }
+
+
+def test_missing_inputs_and_fixes_travel_as_data() -> None:
+    from harness.errors import MissingInputs, NotReviewed
+    from harness.records import MissingInput
+
+    wanted = MissingInput(name="group_by", type="string", example="region", description="column to group by")
+    body = problem_body(MissingInputs("cannot run this request yet: missing group_by", missing=[wanted]))
+    assert body["status"] == 422 and body["type"] == "MissingInputs"
+    assert body["data"]["missing"][0]["name"] == "group_by"
+    assert body["data"]["fix"] == {"action": "give_input", "target": "group_by", "values": []}
+    from harness.errors import Fix
+
+    refused = problem_body(NotReviewed("g-1 is pending", record_id="g-1", fix=Fix("review", "g-1")))
+    assert refused["data"] == {"record_id": "g-1", "fix": {"action": "review", "target": "g-1", "values": []}}
