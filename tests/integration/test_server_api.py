@@ -311,3 +311,19 @@ def test_egress_by_host_is_counted(server: Server) -> None:
         api.server_close()
     metrics = server.request("GET", "/metrics").body.decode()
     assert _metric(metrics, 'harness_egress_requests_total{host="127.0.0.1"}') >= 1
+
+
+def test_a_flood_past_the_job_buffer_is_counted_and_a_late_resume_is_told_of_the_gap(server: Server) -> None:
+    before = _metric(server.request("GET", "/metrics").body.decode(), "harness_events_dropped_total")
+    run_id = server.submit("for i in range(5000):\n    print(i)\n")
+    view = server.result(run_id)
+    assert view["result"]["status"] == "succeeded"
+    frames = list(server.events(run_id, last_event_id=0))
+    assert frames[0][1] == "gap"
+    gap = json.loads(frames[0][2])
+    assert gap["first"] == 1 and gap["last"] >= 5002 - 4096  # run_started + 5000 lines + run_finished, 4096 kept
+    kept = [int(i) for i, _, _ in frames if i is not None]
+    assert kept[0] == gap["last"] + 1 and kept == list(range(kept[0], kept[0] + len(kept)))
+    assert frames[-1][1] == "end"
+    after = _metric(server.request("GET", "/metrics").body.decode(), "harness_events_dropped_total")
+    assert after - before >= gap["last"]
