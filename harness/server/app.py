@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -72,6 +74,28 @@ class ServerState:
             raise RuntimeError("the server has not started")
         return self._services
 
+    @property
+    def staging_root(self) -> Path:
+        """This server's folder for inputs staged between admission and run (one per process)."""
+        return self.settings.data_dir / "staging" / str(os.getpid())
+
+    def staging(self, job_id: str) -> Path:
+        """Where ``job_id``'s inputs are staged (made by the caller, removed when the job ends)."""
+        return self.staging_root / job_id
+
+    def unstage(self, job_id: str) -> None:
+        """Remove ``job_id``'s staged inputs, if any."""
+        shutil.rmtree(self.staging(job_id), ignore_errors=True)
+
+    def sweep_staging(self) -> None:
+        """Remove what servers that are gone left staged (a kill -9 runs no cleanup)."""
+        root = self.staging_root.parent
+        if not root.is_dir():
+            return
+        for folder in root.iterdir():
+            if folder.name.isdigit() and not _alive(int(folder.name)):
+                shutil.rmtree(folder, ignore_errors=True)
+
     def pool_state(self) -> tuple[int, int]:
         """(ready, size) of the backend's warm pool, (0, 0) when it has none or is not up yet."""
         state = getattr(self.backend, "pool_state", None)
@@ -83,6 +107,7 @@ class ServerState:
         self._gauges()
 
     def _ended(self, job: Job) -> None:
+        self.unstage(job.id)  # however it ended: run, failed, cancelled while queued
         status: str = job.status
         if job.error is not None:
             status = "error"
@@ -103,6 +128,16 @@ class ServerState:
         counts = self.registry.counts()
         self.metrics.jobs_running.set(counts["running"])
         self.metrics.jobs_queued.set(counts["queued"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
 
 
 def state_of(request: Request) -> ServerState:
@@ -161,6 +196,7 @@ def create_app(
         owned = services is None
         opened = services or Services(settings, backend_factory=_pooled_backend)
         state._services = opened
+        await asyncio.to_thread(state.sweep_staging)
         try:
             # Built now, not on the first run: it sweeps what a killed server left, makes sure
             # of the image and starts filling the pool before anyone waits on it.
@@ -174,6 +210,7 @@ def create_app(
             yield
         finally:
             await asyncio.to_thread(state.registry.close)
+            await asyncio.to_thread(shutil.rmtree, state.staging_root, True)
             if owned:
                 await asyncio.to_thread(opened.close)
 

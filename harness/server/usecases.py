@@ -11,13 +11,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import InvalidInput
-from harness.server.inputs import extract_inputs
 from harness.server.jobs import Job, JobOutcome
 
 if TYPE_CHECKING:
@@ -46,11 +44,11 @@ def limits_for(services: Services, body: RunIn) -> Limits:
     return body.limits.apply(services.settings.limits)
 
 
-def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | None, metrics: Metrics) -> JobOutcome:
+def run_script(services: Services, job: Job, body: RunIn, inputs: tuple[Path, ...], metrics: Metrics) -> JobOutcome:
     """Run one script (or a generated one again, under its review) for ``job`` through ``app.scripts.exec_script``.
 
-    The run id is the job id. Inputs arrive as a checked tar and are staged beside the runs for the
-    run's length; every event goes to the job's buffer as it arrives.
+    The run id is the job id; ``inputs`` are the files and folders staged from the client's tar
+    (each one /input/NAME). Every event goes to the job's buffer as it arrives.
     """
     from harness.app.cancel import CancelToken
     from harness.app.scripts import ScriptRun, exec_script
@@ -68,26 +66,17 @@ def run_script(services: Services, job: Job, body: RunIn, inputs_blob: bytes | N
             # A cancel that came before the backend knew the run: run_started comes once it does.
             backend.cancel(job.id)
 
-    staged: Path | None = None
-    inputs: tuple[Path, ...] = ()
-    try:
-        if inputs_blob:
-            staged = services.settings.runs_dir / f".inputs-{job.id}"
-            inputs = extract_inputs(inputs_blob, staged, limits_for(services, body).input_size)
-        run = ScriptRun(
-            source=body.source or None,
-            name=body.name,
-            generated_id=body.generated_id,
-            env=body.env,
-            inputs=inputs,
-            limits=body.limits,
-            allow_hosts=tuple(body.allow_hosts),
-            run_id=job.id,
-        )
-        outcome = exec_script(services, run, sink=sink, cancel=token)
-    finally:
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
+    run = ScriptRun(
+        source=body.source or None,
+        name=body.name,
+        generated_id=body.generated_id,
+        env=body.env,
+        inputs=inputs,
+        limits=body.limits,
+        allow_hosts=tuple(body.allow_hosts),
+        run_id=job.id,
+    )
+    outcome = exec_script(services, run, sink=sink, cancel=token)
     metrics.events_dropped.inc(outcome.result.events_dropped + outcome.events_dropped)
     return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}))
 
@@ -119,40 +108,31 @@ def _request_sink(job: Job, services: Services, seen: dict[str, Any]) -> Callabl
 
 
 def run_request(
-    services: Services, job: Job, body: RequestIn, inputs_blob: bytes | None, metrics: Metrics
+    services: Services, job: Job, body: RequestIn, inputs: tuple[Path, ...], metrics: Metrics
 ) -> JobOutcome:
     """Serve a plain-language request for ``job`` through ``app.requests``: routed to one run or a plan."""
     from harness.app import requests as app_requests
 
-    staged: Path | None = None
-    inputs: tuple[Path, ...] = ()
     seen: dict[str, Any] = {}
     sink = _request_sink(job, services, seen)
-    try:
-        if inputs_blob:
-            staged = services.settings.runs_dir / f".inputs-{job.id}"
-            inputs = extract_inputs(inputs_blob, staged, services.settings.limits.input_size)
-        req = app_requests.RequestIn(
-            request=body.request,
-            template=body.template,
-            params=body.params,
-            strategy=body.strategy,
-            budget=body.budget,
-            inputs=inputs,
-            dry_run=body.dry_run,
-        )
-        if body.template is None and not body.dry_run:
-            routed = app_requests.route(services, body.request)
-            if routed.kind == "plan" and routed.plan is not None:
-                job.kind = "plan"
-                app_requests.check(req)
-                planned = req.model_copy(update={"output_dir": services.settings.runs_dir / f"plan-{job.id}"})
-                plan = app_requests.run_plan(services, routed.plan, planned, estimate=routed.estimate, sink=sink)
-                return JobOutcome(report=plan.report.model_dump(mode="json"))
-        outcome = app_requests.run(services, req, sink=sink)
-    finally:
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
+    req = app_requests.RequestIn(
+        request=body.request,
+        template=body.template,
+        params=body.params,
+        strategy=body.strategy,
+        budget=body.budget,
+        inputs=inputs,
+        dry_run=body.dry_run,
+    )
+    if body.template is None and not body.dry_run:
+        routed = app_requests.route(services, body.request)
+        if routed.kind == "plan" and routed.plan is not None:
+            job.kind = "plan"
+            app_requests.check(req)
+            planned = req.model_copy(update={"output_dir": services.settings.runs_dir / f"plan-{job.id}"})
+            plan = app_requests.run_plan(services, routed.plan, planned, estimate=routed.estimate, sink=sink)
+            return JobOutcome(report=plan.report.model_dump(mode="json"))
+    outcome = app_requests.run(services, req, sink=sink)
     if outcome.report is None:
         # A dry run: prepared and vetted, not run; what was decided is its outcome.
         return JobOutcome(report={"outcome": outcome.outcome, "run_id": outcome.run_id, **seen})

@@ -55,6 +55,7 @@ def test_script_with_inputs_runs_and_outputs_download(server: Server) -> None:
     run_id = server.submit(source, inputs_tar=b64(tar_of({"data/in.txt": b"hello server"})))
     view = server.result(run_id)
     assert view["status"] == "finished" and view["kind"] == "script" and view["error"] is None
+    assert not (server.data_dir / "staging" / str(server.proc.pid) / run_id).exists()  # unstaged at the end
     result = view["result"]
     assert result["status"] == "succeeded", result
     assert [a["path"] for a in result["artifacts"]] == ["out.txt"]
@@ -107,6 +108,8 @@ def test_hostile_input_names_are_refused_before_anything_is_written(server: Serv
     assert reply.json()["type"] == "InvalidInput"
     after = sorted((server.data_dir / "runs").iterdir()) if (server.data_dir / "runs").exists() else []
     assert after == before  # refused at the door: no run folder, nothing extracted
+    staged = server.data_dir / "staging"
+    assert not staged.exists() or not any(p for folder in staged.iterdir() for p in folder.iterdir())
 
 
 def test_errors_are_problem_json(server: Server) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from serverkit import Server, start_server
+from serverkit import Server, b64, start_server, tar_of
 
 from harness.execution.docker import LABEL
 
@@ -101,9 +101,11 @@ def test_kill_9_leaves_containers_that_the_next_start_sweeps(
 ) -> None:
     socket_path = base / "s" / "h.sock"
     srv = start_server(base / "d", "--concurrency", "1", socket_path=socket_path, env={"HARNESS_POOL_SIZE": "1"})
-    run_id = srv.submit(SLOW.format(s=120))
+    run_id = srv.submit(SLOW.format(s=120), inputs_tar=b64(tar_of({"in.txt": b"x"})))
     _wait_started(srv, run_id)
     srv.stop(signal.SIGKILL)
+    staged = base / "d" / "staging" / str(srv.proc.pid)
+    assert (staged / run_id / "in.txt").is_file()  # nothing cleaned up after a kill -9
     left = _owned_by(docker_client, srv.proc.pid)
     assert left, "a killed server leaves its containers (nothing ran its cleanup)"
     assert socket_path.exists()  # and its socket file
@@ -111,6 +113,7 @@ def test_kill_9_leaves_containers_that_the_next_start_sweeps(
     try:
         # Ready means its backend started, and starting sweeps what dead owners left.
         assert _owned_by(docker_client, srv.proc.pid) == []
+        assert not staged.exists()
         view = again.result(run_id, wait=0)
         assert view["status"] == "finished" and view["error"]["type"] == "RunError"
         # Its stream answers from its folder: what the killed server's log held, then the end.

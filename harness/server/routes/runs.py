@@ -8,7 +8,7 @@ import os
 import stat
 import tarfile
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -20,14 +20,15 @@ from pydantic import ValidationError
 from harness.errors import Conflict, InvalidInput, NotFound
 from harness.execution.outputs import MARKER
 from harness.server.app import ServerState, state_of
-from harness.server.inputs import validate_inputs
-from harness.server.jobs import Job, JobKind
+from harness.server.inputs import extract_inputs
+from harness.server.jobs import Job, JobKind, JobOutcome
 from harness.server.models import Accepted, RequestIn, RunIn, RunView
 from harness.server.usecases import decode_tar, limits_for, run_request, run_script
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["runs"])
+Work = Callable[[Job, tuple[Path, ...]], JobOutcome]
 _KEEPALIVE_S = 15.0
 _MULTIPART = {
     "multipart/form-data": {
@@ -74,17 +75,30 @@ async def _run_body(request: Request) -> tuple[RunIn, bytes | None]:
     return body, await asyncio.to_thread(decode_tar, body.inputs_tar)
 
 
-def _admit(state: ServerState, kind: JobKind, work: Any) -> Job:
+def _admit(state: ServerState, kind: JobKind, blob: bytes | None, max_input: int, work: Work) -> Job:
+    """Stage the inputs (checked whole first) and admit the job; a refused job leaves nothing staged.
+
+    Inputs go to disk before admission, so a queued job holds a folder, not megabytes of memory.
+    """
     from harness.records import new_run_id
     from harness.server.errors import Busy, Draining
 
+    job_id = new_run_id()
+    inputs: tuple[Path, ...] = ()
+    if blob:
+        inputs = extract_inputs(blob, state.staging(job_id), max_input)
+
+    def staged_work(job: Job) -> JobOutcome:
+        try:
+            return work(job, inputs)
+        finally:
+            state.unstage(job.id)  # before the job is seen to end (a queued job cancelled: at its end)
+
     try:
-        return state.registry.submit(new_run_id(), kind, work)
-    except Busy:
-        state.metrics.rejected.labels("busy").inc()
-        raise
-    except Draining:
-        state.metrics.rejected.labels("draining").inc()
+        return state.registry.submit(job_id, kind, staged_work)
+    except (Busy, Draining) as exc:
+        state.unstage(job_id)
+        state.metrics.rejected.labels("busy" if isinstance(exc, Busy) else "draining").inc()
         raise
 
 
@@ -105,9 +119,14 @@ async def submit_run(request: Request) -> Accepted:
     body, blob = await _run_body(request)
     services = state.services
     limits = limits_for(services, body)  # a bad limit is the caller's 422 now, not a failed job later
-    if blob:
-        await asyncio.to_thread(validate_inputs, blob, limits.input_size)
-    job = _admit(state, "script", lambda job: run_script(services, job, body, blob, state.metrics))
+    job = await asyncio.to_thread(
+        _admit,
+        state,
+        "script",
+        blob,
+        limits.input_size,
+        lambda job, inputs: run_script(services, job, body, inputs, state.metrics),
+    )
     return _accepted(job)
 
 
@@ -117,9 +136,14 @@ async def submit_request(request: Request, body: RequestIn) -> Accepted:
     state = state_of(request)
     blob = await asyncio.to_thread(decode_tar, body.inputs_tar)
     services = state.services
-    if blob:
-        await asyncio.to_thread(validate_inputs, blob, services.settings.limits.input_size)
-    job = _admit(state, "request", lambda job: run_request(services, job, body, blob, state.metrics))
+    job = await asyncio.to_thread(
+        _admit,
+        state,
+        "request",
+        blob,
+        services.settings.limits.input_size,
+        lambda job, inputs: run_request(services, job, body, inputs, state.metrics),
+    )
     return _accepted(job)
 
 

@@ -152,7 +152,7 @@ def test_run_script_streams_the_run_into_the_job_and_writes_its_result(tmp_path:
     try:
         with Services(settings, backend=backend) as services:
             body = RunIn(source="print('hello')", env={"A": "1"})
-            job = registry.submit("6" * 12, "script", lambda job: run_script(services, job, body, None, Metrics()))
+            job = registry.submit("6" * 12, "script", lambda job: run_script(services, job, body, (), Metrics()))
             assert job.done.wait(10)
     finally:
         registry.close()
