@@ -1,9 +1,9 @@
 """The work behind each job: HTTP inputs in, an ``harness.app`` use case, events out to the job.
 
-``run_script`` stages the client's inputs tar and calls ``app.scripts.exec_script`` (every rule
-of ``harness exec``, the review policy for generated scripts included); ``run_request`` calls
-``app.requests`` (routed as ``harness run`` routes: one run, or a plan). Both stream every
-event to the job as it arrives.
+``run_script`` calls ``app.scripts.exec_script`` (every rule of ``harness exec``, the review
+policy for generated scripts included); ``run_request`` calls ``app.requests`` (routed as
+``harness run`` routes: one run, or a plan). Both get the inputs the route staged from the
+client's tar, and stream every event to the job as it arrives.
 """
 
 from __future__ import annotations
