@@ -18,7 +18,9 @@
     │   └── NotReviewed             (also Refused) no verified approval covers what was asked
     ├── Unavailable                 a service harness needs (engine, LLM) cannot be used now
     │   ├── EngineError             (also UserError, above)
-    │   └── LLMError                an LLM call failed (rate limit, server error, time-out, unreachable)
+    │   ├── LLMError                an LLM call failed (rate limit, server error, time-out, unreachable)
+    │   ├── Busy                    a server's run slots and queue are full: retry after ``retry_after`` s
+    │   └── Draining                a server is shutting down and takes no new jobs
     ├── Refused                     a check refused what was asked
     │   ├── GateRefused             the static gate has blocking findings
     │   ├── NotReviewed             (also UserError, above)
@@ -51,8 +53,10 @@ if TYPE_CHECKING:
 __all__ = [
     "HTTP_STATUS",
     "BudgetExhausted",
+    "Busy",
     "ConfigError",
     "Conflict",
+    "Draining",
     "EngineError",
     "EngineRefused",
     "EngineUnavailable",
@@ -195,6 +199,18 @@ class LLMError(Unavailable):
         self.kind = kind
 
 
+class Busy(Unavailable):
+    """Raised when a server's run slots and queue are all taken; ``retry_after`` says when to try again."""
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: int = 1) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class Draining(Unavailable):
+    """Raised when a server is shutting down and takes no new jobs."""
+
+
 class Refused(HarnessError):
     """Raised when a check refuses what was asked (the gate, the review policy, an integrity check)."""
 
@@ -258,6 +274,7 @@ class RunPrunedError(NotFound):
 # 429, not 402: the request's own token budget ran out (a quota), and 402 is unstandardised.
 # UserError left unclassified is still the caller's mistake: 400, not 500.
 HTTP_STATUS: dict[type[HarnessError], int] = {
+    Busy: 429,
     BudgetExhausted: 429,
     NotFound: 404,
     Conflict: 409,

@@ -306,6 +306,10 @@ class DockerBackend(Backend):
         self._pool.refill()
         return None
 
+    def pool_state(self) -> tuple[int, int]:
+        """(ready, size) of the warm pool; (0, 0) without one."""
+        return (0, 0) if self._pool is None else (self._pool.ready, self._pool.size)
+
     def wait_pool(self, timeout: float = 30.0) -> bool:
         """Block until the warm pool is full; False if there is no pool or it did not fill in time."""
         return self._pool is not None and self._pool.wait_ready(self._pool.size, timeout)
