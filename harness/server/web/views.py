@@ -221,6 +221,8 @@ def script_page(services: Services, record_id: str) -> ScriptPage:
 
     blocks = get_policy(policy).blocks
     lines = visible_lines(script)
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()  # the break that ends the last line does not start another
     at_line: dict[int, list[FindingView]] = {}
     whole: list[FindingView] = []
     for finding in report.findings:
