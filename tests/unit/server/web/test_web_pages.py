@@ -35,7 +35,12 @@ def services() -> Iterator[Services]:
 
 
 def seed(
-    store: GeneratedStore, script: str, *, request: str = "write a json file", earlier: str | None = None
+    store: GeneratedStore,
+    script: str,
+    *,
+    request: str = "write a json file",
+    earlier: str | None = None,
+    created_at: str | None = None,
 ) -> GeneratedRecord:
     """A generated record as the generator leaves it: attempts kept, the last one's code as the script."""
     codes = {1: earlier, 2: script} if earlier is not None else {1: script}
@@ -45,7 +50,7 @@ def seed(
     ]
     record = GeneratedRecord(
         id=store.new_id(),
-        created_at=store.now(),
+        created_at=created_at or store.now(),
         request=request,
         strategy="generate_custom",
         model="claude-test",
@@ -72,8 +77,9 @@ def csrf_of(html: str) -> str:
 
 
 def test_socket_mode_shows_the_queue_newest_first_and_the_finding_at_its_line(services: Services) -> None:
-    older = seed(services.generated, GOOD, request="older request")
-    newer = seed(services.generated, GOOD, request="newer request", earlier=FIRST)
+    # The store keeps times to the second: these two are set apart explicitly.
+    older = seed(services.generated, GOOD, request="older request", created_at="2026-01-01T10:00:00+00:00")
+    newer = seed(services.generated, GOOD, request="newer", earlier=FIRST, created_at="2026-01-01T10:00:01+00:00")
     client = client_for(services, None)
     queue = client.get("/review/")
     assert queue.status_code == 200
