@@ -226,7 +226,10 @@ def test_hostile_text_is_escaped_and_made_visible(services: Services) -> None:
     (folder.path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
     folder.output.mkdir()
     (folder.output / "<i>x<i>\x1b[2K.txt").write_text("hi")
+    egress = [{"host": "<i>api.example.com\x1b[8m", "requests": 3, "bytes_in": 2048, "bytes_out": 99, "refused": 1}]
+    folder.write_text("report.json", json.dumps({"execution_result": {"status": "succeeded"}, "egress": egress}))
     services.generated.record_run(record.id, folder.run_id, "succeeded", 1)
+    services.generated.record_run(record.id, "fedcba987654", "failed", 1)  # its folder is gone
     client = client_for(services, None)
     for html in (client.get("/review/").text, client.get(f"/review/scripts/{record.id}").text):
         assert (
@@ -242,3 +245,21 @@ def test_hostile_text_is_escaped_and_made_visible(services: Services) -> None:
     assert "\\x1b[2K\\x1b[1Gfake line" in page and "&lt;b&gt;bold&lt;/b&gt;" in page
     assert "&lt;i&gt;x&lt;i&gt;\\x1b[2K.txt" in page
     assert "&lt;img src=x onerror=alert(3)&gt;\\u001b[31m" in page  # JSON escapes it first
+    egress_row = re.search(r"<tr><td>([^<]*)</td><td>3</td><td>2048</td><td>99</td><td>1</td></tr>", page)
+    assert egress_row and egress_row.group(1) == "&lt;i&gt;api.example.com\\x1b[8m"
+    assert "no run fedcba987654" in page
+
+
+def test_the_diff_against_the_base_scaffold(services: Services) -> None:
+    from harness.generation.render import render, validate_params
+
+    scaffold = services.library.get("csv_summary")
+    base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
+    script = base + "\nprint('one more line')\n"
+    record = seed(services.generated, script)
+    services.generated.save(record.model_copy(update={"strategy": "hybrid", "base_scaffold": "csv_summary"}))
+    page = client_for(services, None).get(f"/review/scripts/{record.id}").text
+    diff = page[page.index('id="diff-scaffold"') :]
+    assert "--- scaffold/csv_summary" in diff
+    assert '<span class="d-add">+print(&#39;one more line&#39;)</span>' in diff
+    assert diff.count('class="d-add"') == 2 and 'class="d-del"' not in diff[: diff.index("</pre>")]
