@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from harness.errors import HarnessError, http_status
@@ -148,6 +148,16 @@ def review_router(
         response = redirect("/review/")
         response.set_cookie(COOKIE, session_id, httponly=True, samesite="strict", path="/")
         return response
+
+    @router.post("/login-link")
+    def login_link(request: Request) -> Response:
+        # For the bearer token's holder (a program, never a browser form): a fresh link when the
+        # one printed at start-up was used or has expired. Browsers never attach the token, so no CSRF.
+        session = sessions.check(request)
+        if session is None or session.via != "bearer":
+            return unauthorized()
+        path = f"/review/login?code={sessions.issue_login_code()}"
+        return JSONResponse({"path": path, "expires_in_s": sessions.code_ttl_s}, headers=dict(SECURITY_HEADERS))
 
     @router.post("/logout")
     async def logout(request: Request) -> Response:

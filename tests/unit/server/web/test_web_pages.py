@@ -125,6 +125,17 @@ def test_tcp_needs_a_login_and_each_link_works_once(services: Services) -> None:
     assert client.get("/review/", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
+def test_the_token_holder_gets_a_fresh_login_link(services: Services) -> None:
+    client = client_for(services, TOKEN)
+    assert client.post("/review/login-link").status_code == 401
+    answer = client.post("/review/login-link", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 200
+    path = answer.json()["path"]
+    assert path.startswith("/review/login?code=")
+    assert client.get(path).status_code == 303
+    assert client.post("/review/login-link").status_code == 401  # a cookie session is not the token holder
+
+
 def test_an_expired_code_and_an_idle_session_are_refused(services: Services) -> None:
     now = [1000.0]
     client = client_for(services, TOKEN, code_ttl_s=60, idle_s=300, clock=lambda: now[0])
