@@ -112,7 +112,7 @@ def review_router(
         return (fields.get(name) or [""])[0].strip()
 
     async def script(
-        request: Request, session: Session, record_id: str, *, done: str = "", error: HarnessError | None = None
+        session: Session, record_id: str, *, done: str = "", error: HarnessError | None = None
     ) -> HTMLResponse:
         try:
             view = await run_in_threadpool(views.script_page, services(), record_id)
@@ -186,7 +186,7 @@ def review_router(
         session = sessions.check(request)
         if session is None:
             return unauthorized()
-        return await script(request, session, record_id, done=done if done in _STATUSES else "")
+        return await script(session, record_id, done=done if done in _STATUSES else "")
 
     @router.post("/scripts/{record_id}/approve")
     async def approve(request: Request, record_id: str) -> Response:
@@ -207,7 +207,7 @@ def review_router(
                 )
             )
         except HarnessError as exc:
-            return await script(request, session, record_id, error=exc)
+            return await script(session, record_id, error=exc)
         return redirect(f"/review/scripts/{record_id}?done=approved")
 
     @router.post("/scripts/{record_id}/reject")
@@ -226,7 +226,7 @@ def review_router(
                 )
             )
         except HarnessError as exc:
-            return await script(request, session, record_id, error=exc)
+            return await script(session, record_id, error=exc)
         return redirect(f"/review/scripts/{record_id}?done=rejected")
 
     @router.post("/scripts/{record_id}/promote")
@@ -246,7 +246,7 @@ def review_router(
                 )
             )
         except HarnessError as exc:
-            return await script(request, session, record_id, error=exc)
+            return await script(session, record_id, error=exc)
         return redirect(f"/review/scripts/{record_id}?done=promoted")
 
     return router

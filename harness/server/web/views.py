@@ -16,8 +16,10 @@ import os
 import stat
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -43,6 +45,7 @@ __all__ = [
 _MAX_EVENTS = 200  # per run, on the page; the whole log stays in the run folder
 _MAX_OUTPUTS = 200
 _MAX_RUN_FILE = 4 * 1024 * 1024
+_MAX_EVENT_LINE = 70_000  # the host cuts event lines at 64 KiB; past this a line is not one it wrote
 _MAX_ATTEMPT = 4 * 1024 * 1024
 
 
@@ -389,9 +392,8 @@ def _run(services: Services, run_id: str) -> RunView:
         return RunView(run_id=visible(run_id), status="gone", missing=visible(exc.one_line()))
     result = _json(path / "result.json")
     report = _json(path / "report.json")
-    execution = report.get("execution_result") if isinstance(report.get("execution_result"), dict) else {}
-    assert isinstance(execution, dict)
-    source = result or execution
+    execution = report.get("execution_result")
+    source = result or (execution if isinstance(execution, dict) else {})
     status = str(source.get("status", "unfinished"))
     exit_code = source.get("exit_code")
     events, total = _events(path / "events.jsonl")
@@ -438,27 +440,29 @@ def _egress(rows: object) -> list[EgressView]:
 
 
 def _events(path: Path) -> tuple[tuple[EventView, ...], int]:
-    data = _read_regular(path, _MAX_RUN_FILE * 4)
-    if data is None:
-        return (), 0
-    lines = data.splitlines()
-    views = []
-    for raw in lines[:_MAX_EVENTS]:
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            event = json.loads(text)
-        except ValueError:
-            views.append(EventView(seq="", kind="unreadable", text=visible(text[:2000])))
-            continue
-        if not isinstance(event, dict):
-            views.append(EventView(seq="", kind="unreadable", text=visible(text[:2000])))
-            continue
-        seq, kind = event.pop("seq", ""), event.pop("kind", "?")
-        event.pop("v", None)
-        event.pop("t", None)
-        body = json.dumps(event, ensure_ascii=False, sort_keys=True)
-        views.append(EventView(seq=visible(str(seq)), kind=visible(str(kind)), text=visible(body[:2000])))
-    return tuple(views), len(lines)
+    # Streamed: the log may hold up to its cap (8 MiB); the first lines are shown and the rest counted.
+    views: list[EventView] = []
+    total = 0
+    with _open_regular(path) as fh:
+        for raw in fh if fh is not None else ():
+            total += 1
+            if len(views) < _MAX_EVENTS:
+                views.append(_event(raw[:_MAX_EVENT_LINE].decode("utf-8", errors="replace")))
+    return tuple(views), total
+
+
+def _event(text: str) -> EventView:
+    try:
+        event = json.loads(text)
+    except ValueError:
+        event = None
+    if not isinstance(event, dict):
+        return EventView(seq="", kind="unreadable", text=visible(text[:2000]))
+    seq, kind = event.pop("seq", ""), event.pop("kind", "?")
+    for noise in ("v", "t"):
+        event.pop(noise, None)
+    body = json.dumps(event, ensure_ascii=False, sort_keys=True)
+    return EventView(seq=visible(str(seq)), kind=visible(str(kind)), text=visible(body[:2000]))
 
 
 def _outputs(root: Path) -> tuple[tuple[OutputView, ...], bool]:
@@ -493,16 +497,25 @@ def _json(path: Path) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _read_regular(path: Path, limit: int) -> bytes | None:
-    """A regular file's first ``limit`` bytes, or None for anything missing, linked or special."""
+@contextmanager
+def _open_regular(path: Path) -> Iterator[BinaryIO | None]:
+    """The file open for reading, or None for anything missing, linked or special (never blocks on a FIFO)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return None
+        yield None
+        return
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
+            yield None
+            return
         with os.fdopen(os.dup(fd), "rb") as fh:
-            return fh.read(limit)
+            yield fh
     finally:
         os.close(fd)
+
+
+def _read_regular(path: Path, limit: int) -> bytes | None:
+    """A regular file's first ``limit`` bytes, or None for anything missing, linked or special."""
+    with _open_regular(path) as fh:
+        return None if fh is None else fh.read(limit)
