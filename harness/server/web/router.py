@@ -195,7 +195,7 @@ def review_router(
             return checked
         session, fields = checked
         try:
-            hosts = actions.parse_hosts(one(fields, "hosts"))
+            hosts = actions.split_hosts(one(fields, "hosts"))
             await run_in_threadpool(
                 lambda: actions.approve(
                     services(),

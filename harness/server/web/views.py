@@ -10,7 +10,6 @@ its own findings, never with the stale ones of the bytes it replaced.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import os
 import stat
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.app import review
 from harness.errors import HarnessError
 from harness.safe_text import visible, visible_lines
 
@@ -194,7 +194,7 @@ class ScriptPage(_View):
 # -- the queue ----------------------------------------------------------------------------------------
 def queue(services: Services, status: str | None = "pending_review") -> list[QueueItem]:
     """The generated scripts with this status (all when None), newest first."""
-    records = services.generated.all()  # newest first
+    records = review.list_records(services, status)  # newest first
     return [
         QueueItem(
             id=r.id,
@@ -206,18 +206,14 @@ def queue(services: Services, status: str | None = "pending_review") -> list[Que
             runs=len(dict.fromkeys(r.runs)),
         )
         for r in records
-        if status is None or r.status == status
     ]
 
 
 # -- the script page ----------------------------------------------------------------------------------
 def script_page(services: Services, record_id: str) -> ScriptPage:
     """The script page of one generated script (NotFound/InvalidInput for a bad id)."""
-    store = services.generated
-    record = store.load_record(record_id)
-    data = store.read_script(record_id)  # shown, checked and hashed from this one read
-    script = data.decode("utf-8", errors="replace")
-    digest = hashlib.sha256(data).hexdigest()
+    detail = review.show(services, record_id)  # shown, checked and hashed from one read
+    record, script, digest = detail.record, detail.script, detail.sha256
     policy = "standard" if record.strategy == "customise_template" else "strict"
     report = _checks(script, policy, digest)
     from harness.checks.gate import get_policy
@@ -260,7 +256,7 @@ def script_page(services: Services, record_id: str) -> ScriptPage:
         cost_usd=record.cost_usd,
         sha256=digest,
         reviewed_sha256=record.reviewed_sha256 or "",
-        changed_after_review=bool(record.reviewed_sha256 and record.reviewed_sha256 != digest),
+        changed_after_review=detail.changed_after_review,
         reviewer=visible(record.reviewer or ""),
         review_note=visible(record.review_note),
         granted_hosts=tuple(visible(h) for h in record.granted_hosts),
@@ -315,36 +311,31 @@ def _checks(script: str, policy: str, digest: str) -> CheckReport:
 
 def _diff(before: str, after: str, before_name: str, after_name: str) -> tuple[DiffLine, ...]:
     # Compared line by line as Python splits lines, each shown with its controls escaped (as the CLI does).
-    rows = []
-    for line in difflib.unified_diff(
+    lines = difflib.unified_diff(
         visible_lines(before), visible_lines(after), visible(before_name), visible(after_name), lineterm=""
-    ):
-        if line.startswith(("---", "+++")):
-            kind: Literal["add", "del", "hunk", "head", "same"] = "head"
-        elif line.startswith("@@"):
-            kind = "hunk"
-        elif line.startswith("+"):
-            kind = "add"
-        elif line.startswith("-"):
-            kind = "del"
-        else:
-            kind = "same"
-        rows.append(DiffLine(kind=kind, text=line))
-    return tuple(rows)
+    )
+    return tuple(DiffLine(kind=_kind(line), text=line) for line in lines)
+
+
+def _kind(line: str) -> Literal["add", "del", "hunk", "head", "same"]:
+    if line.startswith(("---", "+++")):
+        return "head"
+    if line.startswith("@@"):
+        return "hunk"
+    if line.startswith("+"):
+        return "add"
+    return "del" if line.startswith("-") else "same"
 
 
 def _diff_scaffold(services: Services, record: GeneratedRecord, script: str) -> tuple[tuple[DiffLine, ...], str]:
     if not record.base_scaffold:
         return (), "written from scratch: no scaffold to compare with"
-    from harness.generation.render import render, validate_params
-
     try:
-        scaffold = services.library.get(record.base_scaffold)
-        base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
+        found = review.diff(services, record.id)
     except HarnessError as exc:
         return (), visible(f"the scaffold {record.base_scaffold} cannot be shown: {exc.one_line()}")
-    diff = _diff(base, script, f"scaffold/{record.base_scaffold}", record.id)
-    return diff, "" if diff else "no difference"
+    rows = tuple(DiffLine(kind=_kind(line), text=line) for line in found.lines)
+    return rows, "" if rows else "no difference"
 
 
 def _diff_previous(services: Services, record: GeneratedRecord, script: str) -> tuple[tuple[DiffLine, ...], str]:
@@ -366,12 +357,8 @@ def _diff_previous(services: Services, record: GeneratedRecord, script: str) -> 
 
 
 def _proposals(script: str) -> list[ParameterView]:
-    from harness.review.params import propose
+    from harness.server.web.actions import proposals
 
-    try:
-        found = propose(script)
-    except (SyntaxError, ValueError):
-        return []
     return [
         ParameterView(
             constant=visible(p.constant),
@@ -380,7 +367,7 @@ def _proposals(script: str) -> list[ParameterView]:
             default=visible(json.dumps(p.default, ensure_ascii=False)),
             description=visible(p.description),
         )
-        for p in found
+        for p in proposals(script)
     ]
 
 
