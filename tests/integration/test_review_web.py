@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from serverkit import Server, start_server
 
 from harness.review.store import GeneratedRecord
-from harness.server.web import Sessions, review_router
 from harness.services import Services
 from harness.settings import Settings
 from harness.testing import FakeAnthropic, Reply
@@ -42,7 +40,6 @@ FLAGS = [
 ]
 # Read at import: the test-wide fixture clears HARNESS_* from the environment before each test.
 SCREENSHOT = os.environ.get("HARNESS_SCREENSHOT")
-TOKEN = "test-token-" + "0" * 32
 REQUEST = "pick a random number and write it with the top count to a json file"
 GOOD = """import json
 import random
@@ -66,13 +63,27 @@ HOSTILE_SCRIPT = (
 
 
 @dataclass
-class Server:
-    url: str
-    sessions: Sessions
+class Review:
+    """A real ``harness serve --listen`` (its process) and this test's own view of the same stores."""
+
+    server: Server
     services: Services
 
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def printed_link(self) -> str:
+        """The one-time login link the server printed when it started."""
+        found = [line.split("review page ", 1)[1].split()[0] for line in self.server.stderr if "review page " in line]
+        assert found, "harness serve printed no login link:\n" + "\n".join(self.server.stderr)
+        return found[0]
+
     def login_link(self) -> str:
-        return f"{self.url}/review/login?code={self.sessions.issue_login_code()}"
+        """A fresh one-time link, asked for with the bearer token as a program would."""
+        reply = self.server.request("POST", "/review/login-link")
+        assert reply.status == 200, reply.body
+        return f"{self.url}{reply.json()['path']}"
 
 
 @pytest.fixture(scope="module")
@@ -83,35 +94,14 @@ def chromium() -> str:
 
 
 @pytest.fixture
-def services() -> Iterator[Services]:
-    with Services(Settings.from_env()) as opened:
-        yield opened
-
-
-@pytest.fixture
-def server(services: Services) -> Iterator[Server]:
-    """The review router on uvicorn, TCP on 127.0.0.1 with a token; stopped and joined after the test."""
-    import uvicorn
-    from fastapi import FastAPI
-
-    sessions = Sessions(TOKEN)
-    app = FastAPI()
-    app.include_router(review_router(lambda: services, sessions, reviewer="ada"))
-    # Bound before the thread starts: connections wait in the backlog, so no start-up wait is needed.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+def review(sandbox_image: str) -> Iterator[Review]:
+    """``harness serve --listen 127.0.0.1:0`` on this test's data and generated folders; stopped after it."""
+    srv = start_server(Path(os.environ["HARNESS_DATA_DIR"]), listen=True, env={"HARNESS_POOL_SIZE": "0"})
     try:
-        yield Server(f"http://127.0.0.1:{port}", sessions, services)
+        with Services(Settings.from_env()) as services:
+            yield Review(srv, services)
     finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        assert not thread.is_alive(), "the test server did not stop"
+        assert srv.stop() == 0, "\n".join(srv.stderr)
 
 
 @pytest.fixture
@@ -166,11 +156,11 @@ def test_review_a_generated_script_in_the_browser(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     sandbox_image: str,
-    server: Server,
+    review: Review,
     browser: Callable[[], Any],
 ) -> None:
     record_id = generate(cli, monkeypatch, tmp_path)
-    srv, services = server, server.services
+    srv, services = review, review.services
     page = browser().new_page()
     page.goto(srv.login_link())
     assert page.url == f"{srv.url}/review/"
@@ -198,6 +188,7 @@ def test_review_a_generated_script_in_the_browser(
     form = page.locator("form#approve")
     form.locator('input[name="hosts"]').fill("api.example.com")
     form.locator('input[name="reason"]').fill("reads nothing, writes one small file")
+    form.locator('input[name="reviewer"]').fill("ada")
     form.locator('button[type="submit"]').click()
     page.wait_for_url(f"{srv.url}/review/scripts/{record_id}?done=approved")
     assert page.locator("#status").inner_text() == "approved"
@@ -240,13 +231,13 @@ def seed_hostile(services: Services) -> GeneratedRecord:
     return record
 
 
-def test_hostile_text_renders_inert(server: Server, browser: Callable[[], Any]) -> None:
-    record = seed_hostile(server.services)
+def test_hostile_text_renders_inert(review: Review, browser: Callable[[], Any]) -> None:
+    record = seed_hostile(review.services)
     page = browser().new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(server.login_link())
-    for url in (f"{server.url}/review/", f"{server.url}/review/scripts/{record.id}"):
+    page.goto(review.login_link())
+    for url in (f"{review.url}/review/", f"{review.url}/review/scripts/{record.id}"):
         page.goto(url)
         # Nothing from the script became an element: no script, image, svg, iframe or textarea.
         for tag in ("script", "img", "svg", "iframe", "textarea", "b"):
@@ -266,16 +257,16 @@ def test_hostile_text_renders_inert(server: Server, browser: Callable[[], Any]) 
     assert dialogs == []
 
 
-def test_a_post_without_the_csrf_token_is_refused(server: Server, browser: Callable[[], Any]) -> None:
-    record = seed_hostile(server.services)
+def test_a_post_without_the_csrf_token_is_refused(review: Review, browser: Callable[[], Any]) -> None:
+    record = seed_hostile(review.services)
     context = browser()
     page = context.new_page()
-    page.goto(server.login_link())
-    page.goto(f"{server.url}/review/scripts/{record.id}")
+    page.goto(review.login_link())
+    page.goto(f"{review.url}/review/scripts/{record.id}")
     token = page.locator('form#approve input[name="csrf"]').get_attribute("value")
     sha = page.locator('form#approve input[name="sha256"]').get_attribute("value")
-    url = f"{server.url}/review/scripts/{record.id}/approve"
-    origin = {"Origin": server.url}
+    url = f"{review.url}/review/scripts/{record.id}/approve"
+    origin = {"Origin": review.url}
     # The browser's own cookie goes with these: only the token (or the origin) is missing.
     missing = context.request.post(url, form={"sha256": sha, "reason": "x"}, headers=origin, max_redirects=0)
     assert missing.status == 403 and "CSRF" in missing.text()
@@ -285,28 +276,33 @@ def test_a_post_without_the_csrf_token_is_refused(server: Server, browser: Calla
         url, form={"csrf": token, "sha256": sha}, headers={"Origin": "http://evil.example"}, max_redirects=0
     )
     assert elsewhere.status == 403
-    assert server.services.generated.trust.entries() == []
+    assert review.services.generated.trust.entries() == []
     accepted = context.request.post(url, form={"csrf": token, "sha256": sha}, headers=origin, max_redirects=0)
     assert accepted.status == 303
-    assert [e["action"] for e in server.services.generated.audit_entries()] == ["approved"]
+    assert [e["action"] for e in review.services.generated.audit_entries()] == ["approved"]
 
 
-def test_tcp_shows_nothing_before_login_and_the_link_works_once(server: Server, browser: Callable[[], Any]) -> None:
-    seed_hostile(server.services)
-    link = server.login_link()
+def test_tcp_shows_nothing_before_login_and_the_printed_link_works_once(
+    review: Review, browser: Callable[[], Any]
+) -> None:
+    seed_hostile(review.services)
+    link = review.printed_link()
     stranger = browser().new_page()
-    answer = stranger.goto(f"{server.url}/review/")
+    answer = stranger.goto(f"{review.url}/review/")
     assert answer is not None and answer.status == 401
     assert stranger.locator("#queue").count() == 0 and "Sign in first" in stranger.content()
     first = browser().new_page()
     answer = first.goto(link)
-    assert answer is not None and answer.status == 200 and first.url == f"{server.url}/review/"
+    assert answer is not None and answer.status == 200 and first.url == f"{review.url}/review/"
     assert first.locator("#queue tr.item").count() == 1
     cookie = next(c for c in first.context.cookies() if c["name"] == "harness_review")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    # The cookie opens the review page only: the API still wants the bearer token.
+    assert first.context.request.get(f"{review.url}/v1/review").status == 401
+    assert review.server.request("GET", "/v1/review").status == 200
     second = browser().new_page()
     answer = second.goto(link)
     assert answer is not None and answer.status == 403
     assert "works once" in second.locator("#message").inner_text()
-    answer = second.goto(f"{server.url}/review/")
+    answer = second.goto(f"{review.url}/review/")
     assert answer is not None and answer.status == 401
