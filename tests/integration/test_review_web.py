@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,3 +307,24 @@ def test_tcp_shows_nothing_before_login_and_the_printed_link_works_once(
     assert "works once" in second.locator("#message").inner_text()
     answer = second.goto(f"{review.url}/review/")
     assert answer is not None and answer.status == 401
+
+
+def test_the_unix_socket_needs_no_login(sandbox_image: str) -> None:
+    base = Path(tempfile.mkdtemp(prefix="hw-"))  # short: a socket path must fit in 108 bytes
+    srv = start_server(base / "data", env={"HARNESS_POOL_SIZE": "0"})
+    try:
+        assert not any("review page" in line for line in srv.stderr)  # no link: nothing to sign in to
+        page = srv.request("GET", "/review/")
+        assert page.status == 200 and b'id="empty"' in page.body
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        # The socket's own session still needs its CSRF token for a decision.
+        refused = srv.request(
+            "POST",
+            "/review/scripts/g-0123456789ab/reject",
+            raw=b"reason=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert refused.status == 403 and b"CSRF" in refused.body
+    finally:
+        assert srv.stop() == 0, "\n".join(srv.stderr)
+        shutil.rmtree(base, ignore_errors=True)
