@@ -1,0 +1,248 @@
+"""A small server that speaks the HTTP API contract (docs: /work/briefs/api-contract.md) for client tests.
+
+It serves ``POST /v1/runs`` (with the job's events as Server-Sent Events and ``GET /v1/runs/{id}``),
+``POST /v1/check``, ``POST /v1/analyze`` and ``GET /healthz`` over a Unix socket, through the same
+library calls as the in-process commands, so that the thin client can be tested for parity until
+``harness serve`` is on main. ``busy`` answers that many ``429`` first; ``drop_after`` cuts each
+event stream after that many events, so that the client has to resume with ``Last-Event-ID``.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import io
+import json
+import socket
+import socketserver
+import tarfile
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError, http_status
+
+
+class _Job:
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.events: list[tuple[int, str, str]] = []
+        self.view: dict[str, Any] = {"run_id": run_id, "kind": "script", "status": "running"}
+        self.changed = threading.Condition()
+        self.done = False
+
+    def add(self, kind: str, data: str) -> None:
+        with self.changed:
+            self.events.append((len(self.events) + 1, kind, data))
+            self.changed.notify_all()
+
+    def finish(self, **view: Any) -> None:
+        with self.changed:
+            self.view.update(view, status="finished")
+            self.done = True
+            self.changed.notify_all()
+
+
+def _problem(exc: HarnessError) -> tuple[int, dict[str, Any]]:
+    status = http_status(exc)
+    body = {"type": type(exc).__name__, "title": exc.message, "status": status, "detail": exc.one_line()}
+    if exc.hint:
+        body["hint"] = exc.hint
+    return status, body
+
+
+def _run(job: _Job, body: dict[str, Any]) -> None:
+    """What ``harness exec`` does in-process, with the events going to the job."""
+    from harness.cli.context import close_services, services
+    from harness.execution.docker import DockerBackend
+    from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
+    from harness.records import RunSpec
+
+    try:
+        opened = services(pool_size=0, limits=body.get("limits") or {})
+        hosts = parse_allow(body.get("allow_hosts") or [])
+        folder = opened.runs.create(job.run_id)
+        with tempfile.TemporaryDirectory() as scratch:
+            inputs: list[Path] = []
+            if body.get("inputs_tar"):
+                with tarfile.open(fileobj=io.BytesIO(base64.b64decode(body["inputs_tar"]))) as tar:
+                    tar.extractall(scratch, filter="data")
+                inputs = sorted(Path(scratch).iterdir())
+            spec = RunSpec(
+                script=body["source"],
+                name=body.get("name") or "main.py",
+                env=body.get("env") or {},
+                inputs=tuple(inputs),
+                output_dir=folder.output,
+                egress=hosts,
+                run_id=job.run_id,
+            )
+            broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
+            with DockerBackend(opened.settings) as backend, folder.events() as log:
+
+                def on_event(event: Any) -> None:
+                    if log.write(event):
+                        job.add(event.kind, event.model_dump_json())
+
+                result = backend.run(spec, on_event=on_event, on_fetch=broker)
+        folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
+        job.finish(
+            result=json.loads(result.model_dump_json(exclude={"events"})),
+            run_dir=str(folder.path),
+            events_dropped=log.dropped,
+            egress=broker.summary() if broker else [],
+            error=None,
+        )
+    except HarnessError as exc:
+        job.finish(result=None, error=_problem(exc)[1])
+    finally:
+        close_services()
+
+
+class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """The contract over a Unix socket, served by threads; ``close()`` stops it and removes the socket."""
+
+    address_family = socket.AF_UNIX
+    daemon_threads = True
+
+    def __init__(self, path: Path, *, busy: int = 0, drop_after: int | None = None) -> None:
+        self.path = path
+        self.jobs: dict[str, _Job] = {}
+        self.busy = busy
+        self.drop_after = drop_after
+        self.requests_seen: list[tuple[str, str, dict[str, str]]] = []
+        super().__init__(str(path), _Handler)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+
+    def server_bind(self) -> None:
+        """Bind the socket file (no host name to look up)."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = "localhost", 0
+
+    def close(self) -> None:
+        """Stop serving, wait for the serving thread, remove the socket."""
+        self.shutdown()
+        self.server_close()
+        self._thread.join()
+        self.path.unlink(missing_ok=True)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: ContractServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the tests read what the client printed."""
+
+    def address_string(self) -> str:
+        return "unix"
+
+    def _send(
+        self, status: int, body: Any, *, kind: str = "application/json", headers: dict[str, str] | None = None
+    ) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self) -> dict[str, Any]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return json.loads(self.rfile.read(length)) if length else {}
+
+    def do_GET(self) -> None:
+        self.server.requests_seen.append(("GET", self.path, dict(self.headers)))
+        if self.path == "/healthz":
+            self._send(200, {"status": "ok", "version": "test", "pool": {"ready": 0, "size": 0}, "draining": False})
+            return
+        parts = self.path.split("?")[0].strip("/").split("/")
+        job = self.server.jobs.get(parts[2]) if len(parts) >= 3 else None
+        if job is None:
+            self._send(
+                404, {"type": "NotFound", "title": "no such run", "status": 404}, kind="application/problem+json"
+            )
+        elif parts[-1] == "events":
+            self._events(job)
+        else:
+            with job.changed:
+                job.changed.wait_for(lambda: job.done, timeout=600 if "wait=" in self.path else 0)
+                self._send(200, dict(job.view))
+
+    def _events(self, job: _Job) -> None:
+        after = int(self.headers.get("Last-Event-ID") or 0)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        sent = 0
+        while True:
+            with job.changed:
+                job.changed.wait_for(lambda seen=after: job.done or len(job.events) > seen)
+                fresh, done = job.events[after:], job.done
+            for seq, kind, data in fresh:
+                if self.server.drop_after is not None and sent >= self.server.drop_after:
+                    return  # the connection drops: the client resumes after the last id it saw
+                self.wfile.write(f"id: {seq}\nevent: {kind}\ndata: {data}\n\n".encode())
+                self.wfile.flush()
+                after, sent = seq, sent + 1
+            if done and after >= len(job.events):
+                self.wfile.write(f"event: end\ndata: {json.dumps(job.view)}\n\n".encode())
+                return
+
+    def do_POST(self) -> None:
+        self.server.requests_seen.append(("POST", self.path, dict(self.headers)))
+        if self.server.busy > 0:
+            self.server.busy -= 1
+            problem = {"type": "Busy", "title": "the server is busy", "status": 429}
+            self._send(429, problem, kind="application/problem+json", headers={"Retry-After": "0"})
+            return
+        body = self._body()
+        try:
+            if self.path == "/v1/runs":
+                from harness.records import new_run_id
+
+                job = _Job(new_run_id())
+                self.server.jobs[job.run_id] = job
+                threading.Thread(target=_run, args=(job, body), daemon=True).start()
+                events, result = f"/v1/runs/{job.run_id}/events", f"/v1/runs/{job.run_id}"
+                self._send(202, {"run_id": job.run_id, "status": "running", "events": events, "result": result})
+            elif self.path == "/v1/check":
+                self._send(200, _check(body))
+            elif self.path == "/v1/analyze":
+                self._send(200, _analyze(body))
+            else:
+                self._send(404, {"type": "NotFound", "title": self.path, "status": 404})
+        except HarnessError as exc:
+            status, problem = _problem(exc)
+            self._send(status, problem, kind="application/problem+json")
+
+
+def _check(body: dict[str, Any]) -> dict[str, Any]:
+    from harness.checks import gate, get_policy, run_checks
+
+    get_policy(body.get("policy", "strict"))
+    report = run_checks(body["source"].encode("utf-8"), body.get("policy", "strict"))
+    decision = gate(report, body.get("policy", "strict"))
+    return {**report.model_dump(mode="json"), "gate": decision.model_dump(mode="json"), "passed": decision.passed}
+
+
+def _analyze(body: dict[str, Any]) -> dict[str, Any]:
+    from harness.cli.context import close_services, services
+    from harness.cli.run_cmd import _plan_for
+    from harness.dispatch.plan import describe
+    from harness.pipeline import Harness
+
+    try:
+        harness = Harness(services=services())
+        analysis, decision = harness.analyse(body["request"])
+        plan, estimate = _plan_for(harness, body["request"])
+    finally:
+        close_services()
+    return {
+        "analysis": json.loads(analysis.model_dump_json()),
+        "decision": json.loads(decision.model_dump_json()),
+        "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())} if plan else None,
+    }
