@@ -31,6 +31,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     for name in list(os.environ):
         if name.startswith(("HARNESS_", "ANTHROPIC_")):
             monkeypatch.delenv(name)
+    # Nor a harness server the developer runs: the default socket is then under the test's data dir.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path_factory.mktemp("harness-data")))
     monkeypatch.setenv("HARNESS_GENERATED_DIR", str(tmp_path_factory.mktemp("generated")))
 

@@ -194,12 +194,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.server.requests_seen.append(("POST", self.path, dict(self.headers)))
+        body = self._body()  # read even when refused: closing on an unread body resets the connection
         if self.server.busy > 0:
             self.server.busy -= 1
             problem = {"type": "Busy", "title": "the server is busy", "status": 429}
             self._send(429, problem, kind="application/problem+json", headers={"Retry-After": "0"})
             return
-        body = self._body()
         try:
             if self.path == "/v1/runs":
                 from harness.records import new_run_id
