@@ -15,7 +15,8 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
-from harness.cli.options import MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
 from harness.errors import ConfigError, InputError, InvalidInput, RunError
 from harness.execution.outputs import check_destination, output_mode
 from harness.records import OutputMode, new_run_id
@@ -36,22 +37,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def _show_analysis(analysis: Any, decision: Any) -> None:
-    err_console.print(
-        f"[bold]analysis[/] {analysis.workflow_type} (confidence {analysis.workflow_confidence:.2f}), "
-        f"{analysis.complexity}, ~{analysis.estimate.duration_s:g}s ({analysis.estimate.coordination_s:g}s of it "
-        f"container and coordination), {analysis.estimate.tokens} tokens"
-        + (f" of a {analysis.estimate.token_budget} budget" if analysis.estimate.token_budget else ""),
-        highlight=False,
-    )
-    target = f" [bold]{decision.template}[/]" if decision.template else ""
-    err_console.print(
-        f"[bold]decision[/] {decision.strategy}{target} (confidence {decision.confidence:.2f}): "
-        f"{escape(visible(decision.reasoning))}",
-        highlight=False,
-    )
-    if decision.params:
-        shown = ", ".join(f"{k}={v!r}" for k, v in decision.params.items())
-        err_console.print(f"[bold]parameters[/] {escape(visible(shown))}", highlight=False)
+    emit(analysis_lines(json.loads(analysis.model_dump_json()), json.loads(decision.model_dump_json())), err=True)
 
 
 def _show_findings(findings: Any, *, include_info: bool = False) -> None:
@@ -287,6 +273,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
         ] = None,
         budget: Annotated[int | None, typer.Option(help="token budget for this request (all LLM calls)")] = None,
+        local: LocalOption = False,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
         from harness.pipeline import Harness
@@ -326,6 +313,7 @@ def register(app: typer.Typer) -> None:
     def analyze_command(
         request: Annotated[str, typer.Argument(help="what you want done, in plain language")],
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
+        local: LocalOption = False,
     ) -> None:
         """Show how REQUEST would be served (analysis, decision) without running anything."""
         from harness.dispatch.plan import describe
@@ -334,43 +322,13 @@ def register(app: typer.Typer) -> None:
         harness = Harness(services=services())
         analysis, decision = harness.analyse(request)
         plan, estimate = _plan_for(harness, request)
+        payload = {
+            "analysis": json.loads(analysis.model_dump_json()),
+            "decision": json.loads(decision.model_dump_json()),
+            "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())} if plan else None,
+        }
         if as_json:
-            payload = {
-                "analysis": json.loads(analysis.model_dump_json()),
-                "decision": json.loads(decision.model_dump_json()),
-                "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())}
-                if plan
-                else None,
-            }
-            out_console.print_json(json.dumps(payload), ensure_ascii=True)
+            emit_json(payload)
             return
-        _show_analysis(analysis, decision)
-        for feature in analysis.workflow_features:
-            out_console.print(f"  type evidence: {feature}", markup=False)
-        for feature in analysis.complexity_features:
-            out_console.print(f"  complexity: {feature}", markup=False)
-        if analysis.role_confidence:
-            roles = ", ".join(f"{name} ({c:.2f})" for name, c in analysis.role_confidence.items())
-            out_console.print(f"  roles: {roles}", markup=False)
-        if analysis.llm:
-            out_console.print(visible(f"  LLM: {analysis.llm}"), markup=False)
-        for candidate in analysis.candidates[:3]:
-            out_console.print(
-                f"  candidate {candidate.name}: confidence {candidate.confidence:.2f}, score {candidate.score:.2f}, "
-                f"matched {', '.join(candidate.matched_terms) or 'nothing'}",
-                markup=False,
-            )
-        for item in decision.missing:
-            out_console.print(f"  missing: {item}", markup=False)
-        for row in describe(plan) if plan else []:
-            together = " (in parallel)" if row["parallel"] else ""
-            after = f", after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-            out_console.print(
-                f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}", markup=False
-            )
-        if estimate is not None:
-            out_console.print(
-                f"  plan estimate: {estimate.duration_s:g}s ({estimate.sequential_s:g}s one after another; "
-                f"{estimate.coordination_s:g}s coordination), {estimate.tokens} tokens; {estimate.basis}",
-                markup=False,
-            )
+        emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+        emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])

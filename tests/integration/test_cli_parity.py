@@ -1,0 +1,137 @@
+"""The same ``harness`` command, through a running server and with ``--local``: same output, same exit code.
+
+Each case runs the real CLI twice in a child process: once with ``HARNESS_URL`` pointing at a
+server that speaks the HTTP API contract (the thin client serves the command), once with
+``--local`` (the in-process CLI). What differs by nature (run ids, timings, the run folder's
+name) is normalised; everything else must be byte-identical, stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.contract_server import ContractServer
+
+ROOT = Path(__file__).resolve().parents[2]
+
+_VARIES = ("run_id", "duration_s", "first_event_s", "timings", "output_dir", "durations_ms")
+_ID = re.compile(r"\b[0-9a-f]{12}\b")
+_SECONDS = re.compile(r"\b\d+\.\d+s\b")
+_MS = re.compile(r"\b\d+ ms\)")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ContractServer]:
+    srv = ContractServer(tmp_path / "h.sock")
+    yield srv
+    srv.close()
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "*" if k in _VARIES else _scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _normal(text: str) -> str:
+    try:
+        return json.dumps(_scrub(json.loads(text)), indent=1)
+    except ValueError:
+        return _MS.sub("N ms)", _SECONDS.sub("Ns", _ID.sub("ID", text)))
+
+
+def _harness(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", *args], capture_output=True, text=True, env=env, timeout=180
+    )
+    return done.returncode, _normal(done.stdout), _normal(done.stderr)
+
+
+def both(server: ContractServer, *args: str) -> tuple[int, str, str]:
+    """Run ``harness ARGS`` through the server and locally; assert they agree, and return what they gave."""
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    before = len(server.requests_seen)
+    remote = _harness(list(args), env)
+    assert len(server.requests_seen) > before, "the command did not go through the server"
+    local = _harness([*args, "--local"], env)
+    assert remote == local
+    return remote
+
+
+def script(tmp_path: Path, name: str, source: str) -> str:
+    path = tmp_path / name
+    path.write_text(source)
+    return str(path)
+
+
+EVENTS = """
+import harness_runtime as hr
+with hr.phase("load"):
+    hr.progress(1, 2, "half")
+    hr.log("careful \\x1b[2K", level="warning")
+    print("plain\\tline \\x1b]0;title\\x07")
+"""
+
+
+def test_exec_text_and_json(server: ContractServer, tmp_path: Path) -> None:
+    tiny = script(tmp_path, "tiny.py", "print('hi')\n")
+    code, out, err = both(server, "exec", tiny)
+    assert code == 0 and out.startswith("succeeded (exit code 0)") and err == "│ hi\n"
+    code, out, _ = both(server, "exec", tiny, "--json")
+    assert code == 0 and json.loads(out)["status"] == "succeeded"
+
+
+def test_exec_events_are_shown_alike_and_made_visible(server: ContractServer, tmp_path: Path) -> None:
+    code, _, err = both(server, "exec", script(tmp_path, "events.py", EVENTS))
+    assert code == 0 and "\x1b" not in err
+    assert "▶ load" in err and "warning: careful \\x1b[2K" in err and "✓ load" in err
+    assert "│ plain line \\x1b]0;title\\x07" in err  # the tab expanded to the next 8-column stop, as rich does
+
+
+def test_exec_failure_inputs_env_and_limits(server: ContractServer, tmp_path: Path) -> None:
+    code, out, _ = both(server, "exec", script(tmp_path, "fail.py", "raise SystemExit(3)\n"), "--json")
+    assert code == 1 and json.loads(out)["exit_code"] == 3
+    code, out, _ = both(server, "exec", script(tmp_path, "fail.py", "raise SystemExit(3)\n"))
+    assert code == 1 and out.startswith("failed (exit code 3)")
+    data = tmp_path / "data.csv"
+    data.write_text("a,b\n1,2\n")
+    reader = script(
+        tmp_path, "read.py", "import os\nprint(open('/input/data.csv').read().split()[1], os.environ['WHO'])\n"
+    )
+    code, _, err = both(server, "exec", reader, "--input", str(data), "-e", "WHO=me", "--timeout", "30")
+    assert code == 0 and err == "│ 1,2 me\n"
+    code, out, err = both(server, "exec", reader, "--memory", "lots")
+    assert code == 2 and out == "" and err.startswith("Error: invalid limit memory='lots'") and err.count("\n") == 1
+
+
+def test_check_table_json_and_errors(server: ContractServer, tmp_path: Path) -> None:
+    bad = script(tmp_path, "bad.py", "import os\nos.system('id')  # [bold]shown[/bold]\n")
+    code, out, _ = both(server, "check", bad)
+    assert code == 1 and "HP103" in out and "bad.py: gate failed under the strict policy" in out
+    assert both(server, "check", bad, "--info")[0] == 1
+    code, out, _ = both(server, "check", bad, "--json")
+    assert code == 1 and json.loads(out)["gate"]["passed"] is False
+    good = script(tmp_path, "good.py", "import json\nprint(json.dumps(1))\n")
+    assert both(server, "check", good, "--policy", "standard")[0] == 0
+    code, _, err = both(server, "check", good, "--policy", "lenient")
+    assert code == 2 and err.startswith("Error: unknown gate policy 'lenient'")
+
+
+def test_analyze_text_and_json(server: ContractServer) -> None:
+    code, out, err = both(server, "analyze", "summarise every CSV in the sales data by region")
+    assert code == 0 and "decision use_template csv_summary" in err and "candidate csv_summary" in out
+    code, out, _ = both(server, "analyze", "audit this repository for hard-coded secrets", "--json")
+    assert code == 0 and json.loads(out)["decision"]["template"] == "security_audit"
+    code, _, err = both(server, "analyze", "   ")
+    assert code == 2 and err.startswith("Error: ")
