@@ -18,6 +18,7 @@ import socketserver
 import tarfile
 import tempfile
 import threading
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,8 @@ def _problem(exc: HarnessError) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
-def _run(job: _Job, body: dict[str, Any]) -> None:
-    """What ``harness exec`` does in-process, with the events going to the job."""
+def _run(job: _Job, body: dict[str, Any], shared: Any = None) -> None:
+    """What ``harness exec`` does in-process, with the events going to the job (through ``shared``, a backend)."""
     from harness.cli.context import close_services, services
     from harness.execution.docker import DockerBackend
     from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
@@ -79,7 +80,8 @@ def _run(job: _Job, body: dict[str, Any]) -> None:
                 run_id=job.run_id,
             )
             broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
-            with DockerBackend(opened.settings) as backend, folder.events() as log:
+            owned = nullcontext(shared) if shared is not None else DockerBackend(opened.settings)
+            with owned as backend, folder.events() as log:
 
                 def on_event(event: Any) -> None:
                     if log.write(event):
@@ -106,8 +108,9 @@ class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     address_family = socket.AF_UNIX
     daemon_threads = True
 
-    def __init__(self, path: Path, *, busy: int = 0, drop_after: int | None = None) -> None:
+    def __init__(self, path: Path, *, busy: int = 0, drop_after: int | None = None, backend: Any = None) -> None:
         self.path = path
+        self.backend = backend  # one backend for every run (a warm pool), else one cold backend per run
         self.jobs: dict[str, _Job] = {}
         self.busy = busy
         self.drop_after = drop_after
@@ -206,7 +209,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
                 job = _Job(new_run_id())
                 self.server.jobs[job.run_id] = job
-                threading.Thread(target=_run, args=(job, body), daemon=True).start()
+                threading.Thread(target=_run, args=(job, body, self.server.backend), daemon=True).start()
                 events, result = f"/v1/runs/{job.run_id}/events", f"/v1/runs/{job.run_id}"
                 self._send(202, {"run_id": job.run_id, "status": "running", "events": events, "result": result})
             elif self.path == "/v1/check":
