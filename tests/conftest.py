@@ -105,3 +105,26 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(params=["local", "server"])
+def served(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Runs a CLI test twice: in-process, and with a server running (``HARNESS_URL``) for the thin client.
+
+    The server speaks the HTTP API contract through the same library calls (tests/contract_server.py);
+    ``exec``, ``check`` and ``analyze`` then go through it, every other command stays in-process.
+    """
+    if request.param == "local":
+        yield "local"
+        return
+    from tests.contract_server import ContractServer
+
+    # Not in tmp_path: tests use it as an empty output folder.
+    server = ContractServer(tmp_path_factory.mktemp("server") / "harness.sock")
+    monkeypatch.setenv("HARNESS_URL", f"unix://{server.path}")
+    try:
+        yield "server"
+    finally:
+        server.close()
