@@ -135,3 +135,36 @@ def test_analyze_text_and_json(server: ContractServer) -> None:
     assert code == 0 and json.loads(out)["decision"]["template"] == "security_audit"
     code, _, err = both(server, "analyze", "   ")
     assert code == 2 and err.startswith("Error: ")
+
+
+def test_rich_loads_only_to_draw_the_live_display(server: ContractServer, tmp_path: Path) -> None:
+    import pty
+
+    tiny = script(tmp_path, "tiny.py", "print('hi')\n")
+    heavy = ("pydantic", "docker", "rich", "typer", "jinja2", "anthropic")
+    code = (
+        "import json, sys\nfrom harness.cli import main\n"
+        f"code = main(['exec', {tiny!r}])\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\nsys.exit(code)\n"
+    )
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    loaded = {}
+    for terminal in (False, True):
+        primary, secondary = pty.openpty() if terminal else (None, None)
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=secondary if terminal else subprocess.DEVNULL,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        if terminal:
+            assert primary is not None and secondary is not None
+            os.close(secondary)
+            drawn = os.read(primary, 65536).decode(errors="replace")
+            os.close(primary)
+            assert "hi" in drawn and "\x1b[" in drawn  # rich drew on the terminal
+        assert done.returncode == 0
+        loaded[terminal] = json.loads(done.stdout.splitlines()[-1])
+    assert loaded == {False: [], True: ["rich"]}
