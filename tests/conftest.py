@@ -113,18 +113,16 @@ def served(
 ) -> Iterator[str]:
     """Runs a CLI test twice: in-process, and with a server running (``HARNESS_URL``) for the thin client.
 
-    The server speaks the HTTP API contract through the same library calls (tests/contract_server.py);
-    ``exec``, ``check`` and ``analyze`` then go through it, every other command stays in-process.
+    The server is ``harness serve`` when this tree has it, else a server that speaks the HTTP API
+    contract through the same library calls (tests/served.py); ``exec``, ``check`` and ``analyze``
+    then go through it, every other command stays in-process.
     """
     if request.param == "local":
         yield "local"
         return
-    from tests.contract_server import ContractServer
+    from tests.served import running_server
 
     # Not in tmp_path: tests use it as an empty output folder.
-    server = ContractServer(tmp_path_factory.mktemp("server") / "harness.sock")
-    monkeypatch.setenv("HARNESS_URL", f"unix://{server.path}")
-    try:
+    with running_server(tmp_path_factory.mktemp("server")) as proxy:
+        monkeypatch.setenv("HARNESS_URL", f"unix://{proxy.path}")
         yield "server"
-    finally:
-        server.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 
-from harness.server.paths import default_socket, token_file
+from harness.server.paths import UnsafePath, default_socket, read_token
 
 # Not typing.TYPE_CHECKING: the thin client's start-up would pay for importing typing.
 TYPE_CHECKING = False
@@ -88,9 +88,10 @@ def resolve(url: str | None = None, environ: Mapping[str, str] | None = None) ->
         token = env.get("HARNESS_TOKEN", "")
         if not token:
             try:
-                token = token_file(data_dir(env)).read_text(encoding="utf-8").strip()
-            except OSError:
-                token = ""
+                # Read as the server reads it: a private plain file, no link followed.
+                token = read_token(data_dir(env)) or ""
+            except UnsafePath as exc:
+                raise ClientError(f"the server token cannot be used: {exc}") from None
         return Endpoint(host=host.strip("[]"), port=int(port), token=token)
     raise ClientError(f"HARNESS_URL {url!r} is neither unix:///PATH nor http://HOST:PORT")
 

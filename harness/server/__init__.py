@@ -1,4 +1,5 @@
-"""``harness serve``: the HTTP API over a Unix socket (or TCP with a token).
+"""``harness serve``: the HTTP API over the application layer (FastAPI on uvicorn).
 
-Kept free of imports: the thin client imports ``harness.server.paths`` and must not load the server.
+Importing this package imports nothing heavy: the thin client reads :mod:`harness.server.paths`
+without FastAPI, pydantic or docker. :func:`harness.server.app.create_app` builds the app.
 """

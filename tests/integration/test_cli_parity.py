@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from tests.contract_server import ContractServer
+from tests.served import RecordingProxy, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,10 +30,9 @@ _MS = re.compile(r"\b\d+ ms\)")
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[ContractServer]:
-    srv = ContractServer(tmp_path / "h.sock")
-    yield srv
-    srv.close()
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordingProxy]:
+    with running_server(tmp_path_factory.mktemp("server")) as proxy:
+        yield proxy
 
 
 def _scrub(value: Any) -> Any:
@@ -58,12 +57,12 @@ def _harness(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
     return done.returncode, _normal(done.stdout), _normal(done.stderr)
 
 
-def both(server: ContractServer, *args: str) -> tuple[int, str, str]:
+def both(server: RecordingProxy, *args: str) -> tuple[int, str, str]:
     """Run ``harness ARGS`` through the server and locally; assert they agree, and return what they gave."""
     env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
-    before = len(server.requests_seen)
+    before = len(server.requests)
     remote = _harness(list(args), env)
-    assert len(server.requests_seen) > before, "the command did not go through the server"
+    assert len(server.requests) > before, "the command did not go through the server"
     local = _harness([*args, "--local"], env)
     assert remote == local
     return remote
@@ -84,7 +83,7 @@ with hr.phase("load"):
 """
 
 
-def test_exec_text_and_json(server: ContractServer, tmp_path: Path) -> None:
+def test_exec_text_and_json(server: RecordingProxy, tmp_path: Path) -> None:
     tiny = script(tmp_path, "tiny.py", "print('hi')\n")
     code, out, err = both(server, "exec", tiny)
     assert code == 0 and out.startswith("succeeded (exit code 0)") and err == "│ hi\n"
@@ -92,14 +91,14 @@ def test_exec_text_and_json(server: ContractServer, tmp_path: Path) -> None:
     assert code == 0 and json.loads(out)["status"] == "succeeded"
 
 
-def test_exec_events_are_shown_alike_and_made_visible(server: ContractServer, tmp_path: Path) -> None:
+def test_exec_events_are_shown_alike_and_made_visible(server: RecordingProxy, tmp_path: Path) -> None:
     code, _, err = both(server, "exec", script(tmp_path, "events.py", EVENTS))
     assert code == 0 and "\x1b" not in err
     assert "▶ load" in err and "warning: careful \\x1b[2K" in err and "✓ load" in err
     assert "│ plain line \\x1b]0;title\\x07" in err  # the tab expanded to the next 8-column stop, as rich does
 
 
-def test_exec_failure_inputs_env_and_limits(server: ContractServer, tmp_path: Path) -> None:
+def test_exec_failure_inputs_env_and_limits(server: RecordingProxy, tmp_path: Path) -> None:
     code, out, _ = both(server, "exec", script(tmp_path, "fail.py", "raise SystemExit(3)\n"), "--json")
     assert code == 1 and json.loads(out)["exit_code"] == 3
     code, out, _ = both(server, "exec", script(tmp_path, "fail.py", "raise SystemExit(3)\n"))
@@ -115,7 +114,7 @@ def test_exec_failure_inputs_env_and_limits(server: ContractServer, tmp_path: Pa
     assert code == 2 and out == "" and err.startswith("Error: invalid limit memory='lots'") and err.count("\n") == 1
 
 
-def test_check_table_json_and_errors(server: ContractServer, tmp_path: Path) -> None:
+def test_check_table_json_and_errors(server: RecordingProxy, tmp_path: Path) -> None:
     bad = script(tmp_path, "bad.py", "import os\nos.system('id')  # [bold]shown[/bold]\n")
     code, out, _ = both(server, "check", bad)
     assert code == 1 and "HP103" in out and "bad.py: gate failed under the strict policy" in out
@@ -128,7 +127,7 @@ def test_check_table_json_and_errors(server: ContractServer, tmp_path: Path) -> 
     assert code == 2 and err.startswith("Error: unknown gate policy 'lenient'")
 
 
-def test_analyze_text_and_json(server: ContractServer) -> None:
+def test_analyze_text_and_json(server: RecordingProxy) -> None:
     code, out, err = both(server, "analyze", "summarise every CSV in the sales data by region")
     assert code == 0 and "decision use_template csv_summary" in err and "candidate csv_summary" in out
     code, out, _ = both(server, "analyze", "audit this repository for hard-coded secrets", "--json")
@@ -137,7 +136,7 @@ def test_analyze_text_and_json(server: ContractServer) -> None:
     assert code == 2 and err.startswith("Error: ")
 
 
-def test_rich_loads_only_to_draw_the_live_display(server: ContractServer, tmp_path: Path) -> None:
+def test_rich_loads_only_to_draw_the_live_display(server: RecordingProxy, tmp_path: Path) -> None:
     import pty
 
     tiny = script(tmp_path, "tiny.py", "print('hi')\n")

@@ -33,9 +33,14 @@ def test_runtime_dir_wins_for_the_default_socket(tmp_path: Path, monkeypatch: py
 
 def test_harness_url_forms_and_the_tcp_token(tmp_path: Path) -> None:
     assert resolve("unix:///x/y.sock", {}).path == "/x/y.sock"
-    (tmp_path / "server-token").write_text("from-the-file\n")
+    token = "t" * 40
+    (tmp_path / "server-token").write_text(token + "\n")
+    (tmp_path / "server-token").chmod(0o600)
     tcp = resolve(None, {"HARNESS_URL": "http://127.0.0.1:8765", "HARNESS_DATA_DIR": str(tmp_path)})
-    assert (tcp.host, tcp.port, tcp.token) == ("127.0.0.1", 8765, "from-the-file")
+    assert (tcp.host, tcp.port, tcp.token) == ("127.0.0.1", 8765, token)
+    (tmp_path / "server-token").chmod(0o644)  # readable by others: not used
+    with pytest.raises(ClientError, match="cannot be used"):
+        resolve(None, {"HARNESS_URL": "http://127.0.0.1:8765", "HARNESS_DATA_DIR": str(tmp_path)})
     env = {"HARNESS_URL": "http://[::1]:9/", "HARNESS_TOKEN": "from-env", "HARNESS_DATA_DIR": str(tmp_path)}
     assert (resolve(None, env).host, resolve(None, env).token) == ("::1", "from-env")
     for bad in ("http://127.0.0.1", "https://example.com:1", "ftp://x"):
