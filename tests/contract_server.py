@@ -221,12 +221,29 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         except HarnessError as exc:
             status, problem = _problem(exc)
             self._send(status, problem, kind="application/problem+json")
+        except _SchemaRefused as exc:
+            self._send(422, exc.problem, kind="application/problem+json")
+
+
+class _SchemaRefused(Exception):
+    """The request body does not fit the server's schema (FastAPI's 422, as harness serve words it)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.problem = {
+            "type": "InvalidInput",
+            "title": f"invalid {field}: {message}",
+            "status": 422,
+            "detail": f"invalid {field}: {message}",
+            "data": {"errors": [{"loc": ["body", field], "msg": message}]},
+        }
 
 
 def _check(body: dict[str, Any]) -> dict[str, Any]:
-    from harness.checks import gate, get_policy, run_checks
+    from harness.checks import gate, run_checks
 
-    get_policy(body.get("policy", "strict"))
+    if body.get("policy", "strict") not in ("standard", "strict"):
+        raise _SchemaRefused("policy", "input should be 'standard' or 'strict'")
     report = run_checks(body["source"].encode("utf-8"), body.get("policy", "strict"))
     decision = gate(report, body.get("policy", "strict"))
     return {**report.model_dump(mode="json"), "gate": decision.model_dump(mode="json"), "passed": decision.passed}

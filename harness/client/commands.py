@@ -287,6 +287,10 @@ def run_remote(args: list[str], endpoint: Endpoint) -> int | None:
     except _Local:
         return None
     except ProblemError as exc:
+        if exc.schema_refused:
+            # The server's request schema is not the CLI's: the in-process command says what is wrong in
+            # the CLI's words (nothing was accepted, so nothing happened on the server).
+            return None
         emit([error_line(exc.one_line())], err=True)
         return exit_code_for_type(exc.type)
     except ClientError as exc:

@@ -50,6 +50,12 @@ class ProblemError(ClientError):
         """The error class name the server raised (``Busy`` for a full queue)."""
         return str(self.problem.get("type") or "HarnessError")
 
+    @property
+    def schema_refused(self) -> bool:
+        """True when the server's request schema refused the body (a 422 listing the fields), before any work."""
+        data = self.problem.get("data")
+        return self.status == 422 and isinstance(data, dict) and "errors" in data
+
     def one_line(self) -> str:
         """The line the CLI prints after ``Error:``: the title, and the hint when the title lacks it."""
         title = str(self.problem.get("title") or self.problem.get("detail") or f"HTTP {self.status}")

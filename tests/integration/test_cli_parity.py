@@ -23,7 +23,10 @@ from tests.served import RecordingProxy, running_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
-_VARIES = ("run_id", "duration_s", "first_event_s", "timings", "output_dir", "durations_ms")
+# What differs by nature: ids and timings, and whether a warm pool served the run (a server keeps
+# one, the in-process CLI does not; a pooled container gets its inputs copied, not bind-mounted).
+_VARIES = ("run_id", "duration_s", "first_event_s", "timings", "output_dir", "durations_ms", "pooled", "input_mode")
+_POOLED = re.compile(r"\b(pooled|cold) container\b")
 _ID = re.compile(r"\b[0-9a-f]{12}\b")
 _SECONDS = re.compile(r"\b\d+\.\d+s\b")
 _MS = re.compile(r"\b\d+ ms\)")
@@ -47,7 +50,7 @@ def _normal(text: str) -> str:
     try:
         return json.dumps(_scrub(json.loads(text)), indent=1)
     except ValueError:
-        return _MS.sub("N ms)", _SECONDS.sub("Ns", _ID.sub("ID", text)))
+        return _POOLED.sub("X container", _MS.sub("N ms)", _SECONDS.sub("Ns", _ID.sub("ID", text))))
 
 
 def _harness(args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
@@ -86,7 +89,7 @@ with hr.phase("load"):
 def test_exec_text_and_json(server: RecordingProxy, tmp_path: Path) -> None:
     tiny = script(tmp_path, "tiny.py", "print('hi')\n")
     code, out, err = both(server, "exec", tiny)
-    assert code == 0 and out.startswith("succeeded (exit code 0)") and err == "│ hi\n"
+    assert code == 0 and out.startswith("succeeded (exit code 0) in Ns · 3 events · X container") and err == "│ hi\n"
     code, out, _ = both(server, "exec", tiny, "--json")
     assert code == 0 and json.loads(out)["status"] == "succeeded"
 

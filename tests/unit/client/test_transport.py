@@ -91,8 +91,12 @@ def test_problem_becomes_the_cli_line_and_exit_code(server: ContractServer) -> N
     client = Client(Endpoint(path=str(server.path)))
     with pytest.raises(ProblemError) as caught:
         client.call("POST", "/v1/check", {"source": "x = 1\n", "policy": "lenient"})
-    assert caught.value.type == "ConfigError" and exit_code_for_type(caught.value.type) == 2
-    assert caught.value.one_line() == "unknown gate policy 'lenient': use one of: strict, standard"
+    # Refused by the server's schema: the CLI falls back to in-process, which words it the CLI's way.
+    assert caught.value.schema_refused and caught.value.status == 422
+    problem = {"type": "ConfigError", "title": "unknown gate policy 'lenient'", "hint": "use one of: strict, standard"}
+    config = ProblemError(problem, 422)
+    assert not config.schema_refused and exit_code_for_type(config.type) == 2
+    assert config.one_line() == "unknown gate policy 'lenient': use one of: strict, standard"
     # A title that already carries the hint does not repeat it.
     same = ProblemError({"title": "bad: do this", "hint": "do this"}, 400)
     assert same.one_line() == "bad: do this" and exit_code_for_type("SomethingNew") == 1
