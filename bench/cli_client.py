@@ -139,6 +139,7 @@ def main() -> None:
     script.write_text(TINY)
     script.chmod(0o644)
     sock = tmp / "h.sock"
+    os.environ["HARNESS_DATA_DIR"] = str(tmp / "data")  # this process's server (the contract one) too
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update(HARNESS_DATA_DIR=str(tmp / "data"), HARNESS_URL=f"unix://{sock}")
     kind = args.server if args.server != "auto" else ("serve" if has_serve() else "contract")

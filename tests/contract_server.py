@@ -18,7 +18,6 @@ import socketserver
 import tarfile
 import tempfile
 import threading
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -53,53 +52,31 @@ def _problem(exc: HarnessError) -> tuple[int, dict[str, Any]]:
     return status, body
 
 
-def _run(job: _Job, body: dict[str, Any], shared: Any = None) -> None:
-    """What ``harness exec`` does in-process, with the events going to the job (through ``shared``, a backend)."""
-    from harness.cli.context import close_services, services
-    from harness.execution.docker import DockerBackend
-    from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
-    from harness.records import RunSpec
+def _run(job: _Job, body: dict[str, Any], services: Any) -> None:
+    """The job: ``app.scripts.exec_script`` with the run's inputs unpacked, its events going to the job."""
+    from harness.app.scripts import LimitOverrides, ScriptRun, exec_script
 
     try:
-        opened = services(pool_size=0, limits=body.get("limits") or {})
-        hosts = parse_allow(body.get("allow_hosts") or [])
-        folder = opened.runs.create(job.run_id)
         with tempfile.TemporaryDirectory() as scratch:
             inputs: list[Path] = []
             if body.get("inputs_tar"):
                 with tarfile.open(fileobj=io.BytesIO(base64.b64decode(body["inputs_tar"]))) as tar:
                     tar.extractall(scratch, filter="data")
                 inputs = sorted(Path(scratch).iterdir())
-            spec = RunSpec(
-                script=body["source"],
+            run = ScriptRun(
+                source=body.get("source") if body.get("generated_id") is None else None,
                 name=body.get("name") or "main.py",
+                generated_id=body.get("generated_id"),
                 env=body.get("env") or {},
                 inputs=tuple(inputs),
-                output_dir=folder.output,
-                egress=hosts,
+                limits=LimitOverrides(**(body.get("limits") or {})),
+                allow_hosts=tuple(body.get("allow_hosts") or ()),
                 run_id=job.run_id,
             )
-            broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
-            owned = nullcontext(shared) if shared is not None else DockerBackend(opened.settings)
-            with owned as backend, folder.events() as log:
-
-                def on_event(event: Any) -> None:
-                    if log.write(event):
-                        job.add(event.kind, event.model_dump_json())
-
-                result = backend.run(spec, on_event=on_event, on_fetch=broker)
-        folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
-        job.finish(
-            result=json.loads(result.model_dump_json(exclude={"events"})),
-            run_dir=str(folder.path),
-            events_dropped=log.dropped,
-            egress=broker.summary() if broker else [],
-            error=None,
-        )
+            outcome = exec_script(services, run, sink=lambda event: job.add(event.kind, event.model_dump_json()))
+        job.finish(result=json.loads(outcome.result.model_dump_json(exclude={"events"})), error=None)
     except HarnessError as exc:
         job.finish(result=None, error=_problem(exc)[1])
-    finally:
-        close_services()
 
 
 class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -109,8 +86,13 @@ class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
     def __init__(self, path: Path, *, busy: int = 0, drop_after: int | None = None, backend: Any = None) -> None:
+        from harness.services import Services
+        from harness.settings import Settings
+
         self.path = path
-        self.backend = backend  # one backend for every run (a warm pool), else one cold backend per run
+        # One Services for every job, as a server holds one: with ``backend`` (a warm pool), else a cold one.
+        settings = Settings.from_env(pool_size=0)
+        self.services = Services(settings, backend=backend) if backend is not None else Services(settings)
         self.jobs: dict[str, _Job] = {}
         self.busy = busy
         self.drop_after = drop_after
@@ -129,6 +111,7 @@ class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.shutdown()
         self.server_close()
         self._thread.join()
+        self.services.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -209,7 +192,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
                 job = _Job(new_run_id())
                 self.server.jobs[job.run_id] = job
-                threading.Thread(target=_run, args=(job, body, self.server.backend), daemon=True).start()
+                threading.Thread(target=_run, args=(job, body, self.server.services), daemon=True).start()
                 events, result = f"/v1/runs/{job.run_id}/events", f"/v1/runs/{job.run_id}"
                 self._send(202, {"run_id": job.run_id, "status": "running", "events": events, "result": result})
             elif self.path == "/v1/check":
