@@ -126,9 +126,8 @@ def _exec(client: Client, argv: list[str]) -> int:
     elif opts.script is not None and os.path.isfile(opts.script):
         with open(opts.script, encoding="utf-8", errors="replace") as handle:
             body["source"] = handle.read()
-        base = os.path.basename(opts.script)
-        name = base if base.endswith(".py") else "main.py"
-        body["name"] = name
+        # As the in-process command: the file's own name (the run makes it main.py when it is not *.py).
+        name = body["name"] = os.path.basename(opts.script)
     else:
         raise _Local("no script")
     if not _NAME.match(name):
