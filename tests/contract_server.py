@@ -31,6 +31,9 @@ class _Job:
         self.view: dict[str, Any] = {"run_id": run_id, "kind": "script", "status": "running"}
         self.changed = threading.Condition()
         self.done = False
+        from harness.app.cancel import CancelToken
+
+        self.cancel = CancelToken()
 
     def add(self, kind: str, data: str) -> None:
         with self.changed:
@@ -73,7 +76,8 @@ def _run(job: _Job, body: dict[str, Any], services: Any) -> None:
                 allow_hosts=tuple(body.get("allow_hosts") or ()),
                 run_id=job.run_id,
             )
-            outcome = exec_script(services, run, sink=lambda event: job.add(event.kind, event.model_dump_json()))
+            sink = lambda event: job.add(event.kind, event.model_dump_json())  # noqa: E731
+            outcome = exec_script(services, run, sink=sink, cancel=job.cancel)
         job.finish(result=json.loads(outcome.result.model_dump_json(exclude={"events"})), error=None)
     except HarnessError as exc:
         job.finish(result=None, error=_problem(exc)[1])
@@ -195,6 +199,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 threading.Thread(target=_run, args=(job, body, self.server.services), daemon=True).start()
                 events, result = f"/v1/runs/{job.run_id}/events", f"/v1/runs/{job.run_id}"
                 self._send(202, {"run_id": job.run_id, "status": "running", "events": events, "result": result})
+            elif self.path.endswith("/cancel") and self.path.split("/")[3] in self.server.jobs:
+                job = self.server.jobs[self.path.split("/")[3]]
+                job.cancel.set()
+                self._send(202, dict(job.view))
             elif self.path == "/v1/check":
                 self._send(200, _check(body))
             elif self.path == "/v1/analyze":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,3 +171,31 @@ def test_rich_loads_only_to_draw_the_live_display(server: RecordingProxy, tmp_pa
         assert done.returncode == 0
         loaded[terminal] = json.loads(done.stdout.splitlines()[-1])
     assert loaded == {False: [], True: ["rich"]}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupting_a_served_exec_cancels_the_run(
+    server: RecordingProxy, tmp_path: Path, docker_client: Any, sig: int
+) -> None:
+    slow = script(tmp_path, "slow.py", "import time\nprint('started', flush=True)\ntime.sleep(120)\n")
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "exec", slow],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stderr is not None
+    assert proc.stderr.readline() == "│ started\n"  # the run is live in the server's container
+    run_id = next(line.split("/")[3] for line in server.requests if line.startswith("GET /v1/runs/"))
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == "Interrupted: containers of this run were removed."
+    from harness.client.endpoint import Endpoint
+    from harness.client.transport import Client
+
+    final = Client(Endpoint(path=str(server.path))).call("GET", f"/v1/runs/{run_id}?wait=30")
+    assert final["status"] in ("finished", "cancelled") and final["result"]["status"] == "cancelled"
+    assert docker_client.api.containers(all=True, filters={"label": f"harness.run_id={run_id}"}) == []
