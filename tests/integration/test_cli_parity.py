@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,4 +199,12 @@ def test_interrupting_a_served_exec_cancels_the_run(
 
     final = Client(Endpoint(path=str(server.path))).call("GET", f"/v1/runs/{run_id}?wait=30")
     assert final["status"] in ("finished", "cancelled") and final["result"]["status"] == "cancelled"
-    assert docker_client.api.containers(all=True, filters={"label": f"harness.run_id={run_id}"}) == []
+
+    def gone() -> bool:
+        return docker_client.api.containers(all=True, filters={"label": f"harness.run_id={run_id}"}) == []
+
+    # The run has ended; a server may remove its container a moment later (its reaper thread).
+    deadline = time.monotonic() + 30
+    while not gone() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert gone()
