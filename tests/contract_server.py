@@ -206,7 +206,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             elif self.path == "/v1/check":
                 self._send(200, _check(body))
             elif self.path == "/v1/analyze":
-                self._send(200, _analyze(body))
+                self._send(200, _analyze(body, self.server.services))
             else:
                 self._send(404, {"type": "NotFound", "title": self.path, "status": 404})
         except HarnessError as exc:
@@ -240,20 +240,8 @@ def _check(body: dict[str, Any]) -> dict[str, Any]:
     return {**report.model_dump(mode="json"), "gate": decision.model_dump(mode="json"), "passed": decision.passed}
 
 
-def _analyze(body: dict[str, Any]) -> dict[str, Any]:
-    from harness.cli.context import close_services, services
-    from harness.cli.run_cmd import _plan_for
-    from harness.dispatch.plan import describe
-    from harness.pipeline import Harness
+def _analyze(body: dict[str, Any], services: Any) -> dict[str, Any]:
+    from harness.app import requests as app_requests
 
-    try:
-        harness = Harness(services=services())
-        analysis, decision = harness.analyse(body["request"])
-        plan, estimate = _plan_for(harness, body["request"])
-    finally:
-        close_services()
-    return {
-        "analysis": json.loads(analysis.model_dump_json()),
-        "decision": json.loads(decision.model_dump_json()),
-        "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())} if plan else None,
-    }
+    analyzed: dict[str, Any] = json.loads(app_requests.analyse(services, body["request"]).model_dump_json())
+    return analyzed
