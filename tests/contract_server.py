@@ -99,6 +99,7 @@ class ContractServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.services = Services(settings, backend=backend) if backend is not None else Services(settings)
         self.jobs: dict[str, _Job] = {}
         self.busy = busy
+        self.draining = False
         self.drop_after = drop_after
         self.requests_seen: list[tuple[str, str, dict[str, str]]] = []
         super().__init__(str(path), _Handler)
@@ -185,6 +186,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.server.requests_seen.append(("POST", self.path, dict(self.headers)))
         body = self._body()  # read even when refused: closing on an unread body resets the connection
+        if self.server.draining:
+            problem = {"type": "Draining", "title": "the server is shutting down", "status": 503}
+            self._send(503, problem, kind="application/problem+json")
+            return
         if self.server.busy > 0:
             self.server.busy -= 1
             problem = {"type": "Busy", "title": "the server is busy", "status": 429}

@@ -286,9 +286,9 @@ def run_remote(args: list[str], endpoint: Endpoint) -> int | None:
     except _Local:
         return None
     except ProblemError as exc:
-        if exc.schema_refused:
-            # The server's request schema is not the CLI's: the in-process command says what is wrong in
-            # the CLI's words (nothing was accepted, so nothing happened on the server).
+        if exc.not_taken:
+            # Nothing was accepted, so nothing happened on the server: the in-process command does the work
+            # (a draining server), or says what is wrong in the CLI's words (the server's schema is not the CLI's).
             return None
         emit([error_line(exc.one_line())], err=True)
         return exit_code_for_type(exc.type)

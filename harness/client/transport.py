@@ -56,6 +56,11 @@ class ProblemError(ClientError):
         data = self.problem.get("data")
         return self.status == 422 and isinstance(data, dict) and "errors" in data
 
+    @property
+    def not_taken(self) -> bool:
+        """True when the server took no work for reasons of its own: its schema refused the body, or it is draining."""
+        return self.schema_refused or self.type == "Draining"
+
     def one_line(self) -> str:
         """The line the CLI prints after ``Error:``: the title, and the hint when the title lacks it."""
         title = str(self.problem.get("title") or self.problem.get("detail") or f"HTTP {self.status}")

@@ -64,3 +64,20 @@ def test_no_server_means_the_in_process_cli(tmp_path: Path) -> None:
     env = {**os.environ, "HARNESS_URL": f"unix://{tmp_path}/none.sock"}
     loaded, out, _ = _loaded_after(f"from harness.cli import main\nmain(['check', {str(script)!r}])", env)
     assert "gate passed" in out and "typer" in loaded
+
+
+def test_a_draining_or_schema_refusing_server_hands_the_command_to_the_in_process_cli(
+    server: ContractServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness.cli import main
+
+    script = tmp_path / "ok.py"
+    script.write_text("x = 1\n")
+    monkeypatch.setenv("HARNESS_URL", f"unix://{server.path}")
+    server.draining = True
+    assert main(["check", str(script)]) == 0
+    assert "ok.py: gate passed" in capsys.readouterr().out
+    server.draining = False
+    assert main(["check", str(script), "--policy", "lax"]) == 2  # the server's schema refuses it
+    assert capsys.readouterr().err == "Error: unknown gate policy 'lax': use one of: strict, standard\n"
+    assert [path for _, path, _ in server.requests_seen] == ["/v1/check", "/v1/check"]

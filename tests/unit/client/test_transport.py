@@ -97,6 +97,7 @@ def test_problem_becomes_the_cli_line_and_exit_code(server: ContractServer) -> N
     config = ProblemError(problem, 422)
     assert not config.schema_refused and exit_code_for_type(config.type) == 2
     assert config.one_line() == "unknown gate policy 'lenient': use one of: strict, standard"
+    assert ProblemError({"type": "Draining", "title": "shutting down"}, 503).not_taken and not config.not_taken
     # A title that already carries the hint does not repeat it.
     same = ProblemError({"title": "bad: do this", "hint": "do this"}, 400)
     assert same.one_line() == "bad: do this" and exit_code_for_type("SomethingNew") == 1
