@@ -78,7 +78,14 @@ def _run(job: _Job, body: dict[str, Any], services: Any) -> None:
             )
             sink = lambda event: job.add(event.kind, event.model_dump_json())  # noqa: E731
             outcome = exec_script(services, run, sink=sink, cancel=job.cancel)
-        job.finish(result=json.loads(outcome.result.model_dump_json(exclude={"events"})), error=None)
+        job.finish(
+            result=json.loads(outcome.result.model_dump_json(exclude={"events"})),
+            # What the CLI prints beside the result: the run folder, the log's dropped count, egress per host.
+            run_dir=str(outcome.run_dir),
+            events_dropped=outcome.events_dropped,
+            egress=list(outcome.egress),
+            error=None,
+        )
     except HarnessError as exc:
         job.finish(result=None, error=_problem(exc)[1])
 

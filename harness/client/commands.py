@@ -121,7 +121,7 @@ def _exec(client: Client, argv: list[str]) -> int:
     limits = {"timeout_s": opts.timeout, "memory": opts.memory, "cpus": opts.cpus, "pids": opts.pids}
     body["limits"] = {k: v for k, v in limits.items() if v is not None}
     if opts.generated is not None:
-        body.update(source="", name="main.py", generated_id=opts.generated)
+        body["generated_id"] = opts.generated  # the server reads the reviewed bytes; no source travels
         name = "main.py"
     elif opts.script is not None and os.path.isfile(opts.script):
         with open(opts.script, encoding="utf-8", errors="replace") as handle:
