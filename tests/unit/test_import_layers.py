@@ -22,6 +22,7 @@ RANK = {
     "events": 0,
     "progress": 0,
     "safe_text": 0,
+    "runtime_data": 0,
     "_version": 0,
     "limits": 0,
     "ports": 0,
@@ -42,6 +43,7 @@ RANK = {
     "testing": 9,
     "cli": 10,
     "server": 10,
+    "client": 10,
     "mcp": 10,
     "worker": 10,
 }
