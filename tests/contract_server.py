@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError, http_status
+from harness.errors import HarnessError, MissingInputs, http_status
 
 
 class _Job:
@@ -52,6 +52,14 @@ def _problem(exc: HarnessError) -> tuple[int, dict[str, Any]]:
     body = {"type": type(exc).__name__, "title": exc.message, "status": status, "detail": exc.one_line()}
     if exc.hint:
         body["hint"] = exc.hint
+    # The structured parts a client words as the CLI does (harness.cli.render.problem_line).
+    data: dict[str, Any] = {}
+    if exc.fix is not None:
+        data["fix"] = {"action": exc.fix.action, "target": exc.fix.target, "values": list(exc.fix.values)}
+    if isinstance(exc, MissingInputs):
+        data["missing"] = [item.model_dump(mode="json") for item in exc.missing]
+    if data:
+        body["data"] = data
     return status, body
 
 

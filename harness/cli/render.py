@@ -36,7 +36,10 @@ __all__ = [
     "error_line",
     "exec_summary",
     "findings_table",
+    "fix_text",
+    "missing_text",
     "plain",
+    "problem_line",
 ]
 
 Line = tuple[tuple[str, str], ...]
@@ -86,6 +89,46 @@ def emit_json(payload: Any) -> None:
 def error_line(message: str) -> Line:
     """The one ``Error: ...`` line an escaping error becomes (the message may quote a script: shown, not obeyed)."""
     return (("Error:", "bold red"), (" ", ""), (visible(message), ""))
+
+
+def missing_text(item: Mapping[str, Any]) -> str:
+    """What a missing input (``MissingInput`` as JSON) is, and the flag that supplies it."""
+    if item.get("kind", "param") == "param":
+        example = f" (e.g. {item['example']!r})" if item.get("example") is not None else ""
+        return f"--param {item['name']}=<{item.get('type') or 'value'}>{example}: {item.get('description', '')}"
+    if item["kind"] == "template":
+        return f"a scaffold for --strategy {item.get('strategy')}: pass --template NAME"
+    if item["kind"] == "llm":
+        return f"an LLM for --strategy {item.get('strategy')}: export ANTHROPIC_API_KEY=sk-ant-..."
+    return (
+        "a scaffold: pass --template NAME (see `harness templates list`), or configure an LLM "
+        "(ANTHROPIC_API_KEY) to generate a script"
+    )
+
+
+def fix_text(fix: Mapping[str, Any]) -> str | None:
+    """The commands that carry out a fix (``action``, ``target``, ``values``); None when the hint says it all."""
+    target, values = fix.get("target", ""), list(fix.get("values") or ())
+    if fix.get("action") == "review":
+        return f"review it: harness review show {target}, then harness review approve {target}"
+    if fix.get("action") == "approve_egress" and values:
+        return f"approve it with the egress it needs: harness review approve {target} --allow-host {values[0]}"
+    return None
+
+
+def problem_line(problem: Mapping[str, Any]) -> str:
+    """The line after ``Error:`` for an error answered as problem JSON, worded as the CLI words the error."""
+    raw = problem.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    title = str(problem.get("title") or problem.get("detail") or f"HTTP {problem.get('status', '?')}")
+    missing = data.get("missing") if problem.get("type") == "MissingInputs" else None
+    if missing:
+        return f"cannot run this request yet: missing {missing_text(missing[0])}"
+    hint = fix_text(data["fix"]) if isinstance(data.get("fix"), dict) else None
+    if hint is not None:
+        return f"{title}: {hint}"
+    plain_hint = str(problem.get("hint") or "")
+    return f"{title}: {plain_hint}" if plain_hint and not title.endswith(plain_hint) else title
 
 
 def egress_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -74,7 +74,9 @@ def run(args: list[str]) -> int:
         if debug:
             raise
         # The message may quote a script, a file name or an LLM reply: shown, never obeyed.
-        emit([error_line(exc.one_line())], err=True)
+        from harness.cli.hints import error_line as words
+
+        emit([error_line(words(exc))], err=True)
         return exit_code_for(exc)
     except (KeyboardInterrupt, typer.Abort):
         code = 130

@@ -15,6 +15,7 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
+from harness.cli.hints import missing_text
 from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
 from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
 from harness.errors import ConfigError
@@ -116,7 +117,7 @@ def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, 
 
     _show_analysis(prepared.analysis, prepared.decision)
     for item in prepared.decision.missing[1:]:
-        err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
+        err_console.print(f"  also missing: {escape(visible(missing_text(item)))}", highlight=False)
     if prepared.generation is not None:
         record = prepared.generation.record
         err_console.print(

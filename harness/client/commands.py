@@ -32,6 +32,7 @@ from harness.cli.render import (
     exec_summary,
     findings_table,
     plain,
+    problem_line,
 )
 from harness.client.endpoint import ClientError, Endpoint
 from harness.client.exit_codes import exit_code_for_type
@@ -290,7 +291,7 @@ def run_remote(args: list[str], endpoint: Endpoint) -> int | None:
             # Nothing was accepted, so nothing happened on the server: the in-process command does the work
             # (a draining server), or says what is wrong in the CLI's words (the server's schema is not the CLI's).
             return None
-        emit([error_line(exc.one_line())], err=True)
+        emit([error_line(problem_line(exc.problem))], err=True)
         return exit_code_for_type(exc.type)
     except ClientError as exc:
         emit([error_line(str(exc))], err=True)

@@ -21,6 +21,7 @@ EXIT_CODES_BY_NAME: dict[str, int] = {
     "InputError": 2,
     "InvalidInput": 2,
     "LLMError": 1,
+    "MissingInputs": 2,
     "NotFound": 2,
     "NotReviewed": 2,
     "OutputExists": 2,

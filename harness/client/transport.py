@@ -61,12 +61,6 @@ class ProblemError(ClientError):
         """True when the server took no work for reasons of its own: its schema refused the body, or it is draining."""
         return self.schema_refused or self.type == "Draining"
 
-    def one_line(self) -> str:
-        """The line the CLI prints after ``Error:``: the title, and the hint when the title lacks it."""
-        title = str(self.problem.get("title") or self.problem.get("detail") or f"HTTP {self.status}")
-        hint = str(self.problem.get("hint") or "")
-        return f"{title}: {hint}" if hint and not title.endswith(hint) else title
-
 
 class UnixHTTPConnection(http.client.HTTPConnection):
     """``http.client`` over an ``AF_UNIX`` stream socket."""

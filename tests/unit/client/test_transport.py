@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli.render import problem_line
 from harness.client.endpoint import ClientError, Endpoint, NoServer, probe, remote_endpoint, resolve
 from harness.client.transport import Client, ProblemError, connect
 from tests.contract_server import ContractServer, _Job
@@ -96,11 +97,31 @@ def test_problem_becomes_the_cli_line_and_exit_code(server: ContractServer) -> N
     problem = {"type": "ConfigError", "title": "unknown gate policy 'lenient'", "hint": "use one of: strict, standard"}
     config = ProblemError(problem, 422)
     assert not config.schema_refused and exit_code_for_type(config.type) == 2
-    assert config.one_line() == "unknown gate policy 'lenient': use one of: strict, standard"
+    assert problem_line(config.problem) == "unknown gate policy 'lenient': use one of: strict, standard"
     assert ProblemError({"type": "Draining", "title": "shutting down"}, 503).not_taken and not config.not_taken
     # A title that already carries the hint does not repeat it.
-    same = ProblemError({"title": "bad: do this", "hint": "do this"}, 400)
-    assert same.one_line() == "bad: do this" and exit_code_for_type("SomethingNew") == 1
+    assert problem_line({"title": "bad: do this", "hint": "do this"}) == "bad: do this"
+    assert exit_code_for_type("SomethingNew") == 1
+
+
+def test_structured_fixes_and_missing_inputs_are_worded_as_the_cli_words_them() -> None:
+    from harness.cli.hints import error_line
+    from harness.errors import Fix, MissingInputs, NotReviewed
+    from harness.records import MissingInput
+
+    not_reviewed = NotReviewed("g-1 is not approved", hint="have it reviewed", record_id="g-1")
+    not_reviewed.fix = Fix("review", "g-1")
+    missing = MissingInputs(
+        "missing", missing=[MissingInput(name="top", type="int", example=5, description="how many")]
+    )
+    for exc in (not_reviewed, missing):
+        data: dict[str, object] = {}
+        if exc.fix is not None:
+            data["fix"] = {"action": exc.fix.action, "target": exc.fix.target, "values": list(exc.fix.values)}
+        if isinstance(exc, MissingInputs):
+            data["missing"] = [m.model_dump(mode="json") for m in exc.missing]
+        problem = {"type": type(exc).__name__, "title": exc.message, "hint": exc.hint, "data": data}
+        assert problem_line(problem) == error_line(exc)
 
 
 def _job(server: ContractServer, events: int) -> _Job:
