@@ -93,12 +93,19 @@ def error_line(message: str) -> Line:
 
 def missing_text(item: Mapping[str, Any]) -> str:
     """What a missing input (``MissingInput`` as JSON) is, and the flag that supplies it."""
-    if item.get("kind", "param") == "param":
+    kind = item.get("kind", "param")
+    if kind == "param":
+        if item.get("reason"):
+            suggestions = item.get("suggestions") or ()
+            options = f"; one of: {', '.join(suggestions)}" if suggestions else ""
+            return f"--param {item['name']}=<{item.get('type') or 'value'}>: {item['reason']}{options}"
         example = f" (e.g. {item['example']!r})" if item.get("example") is not None else ""
         return f"--param {item['name']}=<{item.get('type') or 'value'}>{example}: {item.get('description', '')}"
-    if item["kind"] == "template":
+    if kind == "unsupported":
+        return f"a scaffold that can do what was asked ({item.get('description', '')}); none of the bundled ones does"
+    if kind == "template":
         return f"a scaffold for --strategy {item.get('strategy')}: pass --template NAME"
-    if item["kind"] == "llm":
+    if kind == "llm":
         return f"an LLM for --strategy {item.get('strategy')}: export ANTHROPIC_API_KEY=sk-ant-..."
     return (
         "a scaffold: pass --template NAME (see `harness templates list`), or configure an LLM "
@@ -106,9 +113,20 @@ def missing_text(item: Mapping[str, Any]) -> str:
     )
 
 
+# How the CLI supplies each input a use case may ask for.
+_GIVE = {
+    "inputs": "check the path given with --input",
+    "script": "give the path of a Python file, or --generated ID",
+    "against": "pass --against SCAFFOLD",
+    "hosts": "pass --allow-host HOST, or --replace alone to revoke the grant",
+}
+
+
 def fix_text(fix: Mapping[str, Any]) -> str | None:
-    """The commands that carry out a fix (``action``, ``target``, ``values``); None when the hint says it all."""
-    target, values = fix.get("target", ""), list(fix.get("values") or ())
+    """The flags or commands that carry out a fix (``action``, ``target``, ``values``); None when a hint says it all."""
+    target, values = str(fix.get("target", "")), list(fix.get("values") or ())
+    if fix.get("action") == "give_input":
+        return _GIVE.get(target)
     if fix.get("action") == "review":
         return f"review it: harness review show {target}, then harness review approve {target}"
     if fix.get("action") == "approve_egress" and values:

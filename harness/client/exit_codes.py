@@ -10,8 +10,10 @@ __all__ = ["EXIT_CODES_BY_NAME", "exit_code_for_type"]
 
 EXIT_CODES_BY_NAME: dict[str, int] = {
     "BudgetExhausted": 1,
+    "Busy": 1,
     "ConfigError": 2,
     "Conflict": 2,
+    "Draining": 1,
     "EngineError": 2,
     "EngineRefused": 2,
     "EngineUnavailable": 2,
