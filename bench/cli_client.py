@@ -157,7 +157,9 @@ def main() -> None:
     exec_cmd = [HARNESS, "exec", str(script)]
 
     def run(cmd: list[str]) -> None:
-        subprocess.run(cmd, check=True, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+        done = subprocess.run(cmd, capture_output=True, env=env, stdin=subprocess.DEVNULL)
+        if done.returncode != 0:
+            raise SystemExit(f"{cmd[:3]} exited {done.returncode}: {done.stderr.decode(errors='replace')[-500:]}")
 
     try:
         started = serve_subprocess(sock, env) if kind == "serve" else contract_server(sock, tmp / "data")
