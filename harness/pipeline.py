@@ -117,13 +117,25 @@ class Harness:
         return self.services.library
 
     # -- stages up to the sandbox --------------------------------------------------------------
-    def analyse(self, request: str, *, ask_llm: bool = True) -> tuple[Analysis, Decision]:
-        """Analyse a request and decide how to serve it (asking the LLM if configured and wanted); runs nothing."""
+    def analyse(
+        self,
+        request: str,
+        *,
+        ask_llm: bool = True,
+        inputs: Sequence[Path] = (),
+        template: str | None = None,
+        params: Mapping[str, str] | None = None,
+        strategy: str | None = None,
+    ) -> tuple[Analysis, Decision]:
+        """Analyse a request and decide how to serve it, as ``prepare`` would with the same arguments; runs nothing."""
+        if template is not None:
+            self.library.get(template)  # unknown names fail here, with close matches
+        given = dict(params or {})
         if not (self.llm_available and ask_llm):
-            return self._analyse_and_decide(_clean_request(request), None, {})
+            return self._analyse_and_decide(_clean_request(request), template, given, strategy, inputs=inputs)
         llm = self.services.llm_for(Budget(self.settings.budget))
         try:
-            return self._analyse_and_decide(_clean_request(request), None, {}, llm=llm)
+            return self._analyse_and_decide(_clean_request(request), template, given, strategy, llm=llm, inputs=inputs)
         finally:
             llm.close()
 

@@ -9,7 +9,7 @@ stays with the front-end: ``run`` takes a ``confirm`` callable.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
@@ -119,11 +119,23 @@ def _harness(services: Services) -> Harness:
     return Harness(services=services)
 
 
-def analyse(services: Services, request: str) -> Analyzed:
-    """Analyse ``request`` and decide how to serve it, with the plan if it is several jobs; runs nothing."""
+def analyse(
+    services: Services,
+    request: str,
+    *,
+    inputs: Sequence[Path] = (),
+    template: str | None = None,
+    params: Mapping[str, str] | None = None,
+    strategy: str | None = None,
+) -> Analyzed:
+    """Analyse ``request`` and decide how to serve it as ``run`` would, with the plan if it is several jobs."""
     from harness.dispatch.plan import describe
 
-    analysis, decision = _harness(services).analyse(request)
+    analysis, decision = _harness(services).analyse(
+        request, inputs=inputs, template=template, params=params, strategy=strategy
+    )
+    if template is not None or strategy is not None:
+        return Analyzed(analysis=analysis, decision=decision)
     routed = route(services, request)
     plan = None
     if routed.plan is not None and routed.estimate is not None:

@@ -10,7 +10,7 @@ from harness.cli import render
 from harness.errors import Fix, HarnessError, MissingInputs
 from harness.records import MissingInput
 
-__all__ = ["error_line", "fix_text", "missing_text"]
+__all__ = ["error_line", "fix_text", "missing_text", "refusal"]
 
 
 def missing_text(item: MissingInput) -> str:
@@ -31,3 +31,26 @@ def error_line(exc: HarnessError) -> str:
     if hint is not None:
         return f"{exc.message}: {hint}"
     return exc.one_line()
+
+
+def refusal(exc: HarnessError) -> dict[str, object]:
+    """A refusal as the one JSON object ``--json`` prints: what is missing, with the data's suggestions, and how."""
+    missing = exc.missing if isinstance(exc, MissingInputs) else ()
+    wanted = [m for m in missing if m.kind != "unsupported"]
+    return {
+        "status": "refused",
+        "reason": error_line(exc),
+        "missing": [
+            {
+                "name": m.name,
+                "kind": m.kind,
+                "type": m.type,
+                "description": m.description,
+                "suggestions": list(m.suggestions) or ([str(m.example)] if m.example is not None else []),
+                **({"reason": m.reason} if m.reason else {}),
+            }
+            for m in wanted
+        ],
+        "unexplained": [m.description for m in missing if m.kind == "unsupported"],
+        "how": missing_text(missing[0]) if missing else (exc.hint or ""),
+    }

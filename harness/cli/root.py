@@ -77,7 +77,14 @@ def run(args: list[str]) -> int:
         from harness.cli.hints import error_line as words
 
         emit([error_line(words(exc))], err=True)
-        return exit_code_for(exc)
+        code = exit_code_for(exc)
+        if code == 2 and "--json" in args:
+            # A calling program learns what is missing from stdout, not from the error line.
+            from harness.cli.hints import refusal
+            from harness.cli.render import emit_json
+
+            emit_json(refusal(exc))
+        return code
     except (KeyboardInterrupt, typer.Abort):
         code = 130
     except typer.Exit as exc:

@@ -18,7 +18,7 @@ from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.hints import missing_text
 from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
 from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
-from harness.errors import ConfigError
+from harness.errors import ConfigError, InputError
 from harness.execution.outputs import output_mode
 from harness.safe_text import visible
 
@@ -279,16 +279,38 @@ def register(app: typer.Typer) -> None:
     @app.command("analyze")
     def analyze_command(
         request: Annotated[str, typer.Argument(help="what you want done, in plain language")],
+        template: Annotated[str | None, typer.Option("--template", "-t", help="use this scaffold")] = None,
+        param: Annotated[list[str] | None, typer.Option("--param", "-p", help="scaffold parameter NAME=VALUE")] = None,
+        inputs: Annotated[
+            list[Path] | None, typer.Option("--input", "-i", help="file or folder the request would work on")
+        ] = None,
+        strategy: Annotated[
+            str | None,
+            typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
         local: LocalOption = False,
     ) -> None:
-        """Show how REQUEST would be served (analysis, decision) without running anything."""
+        """Show how REQUEST would be served (analysis, decision), running nothing; exit 2 where run would refuse."""
         from harness.app import requests as app_requests
 
-        analyzed = app_requests.analyse(services(), request)
+        for path in inputs or ():
+            if not path.exists():
+                raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+        analyzed = app_requests.analyse(
+            services(),
+            request,
+            inputs=tuple(inputs or ()),
+            template=template,
+            params=parse_params(param or []),
+            strategy=strategy,
+        )
         payload = json.loads(analyzed.model_dump_json())
+        refused = bool(analyzed.decision.missing) and analyzed.plan is None
         if as_json:
             emit_json(payload)
-            return
-        emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
-        emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])
+        else:
+            emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+            emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])
+        if refused:
+            raise typer.Exit(2)

@@ -258,12 +258,14 @@ def _analyze(client: Client, argv: list[str]) -> int:
     if "plan" not in payload:
         raise _Local("the server's analysis carries no plan")
     answer = {"analysis": payload["analysis"], "decision": payload["decision"], "plan": payload["plan"]}
+    # Exit as `harness run` would: 2 when the request would be refused for something missing.
+    code = 2 if answer["decision"].get("missing") and answer["plan"] is None else 0
     if opts.json:
         emit_json(answer)
-        return 0
+        return code
     emit(analysis_lines(answer["analysis"], answer["decision"]), err=True)
     emit([plain(line) for line in analyze_lines(answer["analysis"], answer["decision"], answer["plan"])])
-    return 0
+    return code
 
 
 COMMANDS: dict[str, Callable[[Client, list[str]], int]] = {

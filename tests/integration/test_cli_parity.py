@@ -139,6 +139,9 @@ def test_analyze_text_and_json(server: RecordingProxy) -> None:
     assert code == 0 and json.loads(out)["decision"]["template"] == "security_audit"
     code, _, err = both(server, "analyze", "   ")
     assert code == 2 and err.startswith("Error: ")
+    # A request run would refuse (no column named): analyze exits 2 too, through either path.
+    code, out, _ = both(server, "analyze", "summarise the csv files", "--json")
+    assert code == 2 and json.loads(out)["decision"]["missing"][0]["name"] == "group_by"
 
 
 def test_rich_loads_only_to_draw_the_live_display(server: RecordingProxy, tmp_path: Path) -> None:
