@@ -1,0 +1,514 @@
+"""The MCP server: harness's tools for coding agents, over stdio, with the official ``mcp`` SDK.
+
+Tools (typed signatures, so the SDK derives and enforces each input schema):
+
+* ``run_python``: run code in the sandbox, with input files given by content;
+* ``run_request``: serve a plain-language request (scaffold, gate, sandbox, report);
+* ``check_code``: the static-check gate's findings;
+* ``list_templates`` / ``show_template``: the scaffold library;
+* ``list_pending_reviews``: generated scripts waiting for a person.
+
+Every failure a caller can cause comes back as a tool result with ``isError`` and one line
+(``InvalidInput: ...``, named after the harness error class), never as a protocol error, so an
+agent reads it and corrects the call. Runs report progress from their events when the client
+sent a progress token. The tools call the same library operations as the CLI; the container,
+not the checks, is the security boundary.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+
+import anyio
+import anyio.from_thread
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
+from pydantic import Field, JsonValue, ValidationError
+
+from harness import __version__
+from harness.errors import HarnessError, InvalidInput, RunError
+from harness.events import Event
+from harness.mcp.files import decode_inputs, input_folder, read_inline
+from harness.mcp.models import (
+    CheckOutcome,
+    OutputFile,
+    RequestOutcome,
+    ReviewItem,
+    ScriptOutcome,
+    TemplateSummary,
+)
+from harness.safe_text import visible
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from harness.records import Artifact, RunResult
+    from harness.report import Report
+    from harness.services import Services
+
+__all__ = ["EXCERPT_CHARS", "build_server", "serve"]
+
+T = TypeVar("T")
+Notify = Callable[[str], None]
+
+EXCERPT_CHARS = 4000  # of stdout and of stderr, from their ends
+_PROGRESS_QUEUE = 256  # progress notes waiting to be sent; past this they are dropped (they only inform)
+_PROGRESS_EVERY_S = 0.05  # at most this often, except a run's start, end and phases
+_NOTE_CHARS = 200
+
+_INSTRUCTIONS = (
+    "harness runs Python in hardened, throwaway, offline containers and keeps every run's folder. "
+    "Use run_python for code you wrote (input files by content, read them under /input, write results "
+    "to /output); run_request to have a plain-language request served by a reviewed scaffold; "
+    "check_code to see the static gate's findings before running; list_templates/show_template for the "
+    "scaffold library; list_pending_reviews for generated scripts awaiting a person's review."
+)
+
+Code = Annotated[str, Field(min_length=1, max_length=1_000_000, description="the Python source to run")]
+Files = Annotated[
+    dict[str, str],
+    Field(description="input files as UTF-8 text by file name; the script reads them at /input/NAME"),
+]
+Files64 = Annotated[
+    dict[str, str],
+    Field(description="binary input files as standard base64 by file name; read at /input/NAME"),
+]
+Params = Annotated[dict[str, str], Field(description="scaffold parameters by name (see show_template)")]
+Timeout = Annotated[
+    float | None, Field(gt=0, le=3600, description="wall-clock seconds before the run is killed; default 60")
+]
+Memory = Annotated[
+    str | None,
+    Field(pattern=r"^\s*\d+(\.\d+)?\s*[kKmMgG]?(i?[bB])?\s*$", description="memory limit such as 256m or 1g"),
+]
+
+
+class _Server(MCPServer[Any]):
+    """MCPServer whose argument errors read as one line, like every other tool error here."""
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        """Call a tool; a schema violation becomes one ``invalid arguments`` line naming the field."""
+        known = {tool.name: tool.input_schema.get("properties", {}) for tool in await self.list_tools()}
+        unknown = sorted(set(arguments) - set(known.get(name, arguments)))
+        if unknown:
+            # The SDK would drop them silently: a misspelt limit would then run with the default.
+            expected = ", ".join(known[name]) or "none"
+            raise ToolError(
+                f"Error executing tool {name}: invalid arguments: unknown argument {visible(unknown[0])!r}"
+                f" (expected: {expected})"
+            )
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(f"Error executing tool {name}: {_validation_line(cause)}") from cause
+            raise
+
+
+def _validation_line(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "arguments"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"invalid arguments: {visible(where)}: {first['msg']}{more}"
+
+
+class _ToolErrors:
+    """Harness errors leave a tool as one line named after their class (an ``isError`` result)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if isinstance(exc, HarnessError):
+            raise ToolError(f"{type(exc).__name__}: {visible(exc.one_line())}") from exc
+
+
+_tool_errors = _ToolErrors
+
+
+async def _with_progress(ctx: Context[Any, Any], work: Callable[[Notify], T]) -> T:
+    """Run ``work`` in a worker thread; the notes it posts become progress notifications."""
+    send, receive = anyio.create_memory_object_stream[str](_PROGRESS_QUEUE)
+
+    async def forward() -> None:
+        sent = 0
+        async with receive:
+            async for note in receive:
+                sent += 1  # progress must increase with every notification; there is no total
+                await ctx.report_progress(sent, None, note)
+
+    def post(note: str) -> None:
+        try:
+            anyio.from_thread.run_sync(send.send_nowait, note)
+        except anyio.WouldBlock:
+            pass  # a flood of notes is dropped, not queued: the run's own log keeps every event
+
+    failure: HarnessError | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(forward)
+        try:
+            result = await anyio.to_thread.run_sync(work, post)
+        except HarnessError as exc:
+            failure = exc  # raised past the task group, which would wrap it in an exception group
+        finally:
+            send.close()
+    with _tool_errors():
+        if failure is not None:
+            raise failure
+    return result
+
+
+def _event_notes(post: Notify) -> Callable[[Event], None]:
+    """A run's event sink that posts a short note for the events worth telling, at a bounded rate."""
+    last = 0.0
+
+    def on_event(event: Event) -> None:
+        nonlocal last
+        note = _note(event)
+        if note is None:
+            return
+        now = time.monotonic()
+        if event.kind in ("run_started", "run_finished", "phase") or now - last >= _PROGRESS_EVERY_S:
+            last = now
+            post(visible(note[:_NOTE_CHARS]))
+
+    return on_event
+
+
+def _note(event: Event) -> str | None:
+    if event.kind == "run_started":
+        return f"run {event.run_id} started in a {'pooled' if event.pooled else 'fresh'} container"
+    if event.kind == "run_finished":
+        return f"run {event.run_id} {event.status} (exit code {event.exit_code}) in {event.duration_s:.2f}s"
+    if event.kind == "phase":
+        return f"phase {event.name} {'started' if event.status == 'start' else 'ended'}"
+    if event.kind == "progress":
+        total = f"/{event.total:g}" if event.total is not None else ""
+        where = f"{event.phase}: " if event.phase else ""
+        return f"{where}{event.done:g}{total} {event.message}".rstrip()
+    if event.kind == "log":
+        return f"{event.level}: {event.message}"
+    if event.kind == "artifact":
+        return f"output {event.path}"
+    if event.kind == "output":
+        return f"{event.stream}: {event.text}"
+    return None
+
+
+def _excerpt(tail: str, total: int) -> tuple[str, bool]:
+    """The last EXCERPT_CHARS characters of a stream's tail, escaped, and whether anything is left out."""
+    part = tail[-EXCERPT_CHARS:]
+    return visible(part, lines=True), len(part.encode("utf-8", errors="replace")) < total
+
+
+def _outputs(root: Path | None, artifacts: tuple[Artifact, ...]) -> tuple[OutputFile, ...]:
+    inline = read_inline(root, artifacts) if root is not None else {}
+    return tuple(
+        OutputFile(path=visible(a.path), size=a.size, description=visible(a.description), text=inline.get(a.path))
+        for a in artifacts
+    )
+
+
+def script_outcome(result: RunResult, run_folder: Path) -> ScriptOutcome:
+    """A run's result as ``run_python`` returns it."""
+    stdout, stdout_cut = _excerpt(result.stdout_tail, result.stdout_bytes)
+    stderr, stderr_cut = _excerpt(result.stderr_tail, result.stderr_bytes)
+    return ScriptOutcome(
+        run_id=result.run_id,
+        status=result.status,
+        exit_code=result.exit_code,
+        message=visible(result.message),
+        duration_s=round(result.duration_s, 3),
+        stdout=stdout,
+        stdout_bytes=result.stdout_bytes,
+        stdout_truncated=stdout_cut,
+        stderr=stderr,
+        stderr_bytes=result.stderr_bytes,
+        stderr_truncated=stderr_cut,
+        run_folder=str(run_folder),
+        outputs=_outputs(result.output_dir, result.artifacts),
+        outputs_partial=result.outputs_partial,
+        output_warnings=tuple(visible(w) for w in result.output_warnings),
+    )
+
+
+def request_outcome(report: Report, run_folder: Path) -> RequestOutcome:
+    """A request's report as ``run_request`` returns it."""
+    from harness.records import Artifact
+
+    result, decision = report.execution_result, report.dispatch_decision
+    quality = report.quality_metrics
+    blocking: tuple[str, ...] = ()
+    assertions: tuple[str, ...] = ()
+    if quality is not None:
+        if not quality.gate_passed:
+            blocking = tuple(
+                visible(f"{f.get('code')} line {f.get('line')}: {f.get('message')}")
+                for f in quality.findings
+                if f.get("severity") == "error"
+            )
+        assertions = tuple(
+            visible(f"{'passed' if a.passed else 'failed'}: {a.description}" + (f" ({a.detail})" if a.detail else ""))
+            for a in quality.assertions
+        )
+    generated = report.generation.get("id") if report.generation else None
+    out_dir = None if result.output_dir is None else run_folder.parent / result.output_dir
+    artifacts = tuple(Artifact(path=d.path, size=d.size, description=d.description) for d in result.deliverables)
+    return RequestOutcome(
+        run_id=report.run_id,
+        status=result.status,
+        exit_code=result.exit_code,
+        message=visible(result.message),
+        strategy=decision.strategy,
+        template=decision.template,
+        params=decision.params,
+        reasoning=visible(decision.reasoning),
+        gate_passed=None if quality is None else quality.gate_passed,
+        blocking_findings=blocking,
+        assertions=assertions,
+        generated_id=generated if isinstance(generated, str) else None,
+        duration_s=round(report.performance_metrics.total_s, 3),
+        tokens_used=report.performance_metrics.tokens_used,
+        report=str(run_folder / "report.json"),
+        run_folder=str(run_folder),
+        outputs=_outputs(out_dir, artifacts),
+        outputs_partial=result.outputs_partial,
+    )
+
+
+# -- the operations, each a blocking call on the application layer ------------------------------
+def _run_python(
+    services: Services,
+    code: str,
+    files: dict[str, bytes],
+    timeout_s: float | None,
+    memory: str | None,
+    notify: Notify,
+) -> ScriptOutcome:
+    from harness.execution.limits import Limits
+    from harness.records import RunSpec, new_run_id
+    from harness.runs import apply_retention
+
+    settings = services.settings
+    limits = Limits.build(settings.limits, timeout_s=timeout_s, memory=memory)
+    run_id = new_run_id()
+    with input_folder(files) as inputs:
+        folder = services.runs.create(run_id)
+        spec = RunSpec(
+            script=code,
+            name="main.py",
+            inputs=inputs,
+            output_dir=folder.output,
+            limits=None if limits == settings.limits else limits,
+            run_id=run_id,
+        )
+        sink = _event_notes(notify)
+        with folder.events() as log:
+
+            def on_event(event: Event) -> None:
+                if log.write(event):
+                    sink(event)
+
+            result = services.backend.run(spec, on_event=on_event)
+    folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
+    apply_retention(settings, keep=(run_id,))
+    return script_outcome(result, folder.path)
+
+
+def _run_request(
+    services: Services,
+    request: str,
+    template: str | None,
+    params: dict[str, str],
+    files: dict[str, bytes],
+    notify: Notify,
+) -> RequestOutcome:
+    from harness.pipeline import Harness
+
+    harness = Harness(services=services)
+    with input_folder(files) as inputs:
+        prepared = harness.prepare(request, template=template, params=params, inputs=inputs)
+        try:
+            decision = prepared.decision
+            if decision.missing:
+                raise InvalidInput(
+                    f"cannot run this request yet: missing {decision.missing[0]}", hint=decision.reasoning
+                )
+            if prepared.generation is not None and prepared.script is None:
+                raise RunError(
+                    f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
+                    hint=f"the attempts are kept as generated script {prepared.generation.record.id}",
+                )
+            notify(f"serving with {decision.template or decision.strategy}: {decision.reasoning}")
+            report = harness.execute(prepared, inputs=inputs, on_event=_event_notes(notify))
+        finally:
+            prepared.close()
+    return request_outcome(report, prepared.run_dir)
+
+
+def _check_code(code: str, policy: str) -> CheckOutcome:
+    from harness.checks import gate, run_checks
+
+    report = run_checks(code, policy)
+    return CheckOutcome(
+        passed=gate(report, policy).passed, policy=policy, counts=report.counts, findings=report.findings
+    )
+
+
+def _summary(scaffold: Any) -> TemplateSummary:
+    return TemplateSummary(
+        name=scaffold.name,
+        title=scaffold.title,
+        workflow_type=scaffold.workflow_type,
+        description=scaffold.description,
+        parameters={
+            name: f"{p.type}{' (required)' if p.required else ''}: {p.description}"
+            for name, p in scaffold.parameters.items()
+        },
+        example_request=scaffold.examples[0].request if scaffold.examples else "",
+    )
+
+
+def _describe(services: Services, scaffold: Any) -> dict[str, JsonValue]:
+    from harness.review.policy import scaffold_egress
+
+    in_force, why = scaffold_egress(services.generated.trust, scaffold)
+    return {
+        "name": scaffold.name,
+        "title": scaffold.title,
+        "workflow_type": scaffold.workflow_type,
+        "description": scaffold.description,
+        "keywords": list(scaffold.keywords),
+        "parameters": {n: p.model_dump(mode="json", exclude_none=True) for n, p in scaffold.parameters.items()},
+        "inputs": [i.model_dump(mode="json") for i in scaffold.inputs],
+        "outputs": [o.model_dump(mode="json") for o in scaffold.outputs],
+        "expected_runtime_s": scaffold.expected_runtime_s,
+        "assertions": [a.model_dump(mode="json", exclude_defaults=True) for a in scaffold.assertions],
+        "examples": [e.model_dump(mode="json", exclude_none=True) for e in scaffold.examples],
+        "egress": list(scaffold.egress),
+        "egress_in_force": list(in_force),
+        "egress_withheld": why,
+        "version": scaffold.version,
+    }
+
+
+def _pending(services: Services) -> list[ReviewItem]:
+    return [
+        ReviewItem(
+            id=r.id,
+            created_at=r.created_at,
+            request=visible(r.request),
+            strategy=r.strategy,
+            base_scaffold=r.base_scaffold,
+            model=r.model,
+            gate_passed=r.gate_passed,
+            attempts=len(r.attempts),
+        )
+        for r in services.generated.all()
+        if r.status == "pending_review"
+    ]
+
+
+# -- the server ----------------------------------------------------------------------------------
+def build_server(services: Services) -> MCPServer[Any]:
+    """The MCP server with every harness tool, working on ``services`` (which the caller opens and closes)."""
+    server = _Server(
+        "harness",
+        title="harness",
+        instructions=_INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",  # the SDK logs every tool error at INFO; stderr is the agent's log, keep it short
+    )
+    # The SDK gives the root logger a handler; bandit's plugin loader would then report on stderr,
+    # at every check, an optional plugin it cannot load (the CLI never shows it either).
+    logging.getLogger("stevedore").setLevel(logging.CRITICAL)
+    runs = ToolAnnotations(destructive_hint=False, open_world_hint=False)
+    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    @server.tool(annotations=runs)
+    async def run_python(
+        ctx: Context[Any, Any],
+        code: Code,
+        files: Files = {},  # noqa: B006 - the SDK copies validated arguments; never mutated
+        files_base64: Files64 = {},  # noqa: B006
+        timeout_s: Timeout = None,
+        memory: Memory = None,
+    ) -> ScriptOutcome:
+        """Run Python code once in a hardened, offline, throwaway container and return what came of it.
+
+        Input files appear read-only at /input/NAME; write results under /output (small text
+        outputs come back inline, every output is listed with its size). The status is the host's
+        verdict (exit code, time-out, memory kill), never the script's claim.
+        """
+        with _tool_errors():
+            decoded = decode_inputs(files, files_base64)
+        return await _with_progress(ctx, lambda notify: _run_python(services, code, decoded, timeout_s, memory, notify))
+
+    @server.tool(annotations=runs)
+    async def run_request(
+        ctx: Context[Any, Any],
+        request: Annotated[str, Field(min_length=1, max_length=20_000, description="what to do, in plain language")],
+        template: Annotated[str | None, Field(description="serve it with this scaffold (see list_templates)")] = None,
+        params: Params = {},  # noqa: B006
+        files: Files = {},  # noqa: B006
+        files_base64: Files64 = {},  # noqa: B006
+    ) -> RequestOutcome:
+        """Serve a plain-language request: pick a scaffold (or generate a script when an API key is set),
+        gate it, run it in the sandbox, and return the report's summary with the outputs.
+
+        A generated script is kept for a person's review (see list_pending_reviews).
+        """
+        with _tool_errors():
+            decoded = decode_inputs(files, files_base64)
+        return await _with_progress(
+            ctx, lambda notify: _run_request(services, request, template, params, decoded, notify)
+        )
+
+    @server.tool(annotations=reads)
+    async def check_code(
+        code: Annotated[str, Field(max_length=1_000_000, description="the Python source to check")],
+        policy: Annotated[
+            Literal["strict", "standard"], Field(description="strict: as for LLM output; standard: reviewed code")
+        ] = "strict",
+    ) -> CheckOutcome:
+        """Run the static-check gate on code: every finding with line, message and a concrete fix."""
+        with _tool_errors():
+            return await anyio.to_thread.run_sync(_check_code, code, policy)
+
+    @server.tool(annotations=reads)
+    def list_templates() -> list[TemplateSummary]:
+        """List the scaffold library: reviewed templates that serve common requests without an LLM."""
+        with _tool_errors():
+            return [_summary(s) for s in services.library.scaffolds]
+
+    @server.tool(annotations=reads)
+    def show_template(
+        name: Annotated[str, Field(min_length=1, max_length=200, description="a scaffold name from list_templates")],
+    ) -> dict[str, JsonValue]:
+        """Show one scaffold: parameters, inputs it reads, outputs it writes, checks and examples."""
+        with _tool_errors():
+            return _describe(services, services.library.get(name))
+
+    @server.tool(annotations=reads)
+    def list_pending_reviews() -> list[ReviewItem]:
+        """List generated scripts waiting for a person's review, newest first."""
+        with _tool_errors():
+            items = _pending(services)
+        return sorted(items, key=lambda item: item.created_at, reverse=True)
+
+    return server
+
+
+def serve(services: Services) -> None:
+    """Serve MCP on this process's stdin and stdout until the client hangs up."""
+    build_server(services).run("stdio")
