@@ -89,7 +89,7 @@ def test_unknown_scaffold_suggests_close_names() -> None:
 @pytest.mark.parametrize(
     ("name", "raw", "expected"),
     [
-        ("log_analysis", {"top": "7", "bucket": "day"}, {"top": 7, "bucket": "day", "pattern": "**/*.log"}),
+        ("log_analysis", {"top": "7", "bucket": "day"}, {"top": 7, "bucket": "day", "pattern": "**/*"}),
         (
             "csv_summary",
             {"group_by": "region", "columns": "units, unit_price"},
@@ -177,7 +177,7 @@ def test_py_literal_refuses_objects() -> None:
 def test_template_output_must_go_through_a_filter(tmp_path: Path) -> None:
     root = tmp_path / "scaffolds"
     shutil.copytree(scaffolds_root() / "csv_summary", root / "csv_summary")
-    plain = render(LIBRARY.get("csv_summary"), {"group_by": "region", "columns": [], "pattern": "**/*.csv"})
+    plain = render(LIBRARY.get("csv_summary"), validate_params(LIBRARY.get("csv_summary"), {"group_by": "region"}))
     meta = root / "csv_summary" / "scaffold.toml"
     hostile = "Sums\\\\\\\"\\\"\\\"; import os; os.system(1) #\\n ''' "
     meta.write_text(meta.read_text().replace('title = "', 'title = "' + hostile, 1))
