@@ -302,6 +302,7 @@ def _run_python(
     settings = services.settings
     limits = Limits.build(settings.limits, timeout_s=timeout_s, memory=memory)
     run_id = new_run_id()
+    backend = services.backend  # an engine that does not answer says so before a run folder is made
     with input_folder(files) as inputs:
         folder = services.runs.create(run_id)
         spec = RunSpec(
@@ -319,7 +320,7 @@ def _run_python(
                 if log.write(event):
                     sink(event)
 
-            result = services.backend.run(spec, on_event=on_event)
+            result = backend.run(spec, on_event=on_event)
     folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
     apply_retention(settings, keep=(run_id,))
     return script_outcome(result, folder.path)

@@ -223,3 +223,17 @@ def test_excerpts_are_cut_to_the_end_and_say_so() -> None:
     text, cut = _excerpt("a" * 10 + "b" * EXCERPT_CHARS, 10 + EXCERPT_CHARS)
     assert text == "b" * EXCERPT_CHARS and cut
     assert _excerpt("short\n", 6) == ("short\n", False)
+
+
+def test_an_engine_that_does_not_answer_is_a_tool_error_not_a_crash() -> None:
+    from harness.errors import EngineUnavailable
+
+    def no_engine(settings: Settings) -> ScriptedBackend:
+        raise EngineUnavailable("no container engine answered at unix:///nowhere", hint="start the Docker engine")
+
+    with Services(Settings.from_env(), backend_factory=no_engine) as opened:
+        line = _error_line(_call(opened, lambda c: c.call_tool("run_python", {"code": "print(1)"})))
+    assert line == (
+        "Error executing tool run_python: EngineUnavailable: "
+        "no container engine answered at unix:///nowhere: start the Docker engine"
+    )
