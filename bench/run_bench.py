@@ -89,12 +89,46 @@ def calibrate() -> int:
 def docker_flags(image: str, script_path: str) -> list[str]:
     """`docker run` with the hardening DockerBackend applies (see harness/execution/docker.py)."""
     return [
-        "docker", "run", "--rm", "-i", "--network", "none", "--read-only", "--cap-drop", "ALL",
-        "--security-opt", "no-new-privileges", "--user", "10001:10001", "--init", "--pids-limit", "128",
-        "--memory", "512m", "--memory-swap", "512m", "--cpus", "1", "--ulimit", "nofile=1024:1024",
-        "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m", "--tmpfs", "/work:rw,noexec,nosuid,nodev,size=64m",
-        "--tmpfs", "/output:rw,noexec,nosuid,nodev,size=128m", "--log-driver", "none", "--ipc", "none",
-        "-v", f"{script_path}:/script.py:ro", "--entrypoint", "python3", image, "/script.py",
+        "docker",
+        "run",
+        "--rm",
+        "-i",
+        "--network",
+        "none",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--user",
+        "10001:10001",
+        "--init",
+        "--pids-limit",
+        "128",
+        "--memory",
+        "512m",
+        "--memory-swap",
+        "512m",
+        "--cpus",
+        "1",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--tmpfs",
+        "/tmp:rw,noexec,nosuid,nodev,size=64m",
+        "--tmpfs",
+        "/work:rw,noexec,nosuid,nodev,size=64m",
+        "--tmpfs",
+        "/output:rw,noexec,nosuid,nodev,size=128m",
+        "--log-driver",
+        "none",
+        "--ipc",
+        "none",
+        "-v",
+        f"{script_path}:/script.py:ro",
+        "--entrypoint",
+        "python3",
+        image,
+        "/script.py",
     ]
 
 
@@ -106,11 +140,19 @@ class Bench:
         self.tmp = Path(tempfile.mkdtemp(prefix="harness-bench-"))
 
     def record(self, workload: str, path: str, samples: list[float], **extra: Any) -> dict[str, Any]:
-        row = {"workload": workload, "path": path, "n": len(samples), "median_ms": statistics.median(samples),
-               "p90_ms": pct(samples, 0.9), **extra}
+        row = {
+            "workload": workload,
+            "path": path,
+            "n": len(samples),
+            "median_ms": statistics.median(samples),
+            "p90_ms": pct(samples, 0.9),
+            **extra,
+        }
         self.rows.append(row)
-        print(f"  {workload:<9} {path:<14} median {row['median_ms']:8.1f} ms  p90 {row['p90_ms']:8.1f} ms",
-              file=sys.stderr)
+        print(
+            f"  {workload:<9} {path:<14} median {row['median_ms']:8.1f} ms  p90 {row['p90_ms']:8.1f} ms",
+            file=sys.stderr,
+        )
         return row
 
     def script_file(self, name: str, source: str) -> str:
@@ -131,10 +173,16 @@ class Bench:
             for name, source in workloads.items():
                 n = self.n if name == "tiny" else max(3, self.n // 3)
                 path = self.script_file(f"{name}.py", source)
-                self.record(name, "python3", timed(lambda: subprocess.run(
-                    ["/usr/bin/python3", path], check=True, capture_output=True), n))
-                self.record(name, "docker run", timed(lambda: subprocess.run(
-                    docker_flags(image, path), check=True, capture_output=True), n))
+                self.record(
+                    name,
+                    "python3",
+                    timed(lambda: subprocess.run(["/usr/bin/python3", path], check=True, capture_output=True), n),
+                )
+                self.record(
+                    name,
+                    "docker run",
+                    timed(lambda: subprocess.run(docker_flags(image, path), check=True, capture_output=True), n),
+                )
 
                 def lib_run(backend: DockerBackend, which: str) -> None:
                     def on_event(event: Event) -> None:
@@ -161,9 +209,19 @@ class Bench:
                     for _ in range(min(n, 10)):
                         pooled.wait_pool(30)
                         lib_run(pooled, "pooled")
-                self.record(name, "harness exec", timed(lambda: subprocess.run(
-                    [str(ROOT / ".venv/bin/harness"), "exec", path, "--json"], check=True, capture_output=True,
-                    env={**os.environ, "HARNESS_DATA_DIR": str(self.tmp / "data")}), max(3, n // 2)))
+                self.record(
+                    name,
+                    "harness exec",
+                    timed(
+                        lambda: subprocess.run(
+                            [str(ROOT / ".venv/bin/harness"), "exec", path, "--json"],
+                            check=True,
+                            capture_output=True,
+                            env={**os.environ, "HARNESS_DATA_DIR": str(self.tmp / "data")},
+                        ),
+                        max(3, n // 2),
+                    ),
+                )
             throughput = self.throughput(settings, workloads)
             exit_path = self.script_file("exit3.py", EXIT3)
             faithful["python3"] = subprocess.run(["/usr/bin/python3", exit_path], capture_output=True).returncode
@@ -172,15 +230,24 @@ class Bench:
             with DockerBackend(settings, pool_size=1) as pooled:
                 pooled.wait_pool(30)
                 faithful["pooled"] = pooled.run(RunSpec(script=EXIT3)).exit_code
-            done = subprocess.run([str(ROOT / ".venv/bin/harness"), "exec", exit_path, "--json"], capture_output=True,
-                                  env={**os.environ, "HARNESS_DATA_DIR": str(self.tmp / "data")})
+            done = subprocess.run(
+                [str(ROOT / ".venv/bin/harness"), "exec", exit_path, "--json"],
+                capture_output=True,
+                env={**os.environ, "HARNESS_DATA_DIR": str(self.tmp / "data")},
+            )
             faithful["harness exec (json)"] = json.loads(done.stdout)["exit_code"]
             faithful["harness exec (process)"] = done.returncode
         finally:
             cold.close()
-        return {"rows": self.rows, "first_line_ms": {k: {"median": statistics.median(v), "p90": pct(v, 0.9)}
-                                                     for k, v in first_line.items() if v},
-                "throughput": throughput, "exit_codes": faithful, "moderate_loops": loops}
+        return {
+            "rows": self.rows,
+            "first_line_ms": {
+                k: {"median": statistics.median(v), "p90": pct(v, 0.9)} for k, v in first_line.items() if v
+            },
+            "throughput": throughput,
+            "exit_codes": faithful,
+            "moderate_loops": loops,
+        }
 
     def throughput(self, settings: Settings, workloads: dict[str, str]) -> list[dict[str, Any]]:
         out = []
@@ -217,8 +284,10 @@ def report(data: dict[str, Any]) -> None:
     for r in rows:
         docker = base[(r["workload"], "docker run")]
         bare = base[(r["workload"], "python3")]
-        print(f"| {r['workload']} | {r['path']} | {r['n']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
-              f"{r['median_ms'] / docker:.2f} | {r['median_ms'] / bare:.2f} |")
+        print(
+            f"| {r['workload']} | {r['path']} | {r['n']} | {r['median_ms']:.1f} | {r['p90_ms']:.1f} | "
+            f"{r['median_ms'] / docker:.2f} | {r['median_ms'] / bare:.2f} |"
+        )
     print()
     for which, stats in data["first_line_ms"].items():
         print(f"first line to host callback, {which}: median {stats['median']:.1f} ms, p90 {stats['p90']:.1f} ms")
@@ -228,16 +297,21 @@ def report(data: dict[str, Any]) -> None:
     for t in data["throughput"]:
         print(f"| {t['workload']} | {t['mode']} | {t['concurrency']} | {t['scripts_per_s']:.2f} |")
     print()
-    print("exit code of a script that prints 'claims success' and exits 3:",
-          ", ".join(f"{k}={v}" for k, v in data["exit_codes"].items()))
+    print(
+        "exit code of a script that prints 'claims success' and exits 3:",
+        ", ".join(f"{k}={v}" for k, v in data["exit_codes"].items()),
+    )
     tiny = {path: base[("tiny", path)] for path in ("python3", "docker run", "cold", "pooled")}
     checks = [
         ("cold <= 1.0 x docker run --rm", tiny["cold"] <= tiny["docker run"]),
         ("pooled <= 0.3 x docker run --rm", tiny["pooled"] <= 0.3 * tiny["docker run"]),
         ("pooled <= 4 x bare python3", tiny["pooled"] <= 4 * tiny["python3"]),
         ("first line <= 15 ms pooled", data["first_line_ms"].get("pooled", {}).get("median", 1e9) <= 15),
-        ("exit codes faithful", all(v == 3 for k, v in data["exit_codes"].items() if k != "harness exec (process)")
-         and data["exit_codes"].get("harness exec (process)") == 1),
+        (
+            "exit codes faithful",
+            all(v == 3 for k, v in data["exit_codes"].items() if k != "harness exec (process)")
+            and data["exit_codes"].get("harness exec (process)") == 1,
+        ),
     ]
     print()
     for label, ok in checks:

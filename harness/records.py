@@ -26,7 +26,9 @@ __all__ = [
     "new_run_id",
 ]
 
-RunStatus = Literal["succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "interrupted"]
+RunStatus = Literal[
+    "succeeded", "failed", "timed_out", "oom_killed", "output_limit", "error", "interrupted", "cancelled"
+]
 OutputMode = Literal["new", "merge", "overwrite"]
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

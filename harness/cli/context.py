@@ -17,9 +17,14 @@ _current: ContextVar[tuple[Services, dict[str, Any]] | None] = ContextVar("harne
 
 def _cli_backend(settings: Settings) -> Backend:
     # One command runs one request: a warm pool would only add containers to start and remove.
+    from harness.cli.console import err_console
     from harness.execution.docker import DockerBackend
 
-    return DockerBackend(settings, pool_size=0)
+    def progress(message: str) -> None:
+        # Building the sandbox image takes a while the first time: say what is happening, on stderr.
+        err_console.print(f"[dim]sandbox:[/] {message}", highlight=False)
+
+    return DockerBackend(settings, pool_size=0, progress=progress)
 
 
 def services(**overrides: Any) -> Services:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.text import Text
@@ -14,12 +15,8 @@ from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError, InputError
 from harness.events import Event
-from harness.records import RunResult, RunSpec, new_run_id
+from harness.records import RunResult, new_run_id
 from harness.safe_text import visible
-
-if TYPE_CHECKING:
-    from harness.review.policy import Grant
-    from harness.services import Services
 
 __all__ = ["register"]
 
@@ -60,13 +57,6 @@ def print_summary(result: RunResult, run_dir: Path) -> None:
     out_console.print(visible(f"  run folder: {run_dir}"), highlight=False, markup=False)
 
 
-def _generated_source(opened: Services, record_id: str, allow_hosts: tuple[str, ...] = ()) -> Grant:
-    """A generated script's bytes (read once) with the hosts and limits the verified review allows."""
-    from harness.review.policy import authorize_rerun
-
-    return authorize_rerun(opened.generated, record_id, opened.settings.limits, allow_hosts)
-
-
 def register(app: typer.Typer) -> None:
     """Add the ``exec`` command to ``app``."""
 
@@ -98,79 +88,51 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
     ) -> None:
         """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
-        from harness.execution.docker import DockerBackend
-        from harness.execution.outputs import check_destination, output_mode
+        from harness.app.scripts import LimitOverrides, ScriptRun, exec_script
+        from harness.execution.outputs import output_mode
 
         mode = output_mode(merge=merge, overwrite=overwrite)
-        if output is not None:
-            check_destination(output, mode)
-        for path in inputs or ():
-            if not path.exists():
-                raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
-        limits = {"timeout_s": timeout, "memory": memory, "cpus": cpus, "pids": pids}
-        opened = services(pool_size=0, limits={k: v for k, v in limits.items() if v is not None})
-        settings = opened.settings
-        from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
-
-        hosts = parse_allow(allow_host or [])
-        grant = None
-        if generated is not None:
-            # The reviewed grant travels with the reviewed bytes (hashed as read); --allow-host narrows it.
-            grant = _generated_source(opened, generated, hosts)
-            source, hosts = grant.script, grant.hosts
-            name = "main.py"
-        elif script is not None and script.is_file():
-            source = script.read_text(encoding="utf-8", errors="replace")
-            name = script.name if script.name.endswith(".py") else "main.py"
-        else:
-            raise InputError(
-                f"script {script} does not exist" if script else "no script given",
-                hint="give the path of a Python file, or --generated ID",
-            )
-        from harness.runs import apply_retention
-
-        run_id = new_run_id()
-        folder = opened.runs.create(run_id)
-        run_dir = folder.path
-        spec = RunSpec(
-            script=source,
+        source, name = None, "main.py"
+        if generated is None:
+            if script is None or not script.is_file():
+                raise InputError(
+                    f"script {script} does not exist" if script else "no script given",
+                    hint="give the path of a Python file, or --generated ID",
+                )
+            source, name = script.read_text(encoding="utf-8", errors="replace"), script.name
+        run = ScriptRun(
+            source=source,
             name=name,
+            generated_id=generated,
             env=parse_env(env or []),
             inputs=tuple(inputs or ()),
-            output_dir=output or folder.output,
+            output_dir=output,
             output_mode=mode,
-            egress=hosts,
-            run_id=run_id,
+            limits=LimitOverrides(timeout_s=timeout, memory=memory, cpus=cpus, pids=pids),
+            allow_hosts=tuple(allow_host or ()),
+            run_id=new_run_id(),
         )
-        broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
-
-        def progress(message: str) -> None:
-            err_console.print(f"[dim]sandbox:[/] {message}", highlight=False)
-
-        with (
-            DockerBackend(settings, progress=progress) as backend,
-            folder.events() as log,
-            RunDisplay(err_console, f"{generated or name} · run {run_id}") as display,
-        ):
+        with ExitStack() as stack:
+            shown: list[RunDisplay] = []
 
             def on_event(event: Event) -> None:
-                # Events are written as they come, so an interrupted run keeps its log; past the
-                # log's caps they are counted, and not shown either.
-                if log.write(event):
-                    display.on_event(event)
+                # The display starts with the run's first event, after the checks and the engine set-up
+                # have said what they had to.
+                if not shown:
+                    title = f"{generated or run.name} · run {run.run_id}"
+                    shown.append(stack.enter_context(RunDisplay(err_console, title)))
+                shown[0].on_event(event)
 
-            result = backend.run(spec, on_event=on_event, on_fetch=broker)
-        folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
-        if grant is not None:
-            # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
-            opened.generated.record_run(grant.record_id, run_id, result.status)
-        apply_retention(settings, keep=(run_id,))
+            outcome = exec_script(services(), run, sink=on_event)
+        result = outcome.result
         if as_json:
             out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
         else:
-            print_summary(result, run_dir)
-            if log.dropped:
-                out_console.print(f"  {log.dropped} events past the log's caps were counted, not kept", markup=False)
-            for line in egress_lines(broker.summary() if broker else []):
+            print_summary(result, outcome.run_dir)
+            if outcome.events_dropped:
+                out_console.print(
+                    f"  {outcome.events_dropped} events past the log's caps were counted, not kept", markup=False
+                )
+            for line in egress_lines(outcome.egress):
                 out_console.print(line, markup=False)
         raise typer.Exit(0 if result.ok else 1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -12,6 +12,9 @@ from rich.table import Table
 from harness.cli.console import out_console
 from harness.cli.context import services
 from harness.safe_text import visible
+
+if TYPE_CHECKING:
+    from harness.app.history import PlanRow
 
 __all__ = ["register"]
 
@@ -26,29 +29,30 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """List recent requests: when, what, how they were served and how they ended."""
-        store = services().history
+        from harness.app.history import list_plans, list_runs
+
         if plans:
-            _show_plans(store.plans(limit), as_json)
+            _show_plans(list_plans(services(), limit), as_json)
             return
-        rows = store.recent(limit)
+        rows = list_runs(services(), limit)
         if as_json:
-            out_console.print_json(json.dumps([{**r, **_parsed(r)} for r in rows]), ensure_ascii=True)
+            out_console.print_json(json.dumps([r.model_dump(mode="json") for r in rows]), ensure_ascii=True)
             return
         table = Table(header_style="bold")
         for column in ("run", "started", "status", "strategy", "scaffold", "seconds", "tokens", "plan", "request"):
             table.add_column(column, overflow="fold")
         for r in rows:
-            in_plan = f"{r['plan_id']}/{r['phase']}#{r['attempt']}" if r.get("plan_id") else ""
+            in_plan = f"{r.plan_id}/{r.phase}#{r.attempt}" if r.plan_id else ""
             cells = (
-                r["run_id"],
-                r["started_at"],
-                r["status"],
-                r["strategy"] or "",
-                r["template"] or "",
-                f"{r['duration_s']:.2f}" if r["duration_s"] is not None else "",
-                str(r["tokens_used"] or 0),
+                r.run_id,
+                r.started_at,
+                r.status,
+                r.strategy or "",
+                r.template or "",
+                f"{r.duration_s:.2f}" if r.duration_s is not None else "",
+                str(r.tokens_used or 0),
                 in_plan,
-                r["request"][:60],
+                r.request[:60],
             )
             # Requests and template names may come from anyone (a promoted scaffold's name included).
             table.add_row(*(escape(visible(str(cell))) for cell in cells))
@@ -57,11 +61,13 @@ def register(app: typer.Typer) -> None:
     @app.command("stats")
     def stats_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """Per scaffold and workflow type: runs, success rate, median duration and tokens, estimate error."""
-        stats = services().history.stats()
+        from harness.app.history import stats
+
+        found = stats(services())
         if as_json:
-            out_console.print_json(json.dumps(stats), ensure_ascii=True)
+            out_console.print_json(found.model_dump_json(), ensure_ascii=True)
             return
-        for key, rows in stats.items():
+        for key, rows in found.model_dump().items():
             if key == "plans":
                 for r in rows:
                     error = (
@@ -91,22 +97,11 @@ def register(app: typer.Typer) -> None:
             out_console.print(table)
 
 
-def _parsed(row: dict[str, Any]) -> dict[str, Any]:
-    """The stored analysis and decision as JSON objects rather than strings."""
-    out = {}
-    for key in ("analysis", "decision"):
-        try:
-            out[key] = json.loads(row[key]) if row.get(key) else None
-        except ValueError:
-            out[key] = None
-    return out
-
-
-def _show_plans(plans: list[dict[str, Any]], as_json: bool) -> None:
+def _show_plans(found: tuple[PlanRow, ...], as_json: bool) -> None:
     if as_json:
-        out_console.print_json(json.dumps(plans), ensure_ascii=True)
+        out_console.print_json(json.dumps([p.model_dump(mode="json") for p in found]), ensure_ascii=True)
         return
-    for plan in plans:
+    for plan in (p.model_dump() for p in found):
         wall = f"{plan['wall_s']:.2f}s" if plan["wall_s"] is not None else "-"
         estimated = f" (estimated {plan['estimated_s']:g}s)" if plan["estimated_s"] else ""
         partial = ", partial" if plan["partial"] else ""

@@ -6,9 +6,7 @@ through ``visible``, so an escape sequence in a comment is shown rather than obe
 
 from __future__ import annotations
 
-import difflib
 import getpass
-import hashlib
 import json
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -20,20 +18,13 @@ from rich.table import Table
 
 from harness.cli.console import err_console, out_console
 from harness.cli.context import services
-from harness.errors import ConfigError, InvalidInput
-from harness.safe_text import visible, visible_lines
-from harness.settings import Settings
+from harness.errors import InvalidInput
+from harness.safe_text import visible
 
 if TYPE_CHECKING:
     from harness.review.params import Proposal
-    from harness.review.store import GeneratedStore
 
 __all__ = ["register"]
-
-
-def _store() -> tuple[Settings, GeneratedStore]:
-    opened = services()
-    return opened.settings, opened.generated
 
 
 def _reviewer(name: str | None) -> str:
@@ -51,8 +42,9 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """List generated scripts: pending, approved, rejected, promoted."""
-        _, store = _store()
-        records = store.all()
+        from harness.app.review import list_records
+
+        records = list_records(services())
         if as_json:
             out_console.print_json(json.dumps([json.loads(r.model_dump_json()) for r in records]), ensure_ascii=True)
             return
@@ -73,10 +65,10 @@ def register(app: typer.Typer) -> None:
     @group.command("show")
     def show_command(record_id: Annotated[str, typer.Argument(help="generated-script id")]) -> None:
         """Show a generated script with its findings, attempts and runs."""
-        _, store = _store()
-        record = store.load_record(record_id)
-        script_bytes = store.read_script(record_id)  # shown and hashed from one read
-        script = script_bytes.decode("utf-8", errors="replace")
+        from harness.app.review import show
+
+        detail = show(services(), record_id)
+        record, script, digest = detail.record, detail.script, detail.sha256
         head = f"{record.id} · {record.status} · {record.strategy} · {record.model}"
         out_console.print(visible(head), style="bold", markup=False)
         out_console.print(visible(f"request: {record.request}"), markup=False)
@@ -84,9 +76,9 @@ def register(app: typer.Typer) -> None:
             out_console.print(visible(f"explanation: {record.explanation}"), markup=False)
         if record.granted_hosts:
             out_console.print(visible(f"egress granted: {', '.join(record.granted_hosts)}"), markup=False)
-        digest = hashlib.sha256(script_bytes).hexdigest()
-        if record.reviewed_sha256 and record.reviewed_sha256 != digest:
-            out_console.print(f"[bold red]the script changed after review[/] (reviewed {record.reviewed_sha256[:16]}…)")
+        if detail.changed_after_review:
+            reviewed = (record.reviewed_sha256 or "")[:16]
+            out_console.print(f"[bold red]the script changed after review[/] (reviewed {reviewed}…)")
         out_console.print(f"sha256: {digest} (approve these bytes with --sha256 {digest[:16]})", markup=False)
         out_console.print(Syntax(visible(script, lines=True), "python", line_numbers=True))
         for attempt in record.attempts:
@@ -103,20 +95,10 @@ def register(app: typer.Typer) -> None:
         against: Annotated[str | None, typer.Option(help="scaffold to compare with (default: its base)")] = None,
     ) -> None:
         """Show how a generated script differs from a scaffold (its base by default)."""
-        from harness.generation.render import render, validate_params
+        from harness.app.review import diff
 
-        _, store = _store()
-        record, script = store.load(record_id)
-        name = against or record.base_scaffold
-        if name is None:
-            raise ConfigError(f"{record_id} has no base scaffold", hint="pass --against SCAFFOLD")
-        scaffold = services().library.get(name)
-        base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
-        # Compared line by line as Python splits lines; each line is shown with its controls escaped.
-        diff = difflib.unified_diff(
-            visible_lines(base), visible_lines(script), visible(f"scaffold/{name}"), record_id, lineterm=""
-        )
-        out_console.print(Syntax("\n".join(diff) or "(no difference)", "diff"))
+        compared = diff(services(), record_id, against)
+        out_console.print(Syntax("\n".join(compared.lines) or "(no difference)", "diff"))
 
     @group.command("approve")
     def approve_command(
@@ -137,14 +119,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Approve the script's exact bytes as reviewed (and any egress they need)."""
-        from harness.execution.egress import parse_allow
+        from harness.app.review import approve
 
-        _, store = _store()
-        hosts = parse_allow(allow_host or [])
-        record = store.transition(
-            record_id, "approved", reviewer=_reviewer(reviewer), note=note, grant_hosts=hosts, sha256=sha256
+        record = approve(
+            services(), record_id, reviewer=_reviewer(reviewer), note=note, hosts=allow_host or (), sha256=sha256
         )
         digest = (record.reviewed_sha256 or "")[:16]
+        hosts = record.granted_hosts
         granted = f"; egress to {', '.join(hosts)}" if hosts else ""
         out_console.print(f"{record.id} approved (sha256 {digest}…){granted}", markup=False)
 
@@ -160,13 +141,9 @@ def register(app: typer.Typer) -> None:
         reviewer: Annotated[str | None, typer.Option(help="who grants it (default: your user name)")] = None,
     ) -> None:
         """Grant an approved script's reviewed bytes egress to more hosts, or replace (revoke) its grant."""
-        from harness.execution.egress import parse_allow
+        from harness.app.review import grant
 
-        hosts = parse_allow(allow_host or [])
-        if not hosts and not replace:
-            raise ConfigError("no host given", hint="pass --allow-host HOST, or --replace alone to revoke the grant")
-        _, store = _store()
-        record = store.grant(record_id, hosts, reviewer=_reviewer(reviewer), replace=replace)
+        record = grant(services(), record_id, allow_host or (), reviewer=_reviewer(reviewer), replace=replace)
         out_console.print(f"{record.id} egress: {', '.join(record.granted_hosts) or 'none'}", markup=False)
 
     @group.command("reject")
@@ -176,8 +153,9 @@ def register(app: typer.Typer) -> None:
         reviewer: Annotated[str | None, typer.Option(help="who reviewed it (default: your user name)")] = None,
     ) -> None:
         """Reject the script, with the reason."""
-        _, store = _store()
-        record = store.transition(record_id, "rejected", reviewer=_reviewer(reviewer), note=reason)
+        from harness.app.review import reject
+
+        record = reject(services(), record_id, reviewer=_reviewer(reviewer), reason=reason)
         out_console.print(f"{record.id} rejected", markup=False)
 
     @app.command("promote")
@@ -193,21 +171,19 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, typer.Option("--yes", "-y", help="accept the proposed parameters")] = False,
     ) -> None:
         """Turn an approved generated script into a scaffold, reused next time with no LLM."""
-        from harness.review.promote import promote
+        from harness.app.review import promote, propose_params
 
-        settings, store = _store()
-        record, script = store.load(record_id)
-        proposals = [] if no_params else _propose(settings, script, record.request)
+        opened = services()
+        opened.generated.load_record(record_id)  # an unknown id says so before any LLM call
+        proposals: list[Proposal] = []
+        if not no_params:
+            proposed = propose_params(opened, record_id)
+            for note in proposed.notes:
+                err_console.print(visible(f"note: {note}"), markup=False, style="dim")
+            proposals = list(proposed.proposals)
         chosen = _confirm(proposals, param or [], yes)
-        folder = promote(
-            store,
-            record_id,
-            name,
-            library_root=settings.scaffolds_dir,
-            reviewer=_reviewer(reviewer),
-            parameters=chosen,
-        )
-        out_console.print(f"promoted {record_id} to {folder}", markup=False)
+        done = promote(opened, record_id, name, reviewer=_reviewer(reviewer), parameters=chosen)
+        out_console.print(f"promoted {record_id} to {done.folder}", markup=False)
         if chosen:
             names = ", ".join(p.name for p in chosen)
             err_console.print(f"parameters: {names} (defaults are the reviewed values)", style="dim")
@@ -215,36 +191,12 @@ def register(app: typer.Typer) -> None:
             err_console.print("no parameters: every value is fixed as reviewed", style="dim")
 
 
-def _propose(settings: Settings, script: str, request: str) -> list[Proposal]:
-    """Parameters proposed for a script: the LLM's choice when configured, else the plain rule."""
-    from harness.review.params import propose, propose_with_llm
-
-    if settings.anthropic_api_key is None:
-        return propose(script)
-    from harness.generation.budget import Budget
-    from harness.generation.llm import Llm
-
-    llm = Llm(settings, Budget(settings.budget))
-    try:
-        proposals, notes = propose_with_llm(llm, script, request)
-    finally:
-        llm.close()
-    for note in notes:
-        err_console.print(visible(f"note: {note}"), markup=False, style="dim")
-    return proposals
-
-
 def _confirm(proposals: list[Proposal], wanted: list[str], yes: bool) -> list[Proposal]:
     """The proposals a person accepted: named with --param, confirmed with --yes or at the prompt."""
     if wanted:
-        by_key = {key: p for p in proposals for key in (p.constant, p.name)}
-        unknown = [w for w in wanted if w not in by_key]
-        if unknown:
-            offered = visible(", ".join(f"{p.constant} ({p.name})" for p in proposals) or "none")
-            raise InvalidInput(
-                f"{unknown[0]!r} is not a proposed parameter", hint=f"proposed: {offered}", name=unknown[0]
-            )
-        return list(dict.fromkeys(by_key[w] for w in wanted))
+        from harness.app.review import choose
+
+        return list(choose(proposals, wanted))
     if not proposals:
         return []
     table = Table(header_style="bold", title="proposed parameters")

@@ -7,7 +7,7 @@ field is shown through ``visible`` (and escaped wherever markup is on).
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -20,39 +20,6 @@ from harness.safe_text import visible
 __all__ = ["register"]
 
 
-def _egress_in_force(scaffold: Any) -> tuple[tuple[str, ...], str | None]:
-    """What a scaffold's runs actually get: its egress only while a verified promotion seals it."""
-    if not scaffold.egress:
-        return (), None
-    from harness.review.policy import scaffold_egress
-    from harness.review.store import GeneratedStore
-    from harness.settings import Settings
-
-    return scaffold_egress(GeneratedStore.from_settings(Settings.from_env()).trust, scaffold)
-
-
-def _describe(scaffold: Any) -> dict[str, Any]:
-    in_force, why = _egress_in_force(scaffold)
-    return {
-        "name": scaffold.name,
-        "title": scaffold.title,
-        "workflow_type": scaffold.workflow_type,
-        "description": scaffold.description,
-        "keywords": list(scaffold.keywords),
-        "parameters": {n: p.model_dump(exclude_none=True) for n, p in scaffold.parameters.items()},
-        "inputs": [i.model_dump() for i in scaffold.inputs],
-        "outputs": [o.model_dump() for o in scaffold.outputs],
-        "expected_runtime_s": scaffold.expected_runtime_s,
-        "assertions": [a.model_dump(exclude_defaults=True) for a in scaffold.assertions],
-        "examples": [e.model_dump(exclude_none=True) for e in scaffold.examples],
-        "egress": list(scaffold.egress),
-        "egress_in_force": list(in_force),
-        "egress_withheld": why,
-        "version": scaffold.version,
-        "provenance": scaffold.provenance,
-    }
-
-
 def register(app: typer.Typer) -> None:
     """Add the ``templates`` command group to ``app``."""
     group = typer.Typer(help="List and inspect the scaffold library.", no_args_is_help=True)
@@ -61,19 +28,21 @@ def register(app: typer.Typer) -> None:
     @group.command("list")
     def list_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
         """List the scaffolds: name, workflow type, description."""
-        library = services().library
-        for error in library.errors:
-            err_console.print(
-                f"[yellow]warning:[/] scaffold not loaded: {escape(visible(str(error)))}", highlight=False
-            )
+        from harness.app.catalog import list_scaffolds
+
+        catalog = list_scaffolds(services())
+        for error in catalog.errors:
+            err_console.print(f"[yellow]warning:[/] scaffold not loaded: {escape(visible(error))}", highlight=False)
         if as_json:
-            out_console.print_json(json.dumps([_describe(s) for s in library.scaffolds]), ensure_ascii=True)
+            out_console.print_json(
+                json.dumps([s.model_dump(mode="json") for s in catalog.scaffolds]), ensure_ascii=True
+            )
             return
         table = Table(header_style="bold")
         table.add_column("name", no_wrap=True)
         table.add_column("type", no_wrap=True)
         table.add_column("description")
-        for scaffold in library.scaffolds:
+        for scaffold in catalog.scaffolds:
             egress = f" [yellow](egress: {escape(visible(', '.join(scaffold.egress)))})[/]" if scaffold.egress else ""
             name, kind, title = (
                 escape(visible(text)) for text in (scaffold.name, scaffold.workflow_type, scaffold.title)
@@ -87,9 +56,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     ) -> None:
         """Show a scaffold: description, parameters, inputs, outputs and an example invocation."""
-        scaffold = services().library.get(name)
+        from harness.app.catalog import show_scaffold
+
+        scaffold = show_scaffold(services(), name)
         if as_json:
-            out_console.print_json(json.dumps(_describe(scaffold)), ensure_ascii=True)
+            out_console.print_json(scaffold.model_dump_json(), ensure_ascii=True)
             return
         head = f"{scaffold.name} · {scaffold.workflow_type} · ~{scaffold.expected_runtime_s:g}s"
         out_console.print(visible(head), style="bold", markup=False)
@@ -107,7 +78,7 @@ def register(app: typer.Typer) -> None:
         for label, specs in (("reads", scaffold.inputs), ("writes", scaffold.outputs)):
             for spec in specs:
                 out_console.print(visible(f"{label} {spec.path}: {spec.description}"), markup=False)
-        in_force, why = _egress_in_force(scaffold)
+        in_force, why = scaffold.egress_in_force, scaffold.egress_withheld
         if in_force:
             out_console.print(visible(f"egress (sealed by review): {', '.join(in_force)}"), markup=False)
         elif why:

@@ -221,8 +221,10 @@ def merge(
             candidates = sorted(
                 [chosen, *(c for c in candidates if c.name != name)], key=lambda c: c.confidence, reverse=True
             )
-            taken.append(f"scaffold {name} ({confidence:.2f})")
-            features.append(f"LLM: scaffold {name} ({confidence:.2f})")
+            # A scaffold the heuristic had not listed counts as the LLM's reading only if it now leads.
+            if current is not None or candidates[0].name == name:
+                taken.append(f"scaffold {name} ({confidence:.2f})")
+                features.append(f"LLM: scaffold {name} ({confidence:.2f})")
         if candidates and candidates[0].name == name:
             declared = scaffolds[name].parameters
             if not analysis.candidates or analysis.candidates[0].name != name:

@@ -97,6 +97,13 @@ class Backend(ABC):
     def close(self) -> None:
         """Stop background work and remove every container this backend made."""
 
+    def cancel(self, run_id: str) -> bool:
+        """Stop the run ``run_id`` if it is running here, so it ends ``cancelled``; False when it is not (or cannot be).
+
+        A backend that cannot stop a run keeps this default; callers then let the run finish.
+        """
+        return False
+
     def __enter__(self) -> Backend:
         return self
 

@@ -188,6 +188,8 @@ class DockerBackend(Backend):
         self.owner = owner_token()
         self.runtime = self.settings.runtime or "engine default (runc)"
         self._active: dict[str, str] = {}
+        self._running: set[str] = set()  # run ids between run()'s start and end
+        self._cancelled: set[str] = set()  # of those, the ones cancel() was called for
         self._lock = threading.Lock()
         self._closed = False
         self._reaper = Reaper(self._remove)
@@ -210,6 +212,33 @@ class DockerBackend(Backend):
         """Run ``spec`` in a fresh container; the host decides its status."""
         if self._closed:
             raise RuntimeError("this backend is closed")
+        with self._lock:
+            self._running.add(spec.run_id)
+        try:
+            return self._run(spec, on_event, on_agent, on_fetch)
+        finally:
+            with self._lock:
+                self._running.discard(spec.run_id)
+                self._cancelled.discard(spec.run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        """Kill the container of run ``run_id`` (or the one it is about to get); the run ends ``cancelled``."""
+        with self._lock:
+            if run_id not in self._running:
+                return False
+            self._cancelled.add(run_id)
+            cids = [cid for cid, owner in self._active.items() if owner == run_id]
+        for cid in cids:
+            self._kill(cid)
+        return True
+
+    def _run(
+        self,
+        spec: RunSpec,
+        on_event: EventCallback | None,
+        on_agent: AgentHandler | None,
+        on_fetch: FetchHandler | None,
+    ) -> RunResult:
         limits = spec.limits or self.settings.limits
         mounts = _input_mounts(spec.inputs)
         out_dir = (
@@ -225,6 +254,8 @@ class DockerBackend(Backend):
         if handle is None:
             handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id)
         self._track(handle.cid, spec.run_id)
+        if self._is_cancelled(spec.run_id):
+            self._kill(handle.cid)  # cancelled while the container was being made: it never gets the job
         try:
             handlers = (on_agent, on_fetch if spec.egress else None)
             result = self._drive(handle, spec, limits, mounts, inputs_blob, out_dir, on_event, handlers)
@@ -436,6 +467,10 @@ class DockerBackend(Backend):
         with self._lock:
             self._active.pop(cid, None)
 
+    def _is_cancelled(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._cancelled
+
     # -- one run --------------------------------------------------------------------------------
     def _drive(
         self,
@@ -510,6 +545,9 @@ class DockerBackend(Backend):
             if reader.archive_over_cap:
                 killed_for = "archive"
                 break
+        if self._is_cancelled(spec.run_id):
+            # The kill ended the stream (or will): whatever else happened, the caller stopped it.
+            killed_for, engine_error = "cancelled", ""
         t_stream = reader.elapsed()
         if killed_for or engine_error:
             # Close our end first: while the engine is blocked writing to an attach stream nobody
@@ -626,6 +664,8 @@ def _decide(
     exit_code: int | None, oom: bool, killed_for: str, engine_error: str, limits: Limits, reader: RunReader
 ) -> tuple[RunStatus, str]:
     """The host's verdict on a run; nothing the script printed is consulted."""
+    if killed_for == "cancelled":
+        return "cancelled", "cancelled on request; the container was killed"
     if killed_for == "timeout":
         return "timed_out", f"killed after the {limits.timeout_s:g} s timeout"
     if killed_for == "output":

@@ -71,6 +71,8 @@ class ScriptedBackend(Backend):
         self.specs: list[RunSpec] = []  # every spec run, in order, for tests to inspect
         self.closed = False
         self._lock = threading.Lock()  # a plan runs phases from several threads
+        self._running: set[str] = set()
+        self._cancelled: set[str] = set()
 
     def run(
         self,
@@ -83,6 +85,34 @@ class ScriptedBackend(Backend):
         """Play the next outcome for ``spec``; the host side (events, handlers, outputs, verdict) is real."""
         if self.closed:
             raise RuntimeError("this backend is closed")
+        with self._lock:
+            self._running.add(spec.run_id)
+        try:
+            return self._play(spec, on_event, on_agent, on_fetch)
+        finally:
+            with self._lock:
+                self._running.discard(spec.run_id)
+                self._cancelled.discard(spec.run_id)
+
+    def cancel(self, run_id: str) -> bool:
+        """Stop playing run ``run_id``: the events not yet played are not, and it ends ``cancelled``."""
+        with self._lock:
+            if run_id not in self._running:
+                return False
+            self._cancelled.add(run_id)
+            return True
+
+    def _is_cancelled(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._cancelled
+
+    def _play(
+        self,
+        spec: RunSpec,
+        on_event: EventCallback | None,
+        on_agent: AgentHandler | None,
+        on_fetch: FetchHandler | None,
+    ) -> RunResult:
         outcome = self._next(spec)
         limits = spec.limits or self.limits
         mounts = _input_mounts(spec.inputs)  # a missing input fails here, as it does before a container starts
@@ -100,6 +130,8 @@ class ScriptedBackend(Backend):
         fetcher = on_fetch if spec.egress else None  # as the Docker backend: no grant, no fetches
         deadline = time.monotonic() + limits.timeout_s  # a fetch is bounded by the run's end, as in a real run
         for event in outcome.events:
+            if self._is_cancelled(spec.run_id):
+                break
             stream, line = _line(event)
             reader.feed(stream, line)
             while reader.host_requests:
@@ -112,7 +144,9 @@ class ScriptedBackend(Backend):
         reader.feed(1, b"\n" + marker.encode() + b"\n" + _tar(outcome.outputs))
         reader.finish()
         collected = collect_run_outputs(reader, out_dir, limits)
-        if outcome.status is not None:
+        if self._is_cancelled(spec.run_id):
+            status, message = _decide(outcome.exit_code, False, "cancelled", "", limits, reader)
+        elif outcome.status is not None:
             status, message = outcome.status, outcome.message or f"scripted: {outcome.status}"
         else:
             status, message = _decide(outcome.exit_code, False, "", "", limits, reader)
@@ -159,11 +193,13 @@ class ScriptedBackend(Backend):
     def _next(self, spec: RunSpec) -> Outcome:
         with self._lock:
             self.specs.append(spec)
-            if self._answer_for is not None:
-                return self._answer_for(spec)
-            if not self._queue:
-                raise RuntimeError(f"the scripted backend has no outcome left for run {spec.run_id}")
-            return self._queue.pop(0)
+            answer_for = self._answer_for
+            if answer_for is None:
+                if not self._queue:
+                    raise RuntimeError(f"the scripted backend has no outcome left for run {spec.run_id}")
+                return self._queue.pop(0)
+        # Outside the lock: the callable stands for the script running, and may cancel the run meanwhile.
+        return answer_for(spec)
 
 
 def _line(event: Event) -> tuple[int, bytes]:

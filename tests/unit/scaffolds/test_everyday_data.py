@@ -296,3 +296,83 @@ def test_json_unknown_field_and_unreadable_input(tmp_path: Path) -> None:
     write(broken, "a.json", "{not json")
     ran = run_scaffold("json_transform", {}, broken, tmp_path / "2")
     assert ran.code == 3 and "no records read" in ran.stderr
+
+
+# -- text_search ------------------------------------------------------------------------------
+def test_todos_are_found_with_file_and_line(tmp_path: Path) -> None:
+    ran = run_scaffold("text_search", {"find": "todo"}, ROOT / "scaffolds/text_search/example/project", tmp_path)
+    assert ran.code == 0, ran.stderr
+    report = ran.json("matches.json")
+    assert report["matches_total"] == 3
+    assert [(m["file"], m["line"]) for m in report["matches"]] == [
+        ("src/app.py", 5),
+        ("src/app.py", 10),
+        ("src/app.py", 11),
+    ]
+    assert report["files_skipped"] == ["logo.bin"]
+
+
+def test_emails_are_counted_once_each(tmp_path: Path) -> None:
+    ran = run_scaffold("text_search", {"find": "email"}, ROOT / "scaffolds/text_search/example/project", tmp_path)
+    assert ran.code == 0, ran.stderr
+    distinct = {d["value"]: d["count"] for d in ran.json("matches.json")["distinct"]}
+    assert distinct == {
+        "ops@example.com": 2,
+        "oncall@example.org": 1,
+        "security@example.com": 1,
+        "billing@example.com": 1,
+    }
+
+
+def test_nothing_found_is_an_answer_and_a_bad_regex_is_an_error(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    write(data, "a.txt", "nothing to see\n")
+    ran = run_scaffold("text_search", {"find": "regex", "regex": "secret"}, data, tmp_path / "1")
+    assert ran.code == 0 and ran.json("matches.json")["matches_total"] == 0
+    assert "Nothing matched." in (ran.output / "matches.md").read_text()
+    bad = run_scaffold("text_search", {"find": "regex", "regex": "(unclosed"}, data, tmp_path / "2")
+    assert bad.code == 2 and "cannot use the regular expression" in bad.stderr
+
+
+# -- disk_usage -------------------------------------------------------------------------------
+def test_disk_usage_matches_the_files(tmp_path: Path) -> None:
+    home = ROOT / "scaffolds/disk_usage/example/home"
+    ran = run_scaffold("disk_usage", {"top": 2, "depth": 1}, home, tmp_path)
+    assert ran.code == 0, ran.stderr
+    report = ran.json("usage.json")
+    files = [p for p in home.rglob("*") if p.is_file()]
+    assert report["files"] == len(files)
+    assert report["total_bytes"] == sum(p.stat().st_size for p in files)
+    biggest = sorted(files, key=lambda p: -p.stat().st_size)[:2]
+    assert [item["path"] for item in report["largest"]] == [str(p.relative_to(home)) for p in biggest]
+    folders = {f["folder"]: f["bytes"] for f in report["folders"]}
+    assert folders["videos"] == sum(p.stat().st_size for p in (home / "videos").iterdir())
+    assert folders["."] == (home / "todo.md").stat().st_size
+
+
+# -- code_stats -------------------------------------------------------------------------------
+def test_code_stats_counts_code_comments_and_blanks(tmp_path: Path) -> None:
+    ran = run_scaffold("code_stats", {}, ROOT / "scaffolds/code_stats/example/pkg", tmp_path)
+    assert ran.code == 0, ran.stderr
+    languages = {item["language"]: item for item in ran.json("code_stats.json")["languages"]}
+    # core.py: docstring, 2 defs, 2 returns = 5 code; 2 comments; 5 blanks.
+    assert (languages["Python"]["code"], languages["Python"]["comment"], languages["Python"]["blank"]) == (5, 2, 5)
+    # app.js: const, function, return, closing brace = 4 code; 3 comment lines; 2 blanks.
+    assert (languages["JavaScript"]["code"], languages["JavaScript"]["comment"]) == (4, 3)
+    assert languages["Markdown"]["files"] == 1
+
+
+# -- csv_merge --------------------------------------------------------------------------------
+def test_merge_matches_columns_across_dialects_and_drops_duplicates(tmp_path: Path) -> None:
+    ran = run_scaffold("csv_merge", {"dedupe": True}, ROOT / "scaffolds/csv_merge/example/exports", tmp_path)
+    assert ran.code == 0, ran.stderr
+    lines = (ran.output / "merged.csv").read_text().splitlines()
+    assert lines == [
+        "ID,name,email,city,source_file",
+        "3,Grace,grace@example.com,Arlington,february.csv",
+        "1,Ada,ada@example.com,London,february.csv",
+        "1,Ada,ada@example.com,,january.csv",
+        "2,Alan,alan@example.com,,january.csv",
+    ]
+    report = ran.json("merge_report.json")
+    assert (report["rows_read"], report["rows_written"], report["duplicates_dropped"]) == (5, 4, 1)
