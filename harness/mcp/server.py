@@ -29,9 +29,11 @@ import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, InputRequiredResult, ToolAnnotations
-from pydantic import Field, JsonValue, ValidationError
+from pydantic import Field, ValidationError
 
 from harness import __version__
+from harness.app.catalog import ScaffoldInfo
+from harness.app.scripts import LimitOverrides
 from harness.errors import HarnessError, InvalidInput, RunError
 from harness.events import Event
 from harness.mcp.files import decode_inputs, input_folder, read_inline
@@ -48,6 +50,7 @@ from harness.safe_text import visible
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from harness.app.cancel import CancelToken
     from harness.records import Artifact, RunResult
     from harness.report import Report
     from harness.services import Services
@@ -133,12 +136,16 @@ class _ToolErrors:
             raise ToolError(f"{type(exc).__name__}: {visible(exc.one_line())}") from exc
 
 
-_tool_errors = _ToolErrors
+async def _with_progress(ctx: Context[Any, Any], work: Callable[[Notify, CancelToken], T]) -> T:
+    """Run ``work`` in a worker thread; the notes it posts become progress notifications.
 
+    When the client cancels the call (``notifications/cancelled``), the SDK cancels this task;
+    the token is then set, so the run stops (its container is killed) instead of running on.
+    """
+    from harness.app.cancel import CancelToken
 
-async def _with_progress(ctx: Context[Any, Any], work: Callable[[Notify], T]) -> T:
-    """Run ``work`` in a worker thread; the notes it posts become progress notifications."""
     send, receive = anyio.create_memory_object_stream[str](_PROGRESS_QUEUE)
+    cancel = CancelToken()
 
     async def forward() -> None:
         sent = 0
@@ -152,17 +159,30 @@ async def _with_progress(ctx: Context[Any, Any], work: Callable[[Notify], T]) ->
             anyio.from_thread.run_sync(send.send_nowait, note)
         except anyio.WouldBlock:
             pass  # a flood of notes is dropped, not queued: the run's own log keeps every event
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, RuntimeError):
+            pass  # the call was cancelled (nobody listens) or the loop is ending: the run still ends properly
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        with scope:
+            try:
+                await anyio.sleep_forever()
+            finally:
+                if not scope.cancel_called:
+                    cancel.set()  # the call itself was cancelled, not the watch
 
     failure: HarnessError | None = None
+    watching = anyio.CancelScope()
     async with anyio.create_task_group() as group:
         group.start_soon(forward)
+        group.start_soon(watch, watching)
         try:
-            result = await anyio.to_thread.run_sync(work, post)
+            result = await anyio.to_thread.run_sync(work, post, cancel)
         except HarnessError as exc:
             failure = exc  # raised past the task group, which would wrap it in an exception group
         finally:
+            watching.cancel()
             send.close()
-    with _tool_errors():
+    with _ToolErrors():
         if failure is not None:
             raise failure
     return result
@@ -291,39 +311,17 @@ def _run_python(
     services: Services,
     code: str,
     files: dict[str, bytes],
-    timeout_s: float | None,
-    memory: str | None,
+    limits: LimitOverrides,
     notify: Notify,
+    cancel: CancelToken,
 ) -> ScriptOutcome:
-    from harness.execution.limits import Limits
-    from harness.records import RunSpec, new_run_id
-    from harness.runs import apply_retention
+    from harness.app.scripts import ScriptRun, exec_script
 
-    settings = services.settings
-    limits = Limits.build(settings.limits, timeout_s=timeout_s, memory=memory)
-    run_id = new_run_id()
-    backend = services.backend  # an engine that does not answer says so before a run folder is made
+    services.backend  # noqa: B018 - an engine that does not answer says so before a run folder is made
     with input_folder(files) as inputs:
-        folder = services.runs.create(run_id)
-        spec = RunSpec(
-            script=code,
-            name="main.py",
-            inputs=inputs,
-            output_dir=folder.output,
-            limits=None if limits == settings.limits else limits,
-            run_id=run_id,
-        )
-        sink = _event_notes(notify)
-        with folder.events() as log:
-
-            def on_event(event: Event) -> None:
-                if log.write(event):
-                    sink(event)
-
-            result = backend.run(spec, on_event=on_event)
-    folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
-    apply_retention(settings, keep=(run_id,))
-    return script_outcome(result, folder.path)
+        run = ScriptRun(source=code, inputs=inputs, limits=limits)
+        outcome = exec_script(services, run, sink=_event_notes(notify), cancel=cancel)
+    return script_outcome(outcome.result, outcome.run_dir)
 
 
 def _run_request(
@@ -366,7 +364,7 @@ def _check_code(code: str, policy: str) -> CheckOutcome:
     )
 
 
-def _summary(scaffold: Any) -> TemplateSummary:
+def _summary(scaffold: ScaffoldInfo) -> TemplateSummary:
     return TemplateSummary(
         name=scaffold.name,
         title=scaffold.title,
@@ -380,30 +378,10 @@ def _summary(scaffold: Any) -> TemplateSummary:
     )
 
 
-def _describe(services: Services, scaffold: Any) -> dict[str, JsonValue]:
-    from harness.review.policy import scaffold_egress
-
-    in_force, why = scaffold_egress(services.generated.trust, scaffold)
-    return {
-        "name": scaffold.name,
-        "title": scaffold.title,
-        "workflow_type": scaffold.workflow_type,
-        "description": scaffold.description,
-        "keywords": list(scaffold.keywords),
-        "parameters": {n: p.model_dump(mode="json", exclude_none=True) for n, p in scaffold.parameters.items()},
-        "inputs": [i.model_dump(mode="json") for i in scaffold.inputs],
-        "outputs": [o.model_dump(mode="json") for o in scaffold.outputs],
-        "expected_runtime_s": scaffold.expected_runtime_s,
-        "assertions": [a.model_dump(mode="json", exclude_defaults=True) for a in scaffold.assertions],
-        "examples": [e.model_dump(mode="json", exclude_none=True) for e in scaffold.examples],
-        "egress": list(scaffold.egress),
-        "egress_in_force": list(in_force),
-        "egress_withheld": why,
-        "version": scaffold.version,
-    }
-
-
 def _pending(services: Services) -> list[ReviewItem]:
+    from harness.app.review import list_records
+
+    records = sorted(list_records(services, "pending_review"), key=lambda r: r.created_at, reverse=True)
     return [
         ReviewItem(
             id=r.id,
@@ -415,8 +393,7 @@ def _pending(services: Services) -> list[ReviewItem]:
             gate_passed=r.gate_passed,
             attempts=len(r.attempts),
         )
-        for r in services.generated.all()
-        if r.status == "pending_review"
+        for r in records
     ]
 
 
@@ -451,9 +428,12 @@ def build_server(services: Services) -> MCPServer[Any]:
         outputs come back inline, every output is listed with its size). The status is the host's
         verdict (exit code, time-out, memory kill), never the script's claim.
         """
-        with _tool_errors():
+        with _ToolErrors():
             decoded = decode_inputs(files, files_base64)
-        return await _with_progress(ctx, lambda notify: _run_python(services, code, decoded, timeout_s, memory, notify))
+        limits = LimitOverrides(timeout_s=timeout_s, memory=memory)
+        return await _with_progress(
+            ctx, lambda notify, cancel: _run_python(services, code, decoded, limits, notify, cancel)
+        )
 
     @server.tool(annotations=runs)
     async def run_request(
@@ -469,10 +449,10 @@ def build_server(services: Services) -> MCPServer[Any]:
 
         A generated script is kept for a person's review (see list_pending_reviews).
         """
-        with _tool_errors():
+        with _ToolErrors():
             decoded = decode_inputs(files, files_base64)
         return await _with_progress(
-            ctx, lambda notify: _run_request(services, request, template, params, decoded, notify)
+            ctx, lambda notify, _cancel: _run_request(services, request, template, params, decoded, notify)
         )
 
     @server.tool(annotations=reads)
@@ -483,29 +463,32 @@ def build_server(services: Services) -> MCPServer[Any]:
         ] = "strict",
     ) -> CheckOutcome:
         """Run the static-check gate on code: every finding with line, message and a concrete fix."""
-        with _tool_errors():
+        with _ToolErrors():
             return await anyio.to_thread.run_sync(_check_code, code, policy)
 
     @server.tool(annotations=reads)
     def list_templates() -> list[TemplateSummary]:
         """List the scaffold library: reviewed templates that serve common requests without an LLM."""
-        with _tool_errors():
-            return [_summary(s) for s in services.library.scaffolds]
+        from harness.app.catalog import list_scaffolds
+
+        with _ToolErrors():
+            return [_summary(s) for s in list_scaffolds(services).scaffolds]
 
     @server.tool(annotations=reads)
     def show_template(
         name: Annotated[str, Field(min_length=1, max_length=200, description="a scaffold name from list_templates")],
-    ) -> dict[str, JsonValue]:
+    ) -> ScaffoldInfo:
         """Show one scaffold: parameters, inputs it reads, outputs it writes, checks and examples."""
-        with _tool_errors():
-            return _describe(services, services.library.get(name))
+        from harness.app.catalog import show_scaffold
+
+        with _ToolErrors():
+            return show_scaffold(services, name)
 
     @server.tool(annotations=reads)
     def list_pending_reviews() -> list[ReviewItem]:
         """List generated scripts waiting for a person's review, newest first."""
-        with _tool_errors():
-            items = _pending(services)
-        return sorted(items, key=lambda item: item.created_at, reverse=True)
+        with _ToolErrors():
+            return _pending(services)
 
     return server
 

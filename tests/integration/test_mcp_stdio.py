@@ -164,3 +164,35 @@ def test_every_tool_over_stdio_with_real_containers(tmp_path: Path) -> None:
     assert "NotFound" in seen["unknown"] and "no_such_scaffold" in seen["unknown"]
     assert "invalid arguments: code" in seen["missing"]
     assert "Traceback" not in stderr, stderr
+
+
+def test_a_cancelled_call_stops_its_container(tmp_path: Path) -> None:
+    runs: list[str] = []
+
+    async def body(session: ClientSession) -> None:
+        started = anyio.Event()
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            if message and message.startswith("run ") and "started" in message:
+                runs.append(message.split()[1])
+                started.set()
+
+        arguments = {"code": "import time\ntime.sleep(120)\n", "timeout_s": 300}
+        async with anyio.create_task_group() as group:
+            group.start_soon(lambda: session.call_tool("run_python", arguments, progress_callback=progress))
+            with anyio.fail_after(60):
+                await started.wait()
+            group.cancel_scope.cancel()  # the agent gives up: notifications/cancelled
+        # The server is still there for the next call, and the run is over well before its 120 s.
+        with anyio.fail_after(30):
+            listed = await session.call_tool("list_templates", {})
+        assert not listed.is_error
+        result = tmp_path / "data" / "runs" / runs[0] / "result.json"
+        with anyio.fail_after(30):
+            while not result.exists():
+                await anyio.sleep(0.1)
+
+    _with_server(tmp_path, body)
+    (run_id,) = runs
+    result = json.loads((tmp_path / "data" / "runs" / run_id / "result.json").read_text())
+    assert result["status"] == "cancelled" and result["duration_s"] < 60, result

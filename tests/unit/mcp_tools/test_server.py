@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -237,3 +239,43 @@ def test_an_engine_that_does_not_answer_is_a_tool_error_not_a_crash() -> None:
         "Error executing tool run_python: EngineUnavailable: "
         "no container engine answered at unix:///nowhere: start the Docker engine"
     )
+
+
+class _Blocking(ScriptedBackend):
+    """A run that lasts until it is cancelled: the scripted script waits for ``cancel``."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.cancelled = threading.Event()
+        super().__init__(self._answer)
+
+    def _answer(self, spec: RunSpec) -> Outcome:
+        self.started.set()
+        self.cancelled.wait(30)
+        return Outcome(events=(LogEvent(message="never played"),))
+
+    def cancel(self, run_id: str) -> bool:
+        stopped = super().cancel(run_id)
+        self.cancelled.set()
+        return stopped
+
+
+def test_a_cancelled_call_cancels_its_run() -> None:
+    backend = _Blocking()
+    with Services(Settings.from_env(), backend=backend) as opened:
+
+        async def body(client: Client) -> None:
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.call_tool, "run_python", {"code": "import time; time.sleep(60)"})
+                await anyio.to_thread.run_sync(backend.started.wait, 10)
+                group.cancel_scope.cancel()  # the client abandons the call: notifications/cancelled
+            # The server stops the run instead of letting it go on: it is over before the next call.
+            await client.call_tool("list_templates", {})
+            assert await anyio.to_thread.run_sync(backend.cancelled.wait, 10)
+
+        _call(opened, body)
+        (run_dir,) = [p for p in opened.settings.runs_dir.iterdir() if p.is_dir()]
+    deadline = time.monotonic() + 10
+    while not (run_dir / "result.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert json.loads((run_dir / "result.json").read_text())["status"] == "cancelled"
