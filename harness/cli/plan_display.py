@@ -31,12 +31,12 @@ class PlanDisplay(LiveView):
         super().__init__(console)
         self.rows = {row["phase"]: {"stage": row["stage"], "state": "waiting", "note": ""} for row in phases}
 
-    def on_phase(self, name: str, state: str, report: Any = None) -> None:
-        """A phase changed state (running, succeeded, failed, skipped, ...)."""
+    def on_phase(self, name: str, state: str, message: str | None = None) -> None:
+        """A phase changed state (running, succeeded, failed, skipped, ...); ``message`` says why it ended so."""
         with self._lock:
             self.rows[name]["state"] = state
-            if report is not None and state != "succeeded":
-                self.rows[name]["note"] = visible(report.execution_result.message)[:80]
+            if message is not None and state != "succeeded":
+                self.rows[name]["note"] = visible(message)[:80]
             self._refresh(visible(f"{_MARK.get(state, '✗')} {name}: {state}"))
 
     def on_event(self, name: str, event: Event) -> None:

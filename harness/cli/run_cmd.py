@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.markup import escape
@@ -16,10 +15,15 @@ from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
-from harness.errors import ConfigError, InputError, InvalidInput, RunError
-from harness.execution.outputs import check_destination, output_mode
-from harness.records import OutputMode, new_run_id
+from harness.errors import ConfigError
+from harness.execution.outputs import output_mode
 from harness.safe_text import visible
+
+if TYPE_CHECKING:
+    from harness.app.requests import RequestIn, Route
+    from harness.pipeline import Prepared
+    from harness.progress import RequestEvent
+    from harness.services import Services
 
 __all__ = ["register"]
 
@@ -64,9 +68,6 @@ def _show_findings(findings: Any, *, include_info: bool = False) -> None:
     for f in shown:
         table.add_row(f.code, f.severity, f"{f.line}:{f.col}", escape(visible(f.message)), escape(visible(f.hint)))
     err_console.print(table)
-
-
-STRATEGIES = ("use_template", "customise_template", "hybrid", "generate_custom")
 
 
 class _TokenStream:
@@ -122,29 +123,19 @@ def _summary(report: Any, run_dir: Path) -> None:
     out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
 
 
-def _serve(
-    harness: Any,
-    prepared: Any,
-    template: str | None,
-    inputs: list[Path] | None,
-    output: Path | None,
-    mode: OutputMode,
-    dry_run: bool,
-    as_json: bool,
-    yes: bool,
-) -> None:
+def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
     """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
+    from harness.app import requests as app_requests
+
     _show_analysis(prepared.analysis, prepared.decision)
-    if prepared.decision.missing:
-        for item in prepared.decision.missing[1:]:
-            err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
-        raise InvalidInput(f"cannot run this request yet: missing {prepared.decision.missing[0]}")
+    for item in prepared.decision.missing[1:]:
+        err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
     if prepared.generation is not None:
         record = prepared.generation.record
         err_console.print(
             f"[bold]generated[/] {record.id} in {len(record.attempts)} attempt(s), "
             f"{record.tokens.get('input_tokens', 0) + record.tokens.get('output_tokens', 0)} tokens; "
-            f"kept in {harness.settings.generated_dir / record.id} for review",
+            f"kept in {opened.settings.generated_dir / record.id} for review",
             highlight=False,
         )
         for attempt in record.attempts:
@@ -153,13 +144,9 @@ def _serve(
                 err_console.print(
                     f"  attempt {attempt.number} ({attempt.stage}): {escape(visible(why))}", highlight=False
                 )
-        if prepared.script is None:
-            raise RunError(
-                f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
-                hint=f"the attempts are kept in {harness.settings.generated_dir / record.id}",
-            )
+    app_requests.ensure_runnable(opened, prepared)
     assert prepared.checks is not None and prepared.script is not None
-    if dry_run:
+    if req.dry_run:
         shown = visible(prepared.script, lines=True)
         out_console.print(
             Syntax(shown, "python", line_numbers=True) if sys.stdout.isatty() else shown,
@@ -171,20 +158,23 @@ def _serve(
         err_console.print(f"dry run: the script {verdict} the {prepared.gate_policy} gate; nothing was run")
         raise typer.Exit(0 if prepared.gate_passed else 1)
     if not prepared.gate_passed:
-        report = harness.execute(prepared)
+        report = app_requests.run_prepared(opened, prepared, req)
         _show_findings(prepared.checks.findings)
         kept = f"script, findings and report are in {prepared.run_dir}"
         err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
         if as_json:
             out_console.print_json(report.model_dump_json(), ensure_ascii=True)
         raise typer.Exit(1)
-    if not yes and template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
+    if not yes and req.template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
         raise typer.Exit(1)
     title = f"{prepared.decision.template or prepared.decision.strategy} · run {prepared.run_id}"
     with RunDisplay(err_console, title) as display:
-        report = harness.execute(
-            prepared, inputs=tuple(inputs or ()), output_dir=output, output_mode=mode, on_event=display.on_event
-        )
+
+        def sink(event: RequestEvent) -> None:
+            if event.kind == "run":
+                display.on_event(event.event)
+
+        report = app_requests.run_prepared(opened, prepared, req, sink=sink)
     if as_json:
         out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
@@ -192,57 +182,29 @@ def _serve(
     raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
 
 
-def _plan_for(harness: Any, request: str) -> tuple[Any, Any]:
-    """The plan for a multi-job request (or None) and its estimate; each part is analysed once."""
-    from functools import cache
-
-    from harness.dispatch.plan import estimate_plan, split_request
-    from harness.orchestrate import plan_workers
-
-    # Splitting only asks whether each part is served by a scaffold: the heuristic answers that,
-    # and the request's one LLM analysis (if any) is made by prepare, under its budget.
-    analysed = cache(lambda part: harness.analyse(part, ask_llm=False))
-    plan = split_request(request, lambda part: analysed(part)[1])
-    if plan is None:
-        return None, None
-    estimates = {phase.name: analysed(phase.request)[0].estimate for phase in plan.phases}
-    return plan, estimate_plan(plan, estimates, plan_workers())
-
-
-def _run_plan(
-    harness: Any,
-    plan: Any,
-    request: str,
-    inputs: list[Path] | None,
-    output: Path | None,
-    mode: OutputMode,
-    as_json: bool,
-    estimate: Any = None,
-) -> None:
+def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) -> None:
     """Run a multi-phase plan, showing each phase as it starts and ends."""
+    from harness.app import requests as app_requests
     from harness.cli.plan_display import PlanDisplay
     from harness.dispatch.plan import describe
-    from harness.orchestrate import run_plan
 
+    plan = routed.plan
+    assert plan is not None
     for row in describe(plan):
         after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
         line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
         err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
-    target = output or harness.settings.runs_dir / f"plan-{new_run_id()}"
-    backend = harness.services.backend  # made before the display starts; the invocation's services close it
+    opened.backend  # noqa: B018 - made before the display starts; the invocation's services close it
     with PlanDisplay(err_console, describe(plan)) as display:
-        report = run_plan(
-            harness,
-            plan,
-            request,
-            inputs=tuple(inputs or ()),
-            output_dir=target,
-            output_mode=mode,
-            backend=backend,
-            on_phase=display.on_phase,
-            on_event=display.on_event,
-            estimate=estimate,
-        )
+
+        def sink(event: RequestEvent) -> None:
+            if event.kind == "phase_changed":
+                display.on_phase(event.phase, event.state, event.message if event.run_id else None)
+            elif event.kind == "run" and event.phase is not None:
+                display.on_event(event.phase, event.event)
+
+        done = app_requests.run_plan(opened, plan, req, estimate=routed.estimate, sink=sink)
+    report, target = done.report, done.output_dir
     if as_json:
         out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
@@ -255,10 +217,10 @@ def _run_plan(
         )
         for item in report.deliverables:
             out_console.print(visible(f"  {item}"), markup=False)
-        for done in report.phases:
-            if done.outputs_partial:
+        for phase in report.phases:
+            if phase.outputs_partial:
                 out_console.print(
-                    visible(f"  {done.name}: outputs partial, not everything was collected"), markup=False
+                    visible(f"  {phase.name}: outputs partial, not everything was collected"), markup=False
                 )
         out_console.print(f"  outputs: {target}", markup=False)
         out_console.print(f"  report: {target / report.report_file}", markup=False)
@@ -289,36 +251,39 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[int | None, typer.Option(help="token budget for this request (all LLM calls)")] = None,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
-        from harness.pipeline import Harness
+        from harness.app import requests as app_requests
 
         mode = output_mode(merge=merge, overwrite=overwrite)
-        if output is not None:
-            check_destination(output, mode)  # before any LLM call is paid for
-        for path in inputs or ():
-            if not path.exists():
-                raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
-        if strategy is not None and strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
-        harness = Harness(services=services())
-        if template is None and strategy is None and not dry_run:
-            plan, estimate = _plan_for(harness, request)
-            if plan is not None:
-                _run_plan(harness, plan, request, inputs, output, mode, as_json, estimate)
-                return
-        stream = _TokenStream()
-        prepared = harness.prepare(
-            request,
+        req = app_requests.RequestIn(
+            request=request,
             template=template,
             params=parse_params(param or []),
             strategy=strategy,
-            inputs=tuple(inputs or ()),
             budget=budget,
-            on_text=None if as_json else stream,
-            on_call=None if as_json else stream.attempt,
+            inputs=tuple(inputs or ()),
+            output_dir=output,
+            output_mode=mode,
+            dry_run=dry_run,
         )
+        app_requests.check(req)  # before any LLM call is paid for
+        opened = services()
+        if template is None and strategy is None and not dry_run:
+            routed = app_requests.route(opened, request)
+            if routed.plan is not None:
+                _run_plan(opened, routed, req, as_json)
+                return
+        stream = _TokenStream()
+
+        def sink(event: RequestEvent) -> None:
+            if event.kind == "llm_call":
+                stream.attempt(event.number)
+            elif event.kind == "llm_text":
+                stream(event.text)
+
+        prepared = app_requests.prepare(opened, req, sink=None if as_json else sink)
         stream.end()
         try:
-            _serve(harness, prepared, template, inputs, output, mode, dry_run, as_json, yes)
+            _serve(opened, prepared, req, as_json, yes)
         finally:
             prepared.close()
 
@@ -328,21 +293,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
     ) -> None:
         """Show how REQUEST would be served (analysis, decision) without running anything."""
-        from harness.dispatch.plan import describe
-        from harness.pipeline import Harness
+        from harness.app import requests as app_requests
 
-        harness = Harness(services=services())
-        analysis, decision = harness.analyse(request)
-        plan, estimate = _plan_for(harness, request)
+        analyzed = app_requests.analyse(services(), request)
+        analysis, decision, plan = analyzed.analysis, analyzed.decision, analyzed.plan
         if as_json:
-            payload = {
-                "analysis": json.loads(analysis.model_dump_json()),
-                "decision": json.loads(decision.model_dump_json()),
-                "plan": {"phases": describe(plan), "estimate": json.loads(estimate.model_dump_json())}
-                if plan
-                else None,
-            }
-            out_console.print_json(json.dumps(payload), ensure_ascii=True)
+            out_console.print_json(analyzed.model_dump_json(), ensure_ascii=True)
             return
         _show_analysis(analysis, decision)
         for feature in analysis.workflow_features:
@@ -362,13 +318,15 @@ def register(app: typer.Typer) -> None:
             )
         for item in decision.missing:
             out_console.print(f"  missing: {item}", markup=False)
-        for row in describe(plan) if plan else []:
+        for row in plan.phases if plan else ():
             together = " (in parallel)" if row["parallel"] else ""
-            after = f", after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
+            depends = cast("list[str]", row["depends_on"])
+            after = f", after {', '.join(depends)}" if depends else ""
             out_console.print(
                 f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}", markup=False
             )
-        if estimate is not None:
+        if plan is not None:
+            estimate = plan.estimate
             out_console.print(
                 f"  plan estimate: {estimate.duration_s:g}s ({estimate.sequential_s:g}s one after another; "
                 f"{estimate.coordination_s:g}s coordination), {estimate.tokens} tokens; {estimate.basis}",

@@ -69,6 +69,9 @@ class Parameter(_Meta):
     min: float | None = None
     max: float | None = None
     pattern: str | None = None
+    aliases: dict[str, str] = Field(
+        default_factory=dict, description="words a request may use for a choice, e.g. type -> extension"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -81,6 +84,8 @@ class Parameter(_Meta):
     def _choices_for_choice(self) -> Parameter:
         if self.type == "choice" and not self.choices:
             raise ValueError("a choice parameter needs choices")
+        if any(target not in self.choices for target in self.aliases.values()):
+            raise ValueError("every alias must name one of the choices")
         return self
 
 

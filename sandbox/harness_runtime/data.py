@@ -37,10 +37,12 @@ __all__ = [
     "compile_assignment",
     "compile_condition",
     "compile_expression",
+    "decode",
     "format_number",
     "match_column",
     "parse_log_line",
     "parse_number",
+    "parse_table",
     "read_log",
     "read_logs",
     "read_table",
@@ -74,22 +76,11 @@ def read_text(path: Path, *, warn: Warn | None = _warn) -> tuple[str, str]:
     raw = Path(path).read_bytes()
     if len(raw) > MAX_FILE_BYTES:
         raise DataError(f"{Path(path).name}: {len(raw)} bytes is more than this reader takes ({MAX_FILE_BYTES})")
-    if raw.startswith(codecs.BOM_UTF8):
-        return raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "utf-8-sig"
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return raw.decode("utf-16", errors="replace"), "utf-16"
-    if b"\x00" in raw[:8192]:
-        raise DataError(f"{Path(path).name}: binary data, not text")
     try:
-        return raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
-    # cp1252 is what spreadsheets on Windows write; the five bytes it leaves undefined fall back to Latin-1.
-    try:
-        text, encoding = raw.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        text, encoding = raw.decode("latin-1"), "latin-1"
-    if warn is not None:
+        text, encoding = decode(raw)
+    except DataError as exc:
+        raise DataError(f"{Path(path).name}: {exc}") from None
+    if encoding in ("cp1252", "latin-1") and warn is not None:
         warn(f"{Path(path).name}: not UTF-8; read as {encoding}")
     return text, encoding
 
@@ -249,9 +240,14 @@ def read_table(path: Path, *, warn: Warn | None = _warn) -> Table:
     """Read one delimited text file with a header row (delimiter sniffed; BOM and encoding handled)."""
     path = Path(path)
     text, encoding = read_text(path, warn=warn)
+    return parse_table(path.name, text, encoding=encoding, warn=warn)
+
+
+def parse_table(name: str, text: str, *, encoding: str = "utf-8", warn: Warn | None = _warn) -> Table:
+    """A table from delimited text already decoded (the whole file, or a head cut at a line end)."""
     lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
-        raise DataError(f"{path.name}: empty file")
+        raise DataError(f"{name}: empty file")
     delimiter = _sniff(lines[:SAMPLE_LINES])
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = None
@@ -272,15 +268,15 @@ def read_table(path: Path, *, warn: Warn | None = _warn) -> Table:
                 continue
         rows.append(dict(zip(header, (field.strip() for field in record), strict=True)))
     if header is None:
-        raise DataError(f"{path.name}: no header row")
+        raise DataError(f"{name}: no header row")
     if len(header) < 2 and delimiter == "," and warn is not None:
-        warn(f"{path.name}: only one column found; is it a delimited file?")
+        warn(f"{name}: only one column found; is it a delimited file?")
     sample = [v for row in rows[:200] for v in row.values() if v]
     decimal_comma = delimiter == ";" and any(_COMMA_DECIMAL.match(v) or _EURO_GROUPED.match(v) for v in sample)
     if skipped and warn is not None:
-        warn(f"{path.name}: {skipped} row(s) with more fields than the header were skipped")
+        warn(f"{name}: {skipped} row(s) with more fields than the header were skipped")
     return Table(
-        path.name,
+        name,
         header,
         rows,
         delimiter=delimiter,
@@ -288,6 +284,25 @@ def read_table(path: Path, *, warn: Warn | None = _warn) -> Table:
         decimal_comma=decimal_comma,
         skipped_rows=skipped,
     )
+
+
+def decode(raw: bytes) -> tuple[str, str]:
+    """Bytes as text the way :func:`read_text` reads a file (BOM, UTF-8, then cp1252/Latin-1); no warning."""
+    if raw.startswith(codecs.BOM_UTF8):
+        return raw[len(codecs.BOM_UTF8) :].decode("utf-8", errors="replace"), "utf-8-sig"
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return raw.decode("utf-16", errors="replace"), "utf-16"
+    if b"\x00" in raw[:8192]:
+        raise DataError("binary data, not text")
+    try:
+        return raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(raw) - 3:  # a multi-byte character cut by a head read
+            return raw[: exc.start].decode("utf-8"), "utf-8"
+    try:
+        return raw.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        return raw.decode("latin-1"), "latin-1"
 
 
 def read_tables(paths: Iterable[Path], *, warn: Warn | None = _warn) -> tuple[list[Table], list[str]]:

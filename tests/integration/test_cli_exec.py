@@ -132,7 +132,7 @@ def test_run_bundled_request_end_to_end(tmp_path: Path) -> None:
     assert report["dispatch_decision"]["template"] == "csv_summary"
     assert report["dispatch_decision"]["params"]["group_by"] == "region"
     assert report["execution_result"]["status"] == "succeeded"
-    assert report["execution_result"]["phases_completed"] == 3
+    assert report["execution_result"]["phases_completed"] == 4  # discover, read, aggregate, report
     assert {d["path"] for d in report["execution_result"]["deliverables"]} == {"summary.json", "summary.md"}
     assert report["quality_metrics"]["gate_passed"] is True
     assert report["policy"]["network"] == "none"
