@@ -67,6 +67,7 @@ class RequestOutcome(_Out):
     gate_passed: bool | None = Field(None, description="None when no script was checked")
     blocking_findings: tuple[str, ...] = Field((), description="why the gate refused the script, one line each")
     assertions: tuple[str, ...] = Field((), description="the scaffold's checks of the outputs: passed/failed lines")
+    phases: tuple[str, ...] = Field((), description="a plan's phases: name, status and deliverables")
     generated_id: str | None = Field(None, description="a generated script: awaiting review under this id")
     duration_s: float
     tokens_used: int = 0

@@ -34,7 +34,7 @@ from pydantic import Field, ValidationError
 from harness import __version__
 from harness.app.catalog import ScaffoldInfo
 from harness.app.scripts import LimitOverrides
-from harness.errors import HarnessError, InvalidInput, RunError
+from harness.errors import GateRefused, HarnessError, RunError
 from harness.events import Event
 from harness.mcp.files import decode_inputs, input_folder, read_inline
 from harness.mcp.models import (
@@ -51,6 +51,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.app.cancel import CancelToken
+    from harness.orchestrate import PlanReport
+    from harness.progress import RequestEvent
     from harness.records import Artifact, RunResult
     from harness.report import Report
     from harness.services import Services
@@ -133,7 +135,16 @@ class _ToolErrors:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if isinstance(exc, HarnessError):
-            raise ToolError(f"{type(exc).__name__}: {visible(exc.one_line())}") from exc
+            raise ToolError(f"{type(exc).__name__}: {visible(exc.one_line())}{_findings(exc)}") from exc
+
+
+def _findings(exc: HarnessError) -> str:
+    """What the gate refused, on the same line: the first blocking findings of a GateRefused."""
+    if not isinstance(exc, GateRefused) or not exc.findings:
+        return ""
+    shown = "; ".join(f"{f.code} line {f.line}: {f.message}" for f in exc.findings[:3])
+    more = f"; and {len(exc.findings) - 3} more" if len(exc.findings) > 3 else ""
+    return f" [{shown}{more}]"
 
 
 async def _with_progress(ctx: Context[Any, Any], work: Callable[[Notify, CancelToken], T]) -> T:
@@ -306,6 +317,28 @@ def request_outcome(report: Report, run_folder: Path) -> RequestOutcome:
     )
 
 
+def plan_outcome(report: PlanReport, folder: Path) -> RequestOutcome:
+    """A plan's report (a request served as several jobs) as ``run_request`` returns it."""
+    return RequestOutcome(
+        run_id=report.plan_id,
+        status=report.status,
+        exit_code=None,
+        message=f"{report.phases_completed} of {len(report.phases)} phases completed",
+        strategy="plan",
+        template=None,
+        reasoning=visible("the request was split into: " + ", ".join(p.name for p in report.phases)),
+        phases=tuple(
+            visible(f"{p.name}: {p.status}" + (f" ({', '.join(p.deliverables)})" if p.deliverables else ""))
+            for p in report.phases
+        ),
+        duration_s=round(report.wall_s, 3),
+        tokens_used=report.tokens_used,
+        report=str(folder / report.report_file),
+        run_folder=str(folder),
+        outputs_partial=any(p.outputs_partial for p in report.phases),
+    )
+
+
 # -- the operations, each a blocking call on the application layer ------------------------------
 def _run_python(
     services: Services,
@@ -332,27 +365,45 @@ def _run_request(
     files: dict[str, bytes],
     notify: Notify,
 ) -> RequestOutcome:
-    from harness.pipeline import Harness
+    from harness.app import requests
 
-    harness = Harness(services=services)
+    sink = _request_notes(notify)
     with input_folder(files) as inputs:
-        prepared = harness.prepare(request, template=template, params=params, inputs=inputs)
-        try:
-            decision = prepared.decision
-            if decision.missing:
-                raise InvalidInput(
-                    f"cannot run this request yet: missing {decision.missing[0]}", hint=decision.reasoning
-                )
-            if prepared.generation is not None and prepared.script is None:
-                raise RunError(
-                    f"no usable script: {prepared.generation.why_stopped or 'the model gave no code'}",
-                    hint=f"the attempts are kept as generated script {prepared.generation.record.id}",
-                )
-            notify(f"serving with {decision.template or decision.strategy}: {decision.reasoning}")
-            report = harness.execute(prepared, inputs=inputs, on_event=_event_notes(notify))
-        finally:
-            prepared.close()
-    return request_outcome(report, prepared.run_dir)
+        req = requests.RequestIn(request=request, template=template, params=params, inputs=inputs)
+        # As `harness run`: a request that names no scaffold may be several jobs, served as one plan.
+        routed = requests.route(services, request) if template is None else None
+        if routed is not None and routed.plan is not None:
+            done = requests.run_plan(services, routed.plan, req, estimate=routed.estimate, sink=sink)
+            return plan_outcome(done.report, done.output_dir)
+        outcome = requests.run(services, req, sink=sink)
+    if outcome.report is None:  # only a dry run or a declined confirmation, and this asks for neither
+        raise RunError(f"request {outcome.run_id} was not run ({outcome.outcome})", run_id=outcome.run_id)
+    return request_outcome(outcome.report, outcome.run_dir)
+
+
+def _request_notes(post: Notify) -> Callable[[RequestEvent], None]:
+    """A request's progress sink: how it is served, the gate, plan phases, and its runs' events."""
+    run_notes = _event_notes(post)
+
+    def on_event(event: RequestEvent) -> None:
+        if event.kind == "run":
+            run_notes(event.event)
+            return
+        if event.kind == "decided":
+            note = f"serving with {event.decision.template or event.decision.strategy}: {event.decision.reasoning}"
+        elif event.kind == "llm_call":
+            note = f"LLM call {event.number}"
+        elif event.kind == "vetted":
+            note = f"the {event.policy} gate {'passed' if event.passed else 'refused'} the script"
+        elif event.kind == "phase_changed":
+            note = f"plan phase {event.phase}: {event.state}"
+        elif event.kind == "finished":
+            note = f"request {event.run_id} {event.status}"
+        else:
+            return  # the analysis, and the model's streamed text (too much, and untrusted)
+        post(visible(note[:_NOTE_CHARS]))
+
+    return on_event
 
 
 def _check_code(code: str, policy: str) -> CheckOutcome:

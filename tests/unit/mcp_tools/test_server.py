@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -279,3 +280,44 @@ def test_a_cancelled_call_cancels_its_run() -> None:
     while not (run_dir / "result.json").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert json.loads((run_dir / "result.json").read_text())["status"] == "cancelled"
+
+
+PLAN_REQUEST = "summarise every CSV by region and find the most common errors in the logs, then zip up the results"
+
+
+def test_a_request_of_several_jobs_runs_as_a_plan(services: Services, specs: list[RunSpec]) -> None:
+    notes: list[str] = []
+
+    async def body(client: Client) -> CallToolResult:
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            notes.append(message or "")
+
+        return await client.call_tool(
+            "run_request",
+            {"request": PLAN_REQUEST, "files": {"sales.csv": "region,units\nnorth,1\n"}},
+            progress_callback=progress,
+        )
+
+    result = _call(services, body)
+    out = result.structured_content
+    assert not result.is_error and out is not None, result.content
+    assert out["strategy"] == "plan" and out["template"] is None
+    assert [line.split(":")[0] for line in out["phases"]] == ["csv_summary", "log_analysis", "archive_builder"]
+    assert Path(out["report"]).is_file() and Path(out["report"]).parent == Path(out["run_folder"])
+    assert len(specs) >= 2  # the phases ran on the backend (the archive waits for the others to succeed)
+    assert any(note.startswith("plan phase csv_summary:") for note in notes), notes
+
+
+def test_a_gate_refusal_names_its_first_findings_on_the_line() -> None:
+    from harness.checks.models import Finding
+    from harness.errors import GateRefused
+    from harness.mcp.server import _findings
+
+    findings = [
+        Finding(code=f"HP10{i}", severity="error", line=i, message=f"problem {i}", checker="policy") for i in range(5)
+    ]
+    refused = GateRefused("the static-check gate refused the script", findings=findings)
+    assert _findings(refused) == (
+        " [HP100 line 0: problem 0; HP101 line 1: problem 1; HP102 line 2: problem 2; and 2 more]"
+    )
+    assert _findings(GateRefused("refused")) == ""
