@@ -42,6 +42,11 @@ class Assertion(BaseModel):
     min_items: int | None = Field(None, ge=0, description="items at `at` (JSON), data rows (csv), lines (jsonl/text)")
     equals: JsonValue = Field(None, description="the JSON value at `at` must equal this (null: not checked)")
     when: dict[str, JsonValue] = Field(default_factory=dict, description="applies only with these parameter values")
+    satisfies: str | None = Field(
+        None,
+        description="a list parameter of conditions (e.g. 'where'): every record of the file (json, jsonl, csv) "
+        "that has a condition's fields must meet it, checked on the host",
+    )
 
     def applies(self, params: Mapping[str, Any]) -> bool:
         """True when the run's parameters match ``when``."""
@@ -69,7 +74,7 @@ def check_outputs(
         if not assertion.applies(params):
             continue
         pattern = _substitute(assertion.file, params)
-        failure = _check(assertion, root, pattern)
+        failure = _check(assertion, root, pattern, _conditions(assertion, params))
         results.append(
             AssertionOutcome(
                 description=assertion.description, file=pattern, passed=failure is None, detail=failure or ""
@@ -84,7 +89,19 @@ def _substitute(pattern: str, params: Mapping[str, Any]) -> str:
     return pattern
 
 
-def _check(assertion: Assertion, root: Path, pattern: str) -> str | None:
+def _conditions(assertion: Assertion, params: Mapping[str, Any]) -> tuple[Any, ...]:
+    """The parsed conditions a ``satisfies`` assertion checks (none when the parameter is empty)."""
+    if assertion.satisfies is None:
+        return ()
+    from harness.runtime_data import data_module
+
+    raw = params.get(assertion.satisfies) or ()
+    texts = [raw] if isinstance(raw, str) else [str(item) for item in raw]
+    data = data_module()
+    return tuple(data.compile_condition(text) for text in texts if text.strip())
+
+
+def _check(assertion: Assertion, root: Path, pattern: str, conditions: tuple[Any, ...] = ()) -> str | None:
     if not root.is_dir():
         return "the run left no output folder"
     matches = sorted(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
@@ -92,7 +109,7 @@ def _check(assertion: Assertion, root: Path, pattern: str) -> str | None:
     if not matches:
         return f"no file matches {pattern}"
     for path in matches:
-        problem = _check_file(assertion, path)
+        problem = _check_file(assertion, path) or (_check_records(path, conditions) if conditions else None)
         if problem is not None:
             return f"{path.relative_to(root)}: {problem}"
     return None
@@ -137,6 +154,52 @@ def _check_file(assertion: Assertion, path: Path) -> str | None:
             return "no header row"
         return _enough(assertion, len(rows) - 1, "data rows")
     return _enough(assertion, sum(1 for line in text.splitlines() if line.strip()), "non-empty lines")
+
+
+def _records(path: Path) -> list[dict[str, Any]] | None:
+    """The file's records (a JSON array of objects, JSON lines, or CSV rows), or None for another shape."""
+    text = path.read_bytes()[:MAX_PARSE_BYTES].decode("utf-8", errors="replace")
+    if path.suffix == ".csv":
+        return list(csv.DictReader(io.StringIO(text)))
+    try:
+        if path.suffix in (".jsonl", ".ndjson"):
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            rows = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(rows, list):
+        return None
+    return [row for row in rows if isinstance(row, dict)]
+
+
+def _check_records(path: Path, conditions: tuple[Any, ...]) -> str | None:
+    """The first record that breaks a condition it can be checked against (all of its fields present)."""
+    from harness.runtime_data import data_module
+
+    data = data_module()
+    records = _records(path)
+    if records is None:
+        return "records expected (a JSON array, JSON lines or CSV) to check the conditions against"
+    for number, record in enumerate(records, 1):
+
+        def lookup(name: str, record: dict[str, Any] = record) -> Any:
+            value: Any = record
+            for part in name.split("."):
+                key = part if isinstance(value, dict) and part in value else None
+                if key is None and isinstance(value, dict):
+                    key = data.match_column(list(value), part)
+                if key is None:
+                    return data.MISSING
+                value = value[key]
+            return value
+
+        for condition in conditions:
+            if any(lookup(field) is data.MISSING for field in condition.fields):
+                continue  # the field was not kept in the output: nothing to check it against
+            if not condition.holds(lookup):
+                return f"record {number} does not meet {condition.text!r}"
+    return None
 
 
 def _check_json(assertion: Assertion, text: str) -> str | None:

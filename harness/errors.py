@@ -7,6 +7,7 @@
     │   ├── Conflict                the request clashes with the current state (transition, name, folder)
     │   │   └── OutputExists        (also InputError) the output path holds what the mode may not replace
     │   ├── InvalidInput            a parameter, limit, setting or path value is unusable
+    │   │   ├── MissingInputs       the request lacks a parameter, a scaffold or an LLM (``missing``)
     │   │   ├── ConfigError         a setting, per-run limit or parameter value is invalid
     │   │   └── InputError          an input path is missing or an output directory is unusable
     │   │       └── OutputExists    (also Conflict, above)
@@ -31,16 +32,21 @@ bases ``Unavailable`` and ``Refused`` therefore sit beside UserError, and the en
 NotReviewed inherit from both sides. Each front-end maps classes to its own codes in one table:
 ``harness.cli.EXIT_CODES`` for the CLI and :func:`http_status` (``HTTP_STATUS``) for HTTP.
 
+A way out of an error is data too: ``fix`` (a :class:`Fix`) names the action and its target, and
+each front-end words it (a CLI flag, a form field, a tool argument); ``hint`` stays plain words.
+
 A script that runs and exits non-zero is not an error: it is a RunResult with a status.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from harness.checks.models import Finding
+    from harness.records import MissingInput
 
 __all__ = [
     "HTTP_STATUS",
@@ -50,12 +56,14 @@ __all__ = [
     "EngineError",
     "EngineRefused",
     "EngineUnavailable",
+    "Fix",
     "GateRefused",
     "HarnessError",
     "ImageError",
     "InputError",
     "InvalidInput",
     "LLMError",
+    "MissingInputs",
     "NotFound",
     "NotReviewed",
     "OutputExists",
@@ -69,8 +77,24 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class Fix:
+    """What would resolve an error, as data: ``action`` on ``target`` (with ``values``), worded by each front-end.
+
+    ``give_input``: supply the missing input ``target`` (a parameter name, ``template`` or ``llm``);
+    ``review``: review and approve the generated script ``target``; ``approve_egress``: approve
+    ``target`` with egress to ``values``.
+    """
+
+    action: Literal["give_input", "review", "approve_egress"]
+    target: str = ""
+    values: tuple[str, ...] = ()
+
+
 class HarnessError(Exception):
-    """Root of every error harness raises on purpose; ``hint`` says what to do about it."""
+    """Root of every error harness raises on purpose; ``hint`` says what to do about it, ``fix`` as data."""
+
+    fix: Fix | None = None
 
     def __init__(self, message: str, *, hint: str = "") -> None:
         super().__init__(message)
@@ -108,6 +132,17 @@ class InvalidInput(UserError):
     def __init__(self, message: str, *, hint: str = "", name: str = "") -> None:
         super().__init__(message, hint=hint)
         self.name = name
+
+
+class MissingInputs(InvalidInput):
+    """Raised when a request cannot run yet: ``missing`` says what it lacks (parameters first), as data."""
+
+    def __init__(self, message: str, *, missing: Sequence[MissingInput] = (), hint: str = "") -> None:
+        first = missing[0] if missing else None
+        super().__init__(message, hint=hint, name=first.name if first is not None else "")
+        self.missing: tuple[MissingInput, ...] = tuple(missing)
+        if first is not None:
+            self.fix = Fix("give_input", first.name)
 
 
 class ConfigError(InvalidInput):
@@ -170,9 +205,10 @@ class GateRefused(Refused):
 class NotReviewed(UserError, Refused):
     """Raised when no valid approval covers the script's bytes, status, egress or limits."""
 
-    def __init__(self, message: str, *, hint: str = "", record_id: str = "") -> None:
+    def __init__(self, message: str, *, hint: str = "", record_id: str = "", fix: Fix | None = None) -> None:
         super().__init__(message, hint=hint)
         self.record_id = record_id
+        self.fix = fix
 
 
 class Tampered(Refused):

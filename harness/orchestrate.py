@@ -195,7 +195,7 @@ class PipelinePhases:
                 started_s=start,
                 finished_s=time.monotonic() - self.t0,
                 attempts=task.attempt,
-                reason=prepared.decision.missing[0],
+                reason=f"missing {prepared.decision.missing[0].summary()}",
             )
             return PhaseResult(outcome=outcome)
         target = self.output_dir / phase.name

@@ -21,7 +21,7 @@ from harness.checks import CheckReport, gate, run_checks
 from harness.dispatch import llm_analyse
 from harness.dispatch.analyse import analyse, rank_scaffolds
 from harness.dispatch.decide import decide
-from harness.errors import ConfigError, InvalidInput
+from harness.errors import ConfigError, MissingInputs
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
@@ -361,9 +361,10 @@ class Harness:
         prepared = self.prepare(request, template=template, params=params, inputs=inputs)
         if prepared.decision.missing:
             prepared.close()
-            raise InvalidInput(
-                f"cannot run this request: missing {prepared.decision.missing[0]}",
+            raise MissingInputs(
+                f"cannot run this request: missing {prepared.decision.missing[0].summary()}",
                 hint=prepared.decision.reasoning,
+                missing=prepared.decision.missing,
             )
         return self.execute(prepared, inputs=inputs, output_dir=output_dir, output_mode=output_mode, on_event=on_event)
 
@@ -532,7 +533,9 @@ class Harness:
         elif prepared.script is not None and not prepared.gate_passed:
             execution = ExecutionResult(status="gate_failed", message="the static-check gate refused the script")
         else:
-            execution = ExecutionResult(status="not_run", message="; ".join(prepared.decision.missing))
+            execution = ExecutionResult(
+                status="not_run", message="; ".join(m.summary() for m in prepared.decision.missing)
+            )
         quality = None
         if prepared.checks is not None:
             checks = prepared.checks

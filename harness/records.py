@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from harness.events import Event
 from harness.execution.limits import Limits
@@ -18,6 +18,7 @@ __all__ = [
     "Candidate",
     "Decision",
     "Estimate",
+    "MissingInput",
     "OutputMode",
     "PolicyReceipt",
     "RunResult",
@@ -183,6 +184,33 @@ class Analysis(_Record):
     llm: str = Field("", description="what an LLM analysis contributed, or why there was none")
 
 
+class MissingInput(_Record):
+    """Something a request lacks before it can run, as data a front-end can ask for (a form field, a flag).
+
+    ``param``: a scaffold parameter (name, type, example, description); ``template``: a scaffold
+    to start from, for ``strategy``; ``llm``: an LLM, for ``strategy``; ``template_or_llm``: no
+    scaffold matched, so either a scaffold named by the caller or an LLM to write the script.
+    """
+
+    kind: Literal["param", "template", "llm", "template_or_llm"] = "param"
+    name: str = Field(description="the parameter's name; for the other kinds, the kind")
+    type: str = ""
+    example: JsonValue = None
+    description: str = ""
+    strategy: str | None = Field(None, description="the strategy that needs it (template and llm kinds)")
+
+    def summary(self) -> str:
+        """One line for a report or a log, naming no front-end's way of supplying it."""
+        if self.kind == "param":
+            example = f", e.g. {self.example!r}" if self.example is not None else ""
+            return f"parameter {self.name} ({self.type or 'value'}{example}): {self.description}"
+        if self.kind == "template":
+            return f"a scaffold to start from, for strategy {self.strategy}"
+        if self.kind == "llm":
+            return f"an LLM (an Anthropic API key), for strategy {self.strategy}"
+        return "a scaffold to fill, or an LLM to write a new script"
+
+
 class Decision(_Record):
     """How a request will be served, with the reasoning; ``missing`` blocks a template run."""
 
@@ -191,4 +219,4 @@ class Decision(_Record):
     params: dict[str, object] = Field(default_factory=dict)
     confidence: float = Field(ge=0, le=1)
     reasoning: str
-    missing: tuple[str, ...] = Field((), description="what must be supplied before this can run")
+    missing: tuple[MissingInput, ...] = Field((), description="what must be supplied before this can run")

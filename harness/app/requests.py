@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.dispatch.plan import Plan, PlanEstimate
-from harness.errors import ConfigError, GateRefused, InputError, InvalidInput, RunError
+from harness.errors import ConfigError, GateRefused, InputError, MissingInputs, RunError
 from harness.events import Event
 from harness.orchestrate import PlanReport
 from harness.progress import Analysed, Decided, EventSink, Finished, LlmCall, LlmText, PhaseChanged, RunEvent, Vetted
@@ -195,10 +195,10 @@ def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None
 
 
 def ensure_runnable(services: Services, prepared: Prepared) -> None:
-    """Refuse a prepared request that cannot run: a missing input (InvalidInput), no usable script (RunError)."""
+    """Refuse a prepared request that cannot run: missing inputs (MissingInputs), no usable script (RunError)."""
     missing = prepared.decision.missing
     if missing:
-        raise InvalidInput(f"cannot run this request yet: missing {missing[0]}", name="params")
+        raise MissingInputs(f"cannot run this request yet: missing {missing[0].summary()}", missing=missing)
     generation = prepared.generation
     if generation is not None and prepared.script is None:
         kept = services.settings.generated_dir / generation.record.id

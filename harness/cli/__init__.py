@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         # The message may quote a script, a file name or an LLM reply: shown, never obeyed.
-        line = Text.assemble(("Error:", "bold red"), " ", visible(exc.one_line()))
+        from harness.cli.hints import error_line
+
+        line = Text.assemble(("Error:", "bold red"), " ", visible(error_line(exc)))
         err_console.print(line, highlight=False, soft_wrap=True)
         return exit_code_for(exc)
     except (KeyboardInterrupt, typer.Abort):

@@ -124,10 +124,12 @@ class RunDisplay(LiveView):
                 mark = {"running": "▶", "done": "✓", "failed": "✗"}[state]
                 table.add_row(Text(mark, style=_STYLE[state]), Text(name))
             rows.append(table)
-        if self.total:
+        if self.total and self.total > 0:
             bar = Table.grid(padding=(0, 1))
+            # The numbers come from the script: drawn as a fraction, so no size of them overflows the bar.
+            fraction = max(0.0, min(self.done / self.total, 1.0))
             bar.add_row(
-                ProgressBar(total=self.total, completed=min(self.done, self.total), width=30),
+                ProgressBar(total=1.0, completed=fraction, width=30),
                 Text(f"{self.done:g}/{self.total:g}"),
                 Text(self.message[:60], style="dim"),
             )

@@ -14,6 +14,7 @@ from rich.table import Table
 from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
+from harness.cli.hints import missing_text
 from harness.cli.options import MergeOption, OutputOption, OverwriteOption
 from harness.errors import ConfigError
 from harness.execution.outputs import output_mode
@@ -129,7 +130,7 @@ def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, 
 
     _show_analysis(prepared.analysis, prepared.decision)
     for item in prepared.decision.missing[1:]:
-        err_console.print(f"  also missing: {escape(visible(item))}", highlight=False)
+        err_console.print(f"  also missing: {escape(visible(missing_text(item)))}", highlight=False)
     if prepared.generation is not None:
         record = prepared.generation.record
         err_console.print(
@@ -317,7 +318,7 @@ def register(app: typer.Typer) -> None:
                 markup=False,
             )
         for item in decision.missing:
-            out_console.print(f"  missing: {item}", markup=False)
+            out_console.print(f"  missing: {missing_text(item)}", markup=False)
         for row in plan.phases if plan else ():
             together = " (in parallel)" if row["parallel"] else ""
             depends = cast("list[str]", row["depends_on"])

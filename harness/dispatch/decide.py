@@ -5,20 +5,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.records import Analysis, Decision
+from harness.records import Analysis, Decision, MissingInput
 
 __all__ = ["decide", "missing_params"]
 
 
-def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -> tuple[str, ...]:
-    """Required parameters (no default) that ``given`` does not supply, each with how to pass it."""
+def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -> tuple[MissingInput, ...]:
+    """Required parameters (no default) that ``given`` does not supply, each with its type and an example."""
     missing = []
     for name, spec in parameters.items():
         if name in given or getattr(spec, "required", False) is False:
             continue
-        example = getattr(spec, "example", None)
-        hint = f" (e.g. {example!r})" if example is not None else ""
-        missing.append(f"--param {name}=<{getattr(spec, 'type', 'value')}>{hint}: {getattr(spec, 'description', '')}")
+        missing.append(
+            MissingInput(
+                name=name,
+                type=str(getattr(spec, "type", "value")),
+                example=getattr(spec, "example", None),
+                description=str(getattr(spec, "description", "")),
+            )
+        )
     return tuple(missing)
 
 
@@ -55,11 +60,11 @@ def decide(
     if strategy is not None and strategy != decision.strategy:
         base = decision.template or (analysis.candidates[0].name if analysis.candidates else None)
         needs_base = strategy in ("customise_template", "hybrid", "use_template")
-        missing: tuple[str, ...] = ()
+        missing: tuple[MissingInput, ...] = ()
         if needs_base and base is None:
-            missing = (f"a scaffold for --strategy {strategy}: pass --template NAME",)
+            missing = (MissingInput(kind="template", name="template", strategy=strategy),)
         elif strategy != "use_template" and not llm:
-            missing = ("an LLM for --strategy " + strategy + ": export ANTHROPIC_API_KEY=sk-ant-...",)
+            missing = (MissingInput(kind="llm", name="llm", strategy=strategy),)
         elif strategy == "use_template" and base is not None:
             missing = missing_params(scaffolds[base].parameters, decision.params)
         decision = decision.model_copy(
@@ -139,8 +144,5 @@ def _decide(
             + (f"; closest: {close}" if close else "; nothing close")
             + "): a new script is needed"
         ),
-        missing=(
-            "a scaffold: pass --template NAME (see `harness templates list`), or configure an LLM "
-            "(ANTHROPIC_API_KEY) to generate a script",
-        ),
+        missing=(MissingInput(kind="template_or_llm", name="template_or_llm"),),
     )

@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import GateRefused, NotReviewed, Tampered
+from harness.errors import Fix, GateRefused, NotReviewed, Tampered
 from harness.execution.limits import Limits
 from harness.generation.scaffolds import Scaffold
 from harness.review.store import GeneratedStore
@@ -46,8 +46,9 @@ def assert_reviewed(
         state = approval.status if approval else "not reviewed"
         raise NotReviewed(
             f"{record_id} is {state}: no approval on this machine covers it",
-            hint=f"review it: harness review show {record_id}, then harness review approve {record_id}",
+            hint="review it, then approve it",
             record_id=record_id,
+            fix=Fix("review", record_id),
         )
     data = store.read_script(record_id)
     if approval.sha256 is None or not hmac.compare_digest(hashlib.sha256(data).hexdigest(), approval.sha256):
@@ -85,8 +86,9 @@ def authorize_rerun(store: GeneratedStore, record_id: str, limits: Limits, hosts
     if extra and not reviewed:
         raise NotReviewed(
             f"{record_id} is {status}: an unreviewed script gets no network",
-            hint=f"approve it with the egress it needs: harness review approve {record_id} --allow-host {extra[0]}",
+            hint=f"approve it with the egress it needs ({', '.join(extra)})",
             record_id=record_id,
+            fix=Fix("approve_egress", record_id, tuple(extra)),
         )
     if extra:
         raise NotReviewed(

@@ -116,3 +116,17 @@ def test_large_files_are_not_parsed(out: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr("harness.assertions.MAX_PARSE_BYTES", 10)
     assert verdict(out, file="summary.json", keys=("groups",))[1].startswith("summary.json: too large to check (")
     assert verdict(out, file="summary.json")[0]  # existence and size need no parsing
+
+
+def test_records_must_meet_the_conditions_asked_for(tmp_path: Path) -> None:
+    rule = Assertion(description="filtered", file="records.{format}", min_bytes=0, satisfies="where")
+    (tmp_path / "records.json").write_text(json.dumps([{"id": 1, "Total": 120}, {"id": 2, "Total": 99}]))
+    params = {"format": "json", "where": ["total > 100"]}
+    outcome = check_outputs([rule], tmp_path, params)[0]
+    assert not outcome.passed and "record 2 does not meet 'total > 100'" in outcome.detail
+    (tmp_path / "records.csv").write_text("id,total\n1,120\n3,101\n")
+    assert check_outputs([rule], tmp_path, {**params, "format": "csv"})[0].passed
+    # A condition on a field the output did not keep cannot be checked, and is not held against it.
+    assert check_outputs([rule], tmp_path, {"format": "csv", "where": ["status == paid"]})[0].passed
+    # No conditions asked: nothing to check.
+    assert check_outputs([rule], tmp_path, {"format": "json", "where": []})[0].passed

@@ -23,6 +23,7 @@ RANK = {
     "progress": 0,
     "safe_text": 0,
     "_version": 0,
+    "runtime_data": 0,
     "limits": 0,
     "ports": 0,
     "dispatch": 1,

@@ -9,7 +9,7 @@ import pytest
 
 from harness.app import requests
 from harness.app.requests import RequestIn
-from harness.errors import ConfigError, GateRefused, InputError, InvalidInput
+from harness.errors import ConfigError, GateRefused, InputError, MissingInputs
 from harness.events import LogEvent
 from harness.progress import RequestEvent
 from harness.records import RunSpec
@@ -81,9 +81,12 @@ def test_a_run_streams_every_stage_to_one_sink(tmp_path: Path) -> None:
 
 def test_a_missing_parameter_refuses_the_run_and_names_it() -> None:
     backend = ScriptedBackend([])
-    with _services(backend) as services, pytest.raises(InvalidInput, match="missing --param group_by") as caught:
-        requests.run(services, RequestIn(request="summarise the csv files", template="csv_summary"))
-    assert caught.value.name == "params" and backend.specs == []
+    req = RequestIn(request="summarise the csv files", template="csv_summary")
+    with _services(backend) as services, pytest.raises(MissingInputs, match="missing parameter group_by") as caught:
+        requests.run(services, req)
+    assert caught.value.name == "group_by" and backend.specs == []
+    first = caught.value.missing[0]
+    assert (first.kind, first.name, first.type, first.example) == ("param", "group_by", "str", "region")
 
 
 def test_a_dry_run_and_a_declined_run_run_nothing(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_request_is_served_by_the_expected_scaffold(request_text: str, scaffold:
 def test_unrelated_requests_are_not_forced_onto_a_scaffold(request_text: str) -> None:
     _, decision = harness().analyse(request_text)
     assert decision.strategy == "generate_custom" and decision.template is None
-    assert "--template" in decision.missing[0]
+    assert decision.missing[0].kind == "template_or_llm"
 
 
 def test_report_schema_document_matches_the_model() -> None:
