@@ -148,7 +148,7 @@ def test_harness_errors_keep_their_class_name(services: Services) -> None:
     missing = _error_line(
         _call(services, lambda c: c.call_tool("run_request", {"request": "x", "template": "csv_summary"}))
     )
-    assert "InvalidInput: cannot run this request yet: missing" in missing
+    assert "MissingInputs: cannot run this request yet: missing parameter group_by" in missing
 
 
 def test_run_request_serves_a_scaffold_with_the_given_files(services: Services, specs: list[RunSpec]) -> None:
