@@ -305,7 +305,7 @@ def report(data: dict[str, Any]) -> None:
     checks = [
         ("cold <= 1.0 x docker run --rm", tiny["cold"] <= tiny["docker run"]),
         ("pooled <= 0.3 x docker run --rm", tiny["pooled"] <= 0.3 * tiny["docker run"]),
-        ("pooled <= 4 x bare python3", tiny["pooled"] <= 4 * tiny["python3"]),
+        ("pooled <= bare python3", tiny["pooled"] <= tiny["python3"]),  # issue 11; see pooled_run.py
         ("first line <= 15 ms pooled", data["first_line_ms"].get("pooled", {}).get("median", 1e9) <= 15),
         (
             "exit codes faithful",

@@ -17,11 +17,14 @@ import tarfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-__all__ = ["Assertion", "AssertionOutcome", "check_outputs"]
+if TYPE_CHECKING:
+    from harness.records import RunResult
+
+__all__ = ["Assertion", "AssertionOutcome", "check_outputs", "verify"]
 
 MAX_PARSE_BYTES = 64 * 1024 * 1024  # larger files are checked for existence and size only
 _MISSING = object()
@@ -255,3 +258,19 @@ def _check_archive(kind: str, data: bytes) -> str | None:
             return None if archive.getmembers() else "an empty tar archive"
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
         return f"not a valid {kind} archive ({exc})"
+
+
+def verify(
+    run: RunResult, assertions: Sequence[Assertion], output_dir: Path | None, params: Mapping[str, Any]
+) -> tuple[RunResult, tuple[AssertionOutcome, ...]]:
+    """The verify stage: a succeeded run whose outputs break an assertion has failed, and says which."""
+    if not (run.ok and assertions and output_dir is not None):
+        return run, ()
+    outcomes = tuple(check_outputs(assertions, output_dir, params))
+    broken = [a for a in outcomes if not a.passed]
+    if not broken:
+        return run, outcomes
+    message = f"scaffold assertion failed: {broken[0].description} ({broken[0].detail})"
+    if len(broken) > 1:
+        message += f", and {len(broken) - 1} more"
+    return run.model_copy(update={"status": "failed", "message": message}), outcomes

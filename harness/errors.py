@@ -18,7 +18,9 @@
     │   └── NotReviewed             (also Refused) no verified approval covers what was asked
     ├── Unavailable                 a service harness needs (engine, LLM) cannot be used now
     │   ├── EngineError             (also UserError, above)
-    │   └── LLMError                an LLM call failed (rate limit, server error, time-out, unreachable)
+    │   ├── LLMError                an LLM call failed (rate limit, server error, time-out, unreachable)
+    │   ├── Busy                    a server's run slots and queue are full: retry after ``retry_after`` s
+    │   └── Draining                a server is shutting down and takes no new jobs
     ├── Refused                     a check refused what was asked
     │   ├── GateRefused             the static gate has blocking findings
     │   ├── NotReviewed             (also UserError, above)
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 if TYPE_CHECKING:
     from harness.checks.models import Finding
@@ -51,8 +53,10 @@ if TYPE_CHECKING:
 __all__ = [
     "HTTP_STATUS",
     "BudgetExhausted",
+    "Busy",
     "ConfigError",
     "Conflict",
+    "Draining",
     "EngineError",
     "EngineRefused",
     "EngineUnavailable",
@@ -81,7 +85,8 @@ __all__ = [
 class Fix:
     """What would resolve an error, as data: ``action`` on ``target`` (with ``values``), worded by each front-end.
 
-    ``give_input``: supply the missing input ``target`` (a parameter name, ``template`` or ``llm``);
+    ``give_input``: supply the input ``target`` (a parameter name, ``template``, ``llm``, ``inputs``,
+    ``script``, ``against``, ``hosts``);
     ``review``: review and approve the generated script ``target``; ``approve_egress``: approve
     ``target`` with egress to ``values``.
     """
@@ -100,6 +105,11 @@ class HarnessError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+    def fixed_by(self, fix: Fix) -> Self:
+        """This error, carrying ``fix`` (so it can be raised in one expression)."""
+        self.fix = fix
+        return self
 
     def one_line(self) -> str:
         """The message and the hint as a single line for a terminal."""
@@ -189,6 +199,18 @@ class LLMError(Unavailable):
         self.kind = kind
 
 
+class Busy(Unavailable):
+    """Raised when a server's run slots and queue are all taken; ``retry_after`` says when to try again."""
+
+    def __init__(self, message: str, *, hint: str = "", retry_after: int = 1) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class Draining(Unavailable):
+    """Raised when a server is shutting down and takes no new jobs."""
+
+
 class Refused(HarnessError):
     """Raised when a check refuses what was asked (the gate, the review policy, an integrity check)."""
 
@@ -252,6 +274,7 @@ class RunPrunedError(NotFound):
 # 429, not 402: the request's own token budget ran out (a quota), and 402 is unstandardised.
 # UserError left unclassified is still the caller's mistake: 400, not 500.
 HTTP_STATUS: dict[type[HarnessError], int] = {
+    Busy: 429,
     BudgetExhausted: 429,
     NotFound: 404,
     Conflict: 409,

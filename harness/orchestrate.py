@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -169,23 +168,20 @@ class PipelinePhases:
     ) -> None:
         self.harness, self.backend, self.output_dir, self.output_mode = harness, backend, output_dir, output_mode
         self.plan_id, self.t0, self.on_phase, self.on_event = plan_id, t0, on_phase, on_event
-        # Analysis, rendering and checks are quick; the container runs overlap. Kept until the
-        # pipeline's services are safe to share between threads (REVIEW.md §6).
-        self.prepare_lock = threading.Lock()
 
     def __call__(self, task: PhaseTask) -> PhaseResult:
         """Run one attempt of ``task.phase``."""
         phase, start = task.phase, time.monotonic() - self.t0
         if self.on_phase is not None:
             self.on_phase(phase.name, "running", None)
-        with self.prepare_lock:
-            prepared = self.harness.prepare(
-                task.request,
-                template=phase.template,
-                params=phase.params,
-                inputs=list(task.inputs),
-                strategy=task.strategy,
-            )
+        # Phases prepare at once: the services they share are thread-safe, and each prepare has its own LLM.
+        prepared = self.harness.prepare(
+            task.request,
+            template=phase.template,
+            params=phase.params,
+            inputs=list(task.inputs),
+            strategy=task.strategy,
+        )
         if prepared.decision.missing:
             prepared.close()
             outcome = PhaseOutcome(

@@ -11,27 +11,29 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.assertions import AssertionOutcome, check_outputs
-from harness.checks import CheckReport, gate, run_checks
-from harness.dispatch import llm_analyse
-from harness.dispatch.analyse import analyse, rank_scaffolds
+from harness.assertions import AssertionOutcome, verify
+from harness.checks import CheckReport, vet
+from harness.dispatch import estimate, llm_analyse
+from harness.dispatch.analyse import analyse
 from harness.dispatch.decide import decide
-from harness.errors import ConfigError, MissingInputs
+from harness.dispatch.inputs import inspect_inputs
+from harness.errors import ConfigError, MissingInputs, RunError
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
 from harness.execution.outputs import retry_mode
+from harness.generation import author
 from harness.generation.agents import AgentBroker, Role
 from harness.generation.budget import Budget, cost_usd
 from harness.generation.generate import Generation, Generator, record_run
 from harness.generation.llm import Llm
-from harness.generation.render import render, validate_params
 from harness.generation.scaffolds import Library, Scaffold
+from harness.history.record import record_broken_off, record_finished, record_started
 from harness.history.store import HistoryStore, success_factor
 from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
 from harness.report import (
@@ -46,11 +48,9 @@ from harness.runs import apply_retention
 from harness.services import Services
 from harness.settings import Settings
 
-__all__ = ["Harness", "Prepared"]
+__all__ = ["Harness", "Prepared", "check_runnable"]
 
 MAX_REQUEST = 20_000
-HISTORY_MIN_RUNS = 3  # fewer past runs than this and the priors stay
-AGENT_PROMPT_TOKENS = 1500  # a scaffold's agent prompt (findings, summaries) plus the role's system prompt
 
 
 @dataclass
@@ -121,7 +121,7 @@ class Harness:
         """Analyse a request and decide how to serve it (asking the LLM if configured and wanted); runs nothing."""
         if not (self.llm_available and ask_llm):
             return self._analyse_and_decide(_clean_request(request), None, {})
-        llm = Llm(self.settings, Budget(self.settings.budget))
+        llm = self.services.llm_for(Budget(self.settings.budget))
         try:
             return self._analyse_and_decide(_clean_request(request), None, {}, llm=llm)
         finally:
@@ -149,79 +149,53 @@ class Harness:
         on_text: Callable[[str], None] | None = None,
         on_call: Callable[[int], None] | None = None,
     ) -> Prepared:
-        """Analyse, decide, then render or generate, and check; stops short of running anything."""
+        """analyse > decide > estimate > author > vet; stops short of running anything."""
         request = _clean_request(request)
-        stages: dict[str, float] = {}
-        t0 = time.monotonic()
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
         spend = Budget(budget or self.settings.budget)
-        llm = Llm(self.settings, spend, on_text=on_text, on_call=on_call) if self.llm_available else None
-        try:
-            analysis, decision = self._analyse_and_decide(request, template, dict(params or {}), strategy, llm=llm)
-        except BaseException:
-            if llm is not None:
-                llm.close()
-            raise
-        stages["analyse_s"] = time.monotonic() - t0
-        run_id = new_run_id()
-        prepared = Prepared(
-            run_id=run_id,
-            run_dir=self.settings.runs_dir / run_id,
-            request=request,
-            analysis=analysis,
-            decision=decision,
-            stages_s=stages,
-            budget=spend,
-            llm=llm,
-        )
-        if decision.missing:
-            return prepared
-        if decision.strategy != "use_template":
-            assert prepared.llm is not None
-            t1 = time.monotonic()
-            prepared.generator = Generator(prepared.llm, self.library, self.services.generated)
-            tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
-            analysis = (
-                analysis
-                if analysis.estimate.from_history
-                else analysis.model_copy(
-                    update={
-                        "estimate": analysis.estimate.model_copy(
-                            update={
-                                "duration_s": analysis.estimate.duration_s + 30.0,
-                                "tokens": tokens,
-                                "basis": f"the {decision.strategy} prompt as sent plus a typical script, one attempt",
-                            }
-                        )
-                    }
-                )
+        llm = self.services.llm_for(spend, on_text=on_text, on_call=on_call) if self.llm_available else None
+        with _close_on_error(llm):
+            t0 = time.monotonic()
+            analysis, decision = self._analyse_and_decide(
+                request, template, dict(params or {}), strategy, llm=llm, inputs=inputs
             )
-            prepared.analysis = analysis
-            try:
-                generation = prepared.generator.generate(
-                    request, analysis, decision.strategy, base=decision.template, inputs=inputs
+            run_id = new_run_id()
+            prepared = Prepared(
+                run_id=run_id,
+                run_dir=self.settings.runs_dir / run_id,
+                request=request,
+                analysis=analysis,
+                decision=decision,
+                stages_s={"analyse_s": time.monotonic() - t0},
+                budget=spend,
+                llm=llm,
+            )
+            if decision.missing:
+                return prepared
+            if decision.strategy == "use_template":
+                assert decision.template is not None
+                draft = author.fill(self.library.get(decision.template), decision.params)
+                t1 = time.monotonic()
+                vetted = vet(draft.script or "", "standard")
+                prepared.stages_s.update(draft.seconds, check_s=time.monotonic() - t1)
+                prepared.checks, prepared.gate_passed, prepared.gate_policy = vetted.report, vetted.passed, "standard"
+            else:
+                assert llm is not None
+                prepared.generator = Generator(llm, self.library, self.services.generated)
+                tokens = prepared.generator.estimate_tokens(request, analysis, decision.strategy, decision.template)
+                prepared.analysis = estimate.for_generation(analysis, decision.strategy, tokens)
+                draft, prepared.generation = author.write(
+                    prepared.generator, request, prepared.analysis, decision, inputs
                 )
-            except BaseException:
-                prepared.close()
-                raise
-            prepared.generation = generation
-            prepared.script, prepared.checks = generation.script, generation.checks
-            prepared.gate_passed, prepared.gate_policy = generation.gate_passed, generation.policy
-            prepared.params = dict(generation.record.parameters)
-            stages["generate_s"] = time.monotonic() - t1
-            return prepared
-        assert decision.template is not None
-        scaffold = self.library.get(decision.template)
-        t1 = time.monotonic()
-        prepared.params = validate_params(scaffold, decision.params)
-        prepared.script = render(scaffold, prepared.params)
-        stages["render_s"] = time.monotonic() - t1
-        t2 = time.monotonic()
-        prepared.gate_policy = "standard"
-        prepared.checks = run_checks(prepared.script, prepared.gate_policy)
-        prepared.gate_passed = gate(prepared.checks, prepared.gate_policy).passed
-        stages["check_s"] = time.monotonic() - t2
+                written = prepared.generation  # vetted (and repaired) as it was written
+                prepared.checks, prepared.gate_passed, prepared.gate_policy = (
+                    written.checks,
+                    written.gate_passed,
+                    written.policy,
+                )
+                prepared.stages_s.update(draft.seconds)
+            prepared.script, prepared.params = draft.script, dict(draft.params)
         return prepared
 
     # -- the sandbox and the report ---------------------------------------------------------------
@@ -238,24 +212,18 @@ class Harness:
         phase: str | None = None,
         attempt: int = 1,
     ) -> Report:
-        """Run a prepared request in the sandbox (if it may run) and write its report."""
-        analysis, decision = prepared.analysis, prepared.decision
-        self.history.started(
+        """run > verify > report > record: run a prepared request (if it may run) and write its report."""
+        scaffold = self._filled(prepared.decision)
+        record_started(
+            self.history,
             prepared.run_id,
             prepared.request,
-            workflow_type=analysis.workflow_type,
-            complexity=analysis.complexity,
-            strategy=decision.strategy,
-            template=decision.template,
-            template_version=scaffold.version if (scaffold := self._filled(decision)) else None,
-            confidence=decision.confidence,
-            estimated_duration_s=analysis.estimate.duration_s,
-            estimated_tokens=analysis.estimate.tokens,
+            prepared.analysis,
+            prepared.decision,
+            template_version=scaffold.version if scaffold else None,
             plan_id=plan_id,
             phase=phase,
             attempt=attempt,
-            analysis=analysis.model_dump_json(),
-            decision=decision.model_dump_json(),
         )
         try:
             report = self._execute(
@@ -266,23 +234,15 @@ class Harness:
                 on_event=on_event,
                 backend=backend,
             )
-        except KeyboardInterrupt:
-            self.history.finished(prepared.run_id, "interrupted")
-            raise
-        except BaseException:
-            self.history.finished(prepared.run_id, "error")
+        except BaseException as exc:
+            record_broken_off(self.history, prepared.run_id, exc)
             raise
         finally:
             prepared.close()
-        result = report.execution_result
-        self.history.finished(
-            prepared.run_id,
-            result.status,
-            exit_code=result.exit_code,
-            duration_s=report.performance_metrics.total_s,
-            tokens_used=report.performance_metrics.tokens_used,
+        record_finished(
+            self.history,
+            report,
             llm_calls=prepared.budget.used.calls if prepared.budget else 0,
-            gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
             generated_id=prepared.generation.record.id if prepared.generation else None,
         )
         # Oldest first, never this run nor what a review, a plan or recent history points at.
@@ -333,7 +293,9 @@ class Harness:
                     runner = backend if backend is not None else self._backend_for_run(stack)
                     run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
-            run = self._check_assertions(prepared, run, spec.output_dir)
+            filled = self._filled(prepared.decision)
+            if filled is not None:
+                run, prepared.assertions = verify(run, filled.assertions, spec.output_dir, prepared.params)
             run = _explain_missing_grant(prepared, run)
             if egress_warning:  # a withheld grant is said where the run's outcome is read
                 message = run.message if run.ok else f"{run.message}; {egress_warning}"
@@ -357,15 +319,13 @@ class Harness:
         output_mode: OutputMode = "new",
         on_event: Callable[[Event], None] | None = None,
     ) -> Report:
-        """Serve a request end to end; raises UserError when it cannot run as asked."""
+        """Serve a request end to end; MissingInputs or RunError when it cannot run (the CLI's rules)."""
         prepared = self.prepare(request, template=template, params=params, inputs=inputs)
-        if prepared.decision.missing:
+        try:
+            check_runnable(prepared, self.settings.generated_dir)
+        except BaseException:
             prepared.close()
-            raise MissingInputs(
-                f"cannot run this request: missing {prepared.decision.missing[0].summary()}",
-                hint=prepared.decision.reasoning,
-                missing=prepared.decision.missing,
-            )
+            raise
         return self.execute(prepared, inputs=inputs, output_dir=output_dir, output_mode=output_mode, on_event=on_event)
 
     # -- internals ------------------------------------------------------------------------------
@@ -377,87 +337,39 @@ class Harness:
         strategy: str | None = None,
         *,
         llm: Llm | None = None,
+        inputs: Sequence[Path] = (),
     ) -> tuple[Analysis, Decision]:
-        scaffolds = self.library.scaffolds
+        """analyse > second opinion > decide > estimate: every step a function of the data it is given."""
+        scaffolds, settings = self.library.scaffolds, self.settings
         outcomes = self.history.evidence({s.name: s.version for s in scaffolds})
-        analysis = analyse(request, scaffolds, outcomes=outcomes)
-        forced = template is not None or strategy is not None
-        analysis = self._second_opinion(analysis, llm, outcomes, forced=forced)
+        facts = inspect_inputs(inputs) if inputs else None
+        analysis = analyse(request, scaffolds, outcomes=outcomes, facts=facts)
+        analysis = llm_analyse.second_opinion(
+            analysis,
+            llm,
+            scaffolds,
+            list(self.roles),
+            factor={name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()},
+            mode=settings.llm_analysis,
+            threshold=settings.match_threshold,
+            forced=template is not None or strategy is not None,
+        )
         decision = decide(
             analysis,
             {s.name: s for s in scaffolds},
             template=template,
             params=params,
-            threshold=self.settings.match_threshold,
+            threshold=settings.match_threshold,
             llm=self.llm_available,
             strategy=strategy,
         )
-        analysis = self._estimate_from_history(analysis, decision)
+        analysis = estimate.from_history(analysis, decision, self.history.medians)
         if llm is not None:
-            analysis = self._with_agent_calls(analysis, decision)
-        budgeted = analysis.estimate.model_copy(update={"token_budget": llm.budget.limit if llm else None})
-        return analysis.model_copy(update={"estimate": budgeted}), decision
-
-    def _second_opinion(
-        self, analysis: Analysis, llm: Llm | None, outcomes: Mapping[str, tuple[float, float]], *, forced: bool
-    ) -> Analysis:
-        """The heuristic analysis, with the LLM's judgements merged in where it is more confident."""
-        if llm is None:
-            return analysis.model_copy(update={"llm": "no LLM configured"})
-        if forced:
-            return analysis.model_copy(update={"llm": "not asked: the scaffold or strategy was chosen explicitly"})
-        mode = self.settings.llm_analysis
-        if not llm_analyse.wanted(mode, analysis, self.settings.match_threshold):
-            why = "turned off (HARNESS_LLM_ANALYSIS=off)" if mode == "off" else "the heuristic analysis is confident"
-            return analysis.model_copy(update={"llm": f"not asked: {why}"})
-        by_name = {s.name: s for s in self.library.scaffolds}
-        roles = sorted(self.roles)
-        shortlist = [c.name for c in rank_scaffolds(analysis.request, self.library.scaffolds)]
-        verdict, problem = llm_analyse.ask(llm, analysis.request, self.library.scaffolds, roles, shortlist)
-        if verdict is None:
-            return analysis.model_copy(update={"llm": problem})
-        factor = {name: success_factor(ok, bad) for name, (ok, bad) in outcomes.items()}
-        return llm_analyse.merge(analysis, verdict, by_name, roles, factor=factor)
-
-    def _with_agent_calls(self, analysis: Analysis, decision: Decision) -> Analysis:
-        """A scaffold that asks agents spends tokens when an LLM is configured: count its calls in."""
-        scaffold = self._filled(decision) if decision.strategy == "use_template" else None
-        agents = scaffold.agents if scaffold is not None else ()
-        if not agents or analysis.estimate.from_history:  # history's medians include them
-            return analysis
-        roles = self.roles
-        tokens = sum(AGENT_PROMPT_TOKENS + (roles[a].max_tokens if a in roles else 1024) for a in agents)
-        estimate = analysis.estimate.model_copy(
-            update={
-                "tokens": analysis.estimate.tokens + tokens,
-                "basis": f"{analysis.estimate.basis}; up to {len(agents)} agent call(s) of ~{tokens} tokens",
-            }
-        )
-        merged = dict(analysis.role_confidence)
-        for agent in agents:
-            merged[agent] = max(merged.get(agent, 0.0), round(decision.confidence, 3))
-        merged = dict(sorted(merged.items(), key=lambda kv: kv[1], reverse=True))
-        return analysis.model_copy(update={"estimate": estimate, "roles": tuple(merged), "role_confidence": merged})
-
-    def _estimate_from_history(self, analysis: Analysis, decision: Decision) -> Analysis:
-        """With three or more past runs like this one, their medians replace the priors."""
-        if decision.strategy == "use_template" and decision.template:
-            n, seconds, tokens = self.history.medians(template=decision.template, strategy="use_template")
-            what = f"{decision.template} runs"
-        else:
-            n, seconds, tokens = self.history.medians(strategy=decision.strategy)
-            what = f"{decision.strategy} runs"
-        if n < HISTORY_MIN_RUNS:
-            return analysis
-        estimate = analysis.estimate.model_copy(
-            update={
-                "duration_s": round(seconds, 3),
-                "tokens": tokens,
-                "basis": f"median of {n} past {what}",
-                "from_history": True,
-            }
-        )
-        return analysis.model_copy(update={"estimate": estimate})
+            filled = self._filled(decision) if decision.strategy == "use_template" else None
+            agents = filled.agents if filled is not None else ()
+            max_tokens = {name: role.max_tokens for name, role in self.roles.items()}
+            analysis = estimate.with_agent_calls(analysis, decision, agents, max_tokens)
+        return estimate.with_budget(analysis, llm.budget.limit if llm else None), decision
 
     def _repair_runs(
         self,
@@ -502,20 +414,6 @@ class Harness:
         if scaffold is None:
             return (), None  # never LLM code
         return scaffold_egress(self.services.generated.trust, scaffold)
-
-    def _check_assertions(self, prepared: Prepared, run: RunResult, output_dir: Path | None) -> RunResult:
-        """A filled scaffold's run has failed when its outputs break what the scaffold asserts about them."""
-        scaffold = self._filled(prepared.decision)
-        if not (run.ok and scaffold is not None and output_dir is not None):
-            return run
-        prepared.assertions = check_outputs(scaffold.assertions, output_dir, prepared.params)
-        broken = [a for a in prepared.assertions if not a.passed]
-        if not broken:
-            return run
-        message = f"scaffold assertion failed: {broken[0].description} ({broken[0].detail})"
-        if len(broken) > 1:
-            message += f", and {len(broken) - 1} more"
-        return run.model_copy(update={"status": "failed", "message": message})
 
     def _backend_for_run(self, stack: contextlib.ExitStack) -> Backend:
         """The services' long-lived backend, or one made for this run alone and closed with ``stack``."""
@@ -578,6 +476,27 @@ class Harness:
         )
 
 
+def check_runnable(prepared: Prepared, generated_dir: Path) -> None:
+    """Refuse a prepared request that cannot run: missing inputs (MissingInputs), no usable script (RunError).
+
+    A script the gate refused is not refused here: its report is still written (``execute``).
+    """
+    missing = prepared.decision.missing
+    if missing:
+        raise MissingInputs(
+            f"cannot run this request yet: missing {missing[0].summary()}",
+            hint=prepared.decision.reasoning,
+            missing=missing,
+        )
+    generation = prepared.generation
+    if generation is not None and prepared.script is None:
+        raise RunError(
+            f"no usable script: {generation.why_stopped or 'the model gave no code'}",
+            hint=f"the attempts are kept in {generated_dir / generation.record.id}",
+            run_id=prepared.run_id,
+        )
+
+
 def _hosts_wanted(run: RunResult) -> list[str]:
     """Hosts the script tried to fetch from with no egress granted."""
     return sorted({e.host or "?" for e in run.events if e.kind == "fetch_reply" and not e.ok and e.error == NO_GRANT})
@@ -620,6 +539,17 @@ def _generation_summary(prepared: Prepared) -> dict[str, Any] | None:
         "why_stopped": generation.why_stopped,
         "status": record.status,
     }
+
+
+@contextlib.contextmanager
+def _close_on_error(llm: Llm | None) -> Iterator[None]:
+    """Close the request's LLM client if preparing fails; on success the Prepared owns it."""
+    try:
+        yield
+    except BaseException:
+        if llm is not None:
+            llm.close()
+        raise
 
 
 def _clean_request(request: str) -> str:

@@ -167,6 +167,37 @@ class Estimate(_Record):
     from_history: bool = Field(False, description="medians of similar past runs rather than priors")
 
 
+class MissingInput(_Record):
+    """Something a request lacks before it can run, as data a front-end can ask for (a form field, a flag).
+
+    ``param``: a scaffold parameter (name, type, example, description); ``template``: a scaffold
+    to start from, for ``strategy``; ``llm``: an LLM, for ``strategy``; ``template_or_llm``: no
+    scaffold matched, so either a scaffold named by the caller or an LLM to write the script.
+    """
+
+    kind: Literal["param", "template", "llm", "template_or_llm", "unsupported"] = "param"
+    name: str = Field(description="the parameter's name; for the other kinds, the kind")
+    type: str = ""
+    example: JsonValue = None
+    description: str = ""
+    strategy: str | None = Field(None, description="the strategy that needs it (template and llm kinds)")
+    suggestions: tuple[str, ...] = Field((), description="values the inputs suggest (columns, choices)")
+    reason: str = Field("", description="why the request and the data leave it open")
+
+    def summary(self) -> str:
+        """One line for a report or a log, naming no front-end's way of supplying it."""
+        if self.kind == "param":
+            example = f", e.g. {self.example!r}" if self.example is not None else ""
+            return f"parameter {self.name} ({self.type or 'value'}{example}): {self.description}"
+        if self.kind == "template":
+            return f"a scaffold to start from, for strategy {self.strategy}"
+        if self.kind == "llm":
+            return f"an LLM (an Anthropic API key), for strategy {self.strategy}"
+        if self.kind == "unsupported":
+            return f"a scaffold that can do what was asked: {self.description}"
+        return "a scaffold to fill, or an LLM to write a new script"
+
+
 class Analysis(_Record):
     """What a request asks for: workflow type, complexity, candidate scaffolds, stated parameters."""
 
@@ -179,36 +210,16 @@ class Analysis(_Record):
     roles: tuple[str, ...] = Field((), description="agent roles the request would use, most likely first")
     role_confidence: dict[str, float] = Field(default_factory=dict, description="how sure each role is needed")
     candidates: tuple[Candidate, ...] = ()
-    stated_params: dict[str, str] = Field(default_factory=dict, description="parameter values the request states")
+    stated_params: dict[str, str | list[str]] = Field(
+        default_factory=dict, description="parameter values the request states, checked against the inputs"
+    )
+    unbound: tuple[MissingInput, ...] = Field(
+        (), description="parameters the request names but the inputs do not support (e.g. no such column)"
+    )
+    unmet: tuple[str, ...] = Field((), description="asks the best scaffold cannot serve (e.g. an output format)")
+    param_notes: tuple[str, ...] = Field((), description="where each stated value came from")
     estimate: Estimate
     llm: str = Field("", description="what an LLM analysis contributed, or why there was none")
-
-
-class MissingInput(_Record):
-    """Something a request lacks before it can run, as data a front-end can ask for (a form field, a flag).
-
-    ``param``: a scaffold parameter (name, type, example, description); ``template``: a scaffold
-    to start from, for ``strategy``; ``llm``: an LLM, for ``strategy``; ``template_or_llm``: no
-    scaffold matched, so either a scaffold named by the caller or an LLM to write the script.
-    """
-
-    kind: Literal["param", "template", "llm", "template_or_llm"] = "param"
-    name: str = Field(description="the parameter's name; for the other kinds, the kind")
-    type: str = ""
-    example: JsonValue = None
-    description: str = ""
-    strategy: str | None = Field(None, description="the strategy that needs it (template and llm kinds)")
-
-    def summary(self) -> str:
-        """One line for a report or a log, naming no front-end's way of supplying it."""
-        if self.kind == "param":
-            example = f", e.g. {self.example!r}" if self.example is not None else ""
-            return f"parameter {self.name} ({self.type or 'value'}{example}): {self.description}"
-        if self.kind == "template":
-            return f"a scaffold to start from, for strategy {self.strategy}"
-        if self.kind == "llm":
-            return f"an LLM (an Anthropic API key), for strategy {self.strategy}"
-        return "a scaffold to fill, or an LLM to write a new script"
 
 
 class Decision(_Record):

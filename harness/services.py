@@ -20,6 +20,8 @@ from harness.settings import Settings
 if TYPE_CHECKING:
     from harness.execution.backend import Backend
     from harness.generation.agents import Role
+    from harness.generation.budget import Budget
+    from harness.generation.llm import Llm
     from harness.generation.scaffolds import Library
     from harness.history.store import HistoryStore
     from harness.review.store import GeneratedStore
@@ -79,7 +81,8 @@ class Services:
         """The agent roles from ``settings.roles_file`` (read once)."""
         from harness.generation.agents import load_roles
 
-        return load_roles(self.settings.roles_file)
+        with self._lock:  # a plan's phases ask at once: one read, and every thread sees it
+            return load_roles(self.settings.roles_file)
 
     @property
     def history(self) -> HistoryStore:
@@ -96,7 +99,8 @@ class Services:
         """The generated-scripts store (the review queue and its trust records)."""
         from harness.review.store import GeneratedStore
 
-        return GeneratedStore.from_settings(self.settings)
+        with self._lock:
+            return GeneratedStore.from_settings(self.settings)
 
     @cached_property
     def runs(self) -> RunStore:
@@ -114,6 +118,18 @@ class Services:
             if self._backend is None:
                 self._backend = self._stack.enter_context(self._backend_factory(self.settings))
             return self._backend
+
+    def llm_for(
+        self,
+        budget: Budget,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_call: Callable[[int], None] | None = None,
+    ) -> Llm:
+        """A per-request LLM client under ``budget`` (the caller closes it); streamed text to ``on_text``."""
+        from harness.generation.llm import Llm
+
+        return Llm(self.settings, budget, client=self.llm_client, on_text=on_text, on_call=on_call)
 
     # -- lifetime -------------------------------------------------------------------------------
     def close(self) -> None:

@@ -9,7 +9,8 @@ Protocol (host -> container, on stdin):
     the run's nonce: NONCE_LEN hex digits and a newline;
     one line of JSON, the job header:
         {"v": 1, "script": str, "name": str, "argv": [str],
-         "env": {str: str}, "inputs_size": int, "deadline_s": float, "max_outputs": int}
+         "env": {str: str}, "inputs_size": int, "deadline_s": float, "max_outputs": int,
+         "memory_limit": int}
     then ``inputs_size`` bytes: a tar archive extracted into /input (pooled runs,
     which cannot receive bind mounts once started). Anything after that on stdin is
     the host's answers to agent and fetch calls: this process forwards it, byte for byte,
@@ -18,13 +19,21 @@ Protocol (host -> container, on stdin):
 
 Protocol (container -> host, on stdout): first, once the interpreter is up,
     {"v": 1, "kind": "_harness_ready"}
-then, after the script has ended:
-    {"v": 1, "kind": "_harness_end", "nonce": str, "exit_code": int}
-    then a tar stream of /output until end of file (at most max_outputs + 1 entries,
-    when max_outputs is set: the host collects no more).
+then, after the script has ended and no other process is left alive:
+    {"v": 1, "kind": "_harness_end", "nonce": str, "exit_code": int,
+     "settled": bool, "oom_kills": int | null}
+    then a tar stream of /output (at most max_outputs + 1 entries, when max_outputs is
+    set: the host collects no more), then, once the tar is sent in full,
+    {"v": 1, "kind": "_harness_sent", "nonce": str}
+and on stderr, just before the stdout marker, a line with the same first fields
+    {"v": 1, "kind": "_harness_end", "nonce": str, "stream": "stderr"}
+(stdout and stderr reach the host as separate streams: this tells it stderr is complete).
 
-Everything the script prints comes before the end marker. The host trusts none of
-it for the status: the exit code comes from the engine. The container runs the job
+Everything the script prints comes before the end markers. The host trusts none of it
+for the status: the exit code comes from this process (its end report, which the script
+cannot forge: it never learns the nonce) or from the engine. ``settled`` says every other
+process was gone when the report was written; ``oom_kills`` is the container's memory
+cgroup's OOM-kill count at that moment (null when unreadable). The container runs the job
 exactly once and exits; it is never reused. ``deadline_s`` seconds after the header
 arrived, this process kills the script and exits without an end marker, so a run whose
 host died ends anyway.
@@ -52,6 +61,7 @@ import stat
 import sys
 import tarfile
 import threading
+import time
 import traceback
 
 WORK_DIR = "/work"
@@ -65,6 +75,7 @@ SCRIPT_GID = 10001
 REPLY_FD = 3
 IDLE_TIMEOUT_S = 600
 SEND_TIMEOUT_S = 300  # collecting /output after the script ended; nobody reading means nobody waits
+SETTLE_TIMEOUT_S = 2.0  # killed processes normally vanish in microseconds; past this the report says so
 DEADLINE_EXIT = 124
 PR_SET_DUMPABLE = 4
 CAP_KILL = 5
@@ -77,6 +88,11 @@ _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 # Directories a script can write to: none of them may be on its import path.
 WRITABLE_DIRS = (WORK_DIR, "/tmp", OUTPUT_DIR, INPUT_DIR, "/dev/shm")
 READY = b'{"v": 1, "kind": "_harness_ready"}\n'
+# The container's own memory cgroup (Docker mounts it at the root of /sys/fs/cgroup): v2, v1.
+CGROUP_MEMORY = (
+    ("/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory.max"),
+    ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
 BASE_ENV = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",
     "HOME": WORK_DIR,
@@ -328,6 +344,68 @@ def _kill_all() -> None:
         pass
 
 
+def _alive_others() -> list[int]:
+    """Pids in this container that have not exited, other than init and this process (zombies have)."""
+    me = os.getpid()
+    alive = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) in (1, me):
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                # The name in parentheses is the process's to choose: read the state after the last ")".
+                state = fh.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone between the listing and the read
+        if state not in (b"Z", b"X"):
+            alive.append(int(entry))
+    return alive
+
+
+def _settle() -> bool:
+    """Kill every other process until none is left running; False if some outlived SETTLE_TIMEOUT_S.
+
+    Once they are all gone, none can write to stdout or stderr after the end report, and every
+    OOM kill one of them triggered has been counted (the kernel counts it before the task leaves
+    the allocation that triggered it, and a task that has exited has left it).
+    """
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while True:
+        _kill_all()
+        if not _alive_others():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+
+
+def _oom_kills(memory_limit: int) -> int | None:
+    """The container's OOM-kill count, or None when it cannot be read from the container's own cgroup.
+
+    The limit is checked first, so a mount that shows some other cgroup (the host's root, say) is
+    never mistaken for this container's. The kernel keeps it rounded down to whole pages.
+    """
+    page = os.sysconf("SC_PAGE_SIZE")
+    for events, limit_file in CGROUP_MEMORY:
+        try:
+            with open(limit_file, encoding="ascii") as fh:
+                limit = fh.read().strip()
+            if (
+                memory_limit <= 0
+                or not limit.isdigit()
+                or int(limit) not in (memory_limit, memory_limit // page * page)
+            ):
+                continue
+            with open(events, encoding="ascii") as fh:
+                for line in fh:
+                    key, _, value = line.partition(" ")
+                    if key == "oom_kill":
+                        return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def _on_deadline(signum: int, frame: object) -> None:
     """No job in time, or the script ran past its deadline: nobody may be listening, so just end."""
     _kill_all()
@@ -415,25 +493,35 @@ def main(argv: list[str]) -> int:
         exit_code = 128 - exit_code
     signal.alarm(SEND_TIMEOUT_S)
     # Stop whatever the script left running (daemons, children) so nothing else can write
-    # to stdout while the outputs travel; init (pid 1) and this process are spared.
+    # to stdout or stderr after the end report; init (pid 1) and this process are spared.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-    _kill_all()
-    marker = {"v": 1, "kind": "_harness_end", "nonce": nonce[:NONCE_LEN].decode("ascii"), "exit_code": exit_code}
-    # The leading newline ends any partial line the script left, so the marker starts a line.
-    os.write(1, ("\n" + json.dumps(marker) + "\n").encode())
+    settled = _settle()
+    text = nonce[:NONCE_LEN].decode("ascii")
+    report = {"v": 1, "kind": "_harness_end", "nonce": text, "exit_code": exit_code, "settled": settled}
+    report["oom_kills"] = _oom_kills(int(job.get("memory_limit") or 0)) if settled else None
+    # The leading newlines end any partial line the script left, so each marker starts a line.
+    # stderr first: once the host has the stdout report, stderr is complete too.
+    err_marker = {"v": 1, "kind": "_harness_end", "nonce": text, "stream": "stderr"}
+    os.write(2, ("\n" + json.dumps(err_marker) + "\n").encode())
+    os.write(1, ("\n" + json.dumps(report) + "\n").encode())
     # /output holds the script's files with the script's modes. This process (no CAP_DAC_*)
     # reads them only where "others" may; if the script made anything private, a child under
     # the script's uid sends them instead. Nothing of the script is left running to change
     # the modes in between. The fork is skipped in the common case, for speed.
     if _readable_by_others(OUTPUT_DIR):
         _send_outputs(max_outputs)
-        return exit_code
-    _set_effective(SUPERVISOR_CAPS)
-    collector = _fork_as_script_user(nonce)
-    if collector == 0:
-        _send_outputs(max_outputs)
-        os._exit(0)
-    os.waitpid(collector, 0)
+    else:
+        _set_effective(SUPERVISOR_CAPS)
+        collector = _fork_as_script_user(nonce)
+        if collector == 0:
+            _send_outputs(max_outputs)
+            os._exit(0)
+        _, status = os.waitpid(collector, 0)
+        if status != 0:
+            return exit_code  # the outputs may be cut short: no trailer, so the host asks the engine
+    # Only after the whole tar: the host may then stop reading, and leave the container's exit
+    # and removal to the engine in the background.
+    os.write(1, (json.dumps({"v": 1, "kind": "_harness_sent", "nonce": text}) + "\n").encode())
     return exit_code
 
 

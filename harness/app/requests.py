@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.dispatch.plan import Plan, PlanEstimate
-from harness.errors import ConfigError, GateRefused, InputError, MissingInputs, RunError
+from harness.errors import ConfigError, Fix, GateRefused, InputError
 from harness.events import Event
 from harness.orchestrate import PlanReport
 from harness.progress import Analysed, Decided, EventSink, Finished, LlmCall, LlmText, PhaseChanged, RunEvent, Vetted
@@ -157,7 +157,9 @@ def check(req: RequestIn) -> None:
         check_destination(req.output_dir, req.output_mode)
     for path in req.inputs:
         if not path.exists():
-            raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+            raise InputError(f"input path {path} does not exist", hint="check the input's path").fixed_by(
+                Fix("give_input", "inputs")
+            )
     if req.strategy is not None and req.strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {req.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
 
@@ -196,17 +198,9 @@ def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None
 
 def ensure_runnable(services: Services, prepared: Prepared) -> None:
     """Refuse a prepared request that cannot run: missing inputs (MissingInputs), no usable script (RunError)."""
-    missing = prepared.decision.missing
-    if missing:
-        raise MissingInputs(f"cannot run this request yet: missing {missing[0].summary()}", missing=missing)
-    generation = prepared.generation
-    if generation is not None and prepared.script is None:
-        kept = services.settings.generated_dir / generation.record.id
-        raise RunError(
-            f"no usable script: {generation.why_stopped or 'the model gave no code'}",
-            hint=f"the attempts are kept in {kept}",
-            run_id=prepared.run_id,
-        )
+    from harness.pipeline import check_runnable
+
+    check_runnable(prepared, services.settings.generated_dir)
 
 
 def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink: EventSink | None = None) -> Report:

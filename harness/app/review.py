@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.errors import ConfigError, InvalidInput
+from harness.errors import ConfigError, Fix, InvalidInput
 from harness.review.params import Proposal
 from harness.review.store import GeneratedRecord
 
@@ -113,7 +113,9 @@ def diff(services: Services, record_id: str, against: str | None = None) -> Revi
     record, script = services.generated.load(record_id)
     name = against or record.base_scaffold
     if name is None:
-        raise ConfigError(f"{record_id} has no base scaffold", hint="pass --against SCAFFOLD")
+        raise ConfigError(f"{record_id} has no base scaffold", hint="name a scaffold to compare with").fixed_by(
+            Fix("give_input", "against")
+        )
     scaffold = services.library.get(name)
     base = render(scaffold, validate_params(scaffold, scaffold.examples[0].params))
     # Compared line by line as Python splits lines; each line has its controls escaped.
@@ -155,7 +157,9 @@ def grant(
 
     parsed = parse_allow(tuple(hosts))
     if not parsed and not replace:
-        raise ConfigError("no host given", hint="pass --allow-host HOST, or --replace alone to revoke the grant")
+        raise ConfigError(
+            "no host given", hint="name a host to add, or replace the grant with none to revoke it"
+        ).fixed_by(Fix("give_input", "hosts"))
     return services.generated.grant(record_id, parsed, reviewer=reviewer, replace=replace)
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from harness.errors import InputError
+from harness.errors import Fix, InputError
 from harness.events import Event
 from harness.execution.limits import Limits
 from harness.records import OutputMode, RunResult, RunSpec, new_run_id
@@ -98,7 +98,9 @@ def exec_script(
         check_destination(run.output_dir, run.output_mode)
     for path in run.inputs:
         if not path.exists():
-            raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+            raise InputError(f"input path {path} does not exist", hint="check the input's path").fixed_by(
+                Fix("give_input", "inputs")
+            )
     limits = run.limits.apply(settings.limits)
     hosts = parse_allow(run.allow_hosts)
     if run.generated_id is not None:
@@ -110,7 +112,9 @@ def exec_script(
     elif run.source is not None:
         source, name = run.source, run.name if run.name.endswith(".py") else "main.py"
     else:
-        raise InputError("no script given", hint="give the path of a Python file, or --generated ID")
+        raise InputError("no script given", hint="give a script's source, or a generated script's id").fixed_by(
+            Fix("give_input", "script")
+        )
     run_id = run.run_id or new_run_id()
     folder = services.runs.create(run_id)
     spec = RunSpec(

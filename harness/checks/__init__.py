@@ -61,6 +61,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from pydantic import BaseModel, ConfigDict
+
 from harness.checks.bandit_check import check_bandit, warm_bandit
 from harness.checks.gate import POLICIES, GateDecision, GatePolicy, gate, get_policy
 from harness.checks.models import CHECKERS, Checker, CheckReport, Finding, Severity
@@ -80,10 +82,12 @@ __all__ = [
     "GateDecision",
     "GatePolicy",
     "Severity",
+    "Vetted",
     "gate",
     "get_policy",
     "module_allowed",
     "run_checks",
+    "vet",
     "warm_up",
 ]
 
@@ -166,3 +170,19 @@ def _run_checks(source: str | bytes, policy: GatePolicy | str) -> CheckReport:
     except Exception:  # noqa: BLE001 - never raise; a report that cannot be judged does not pass
         passed = False
     return report.model_copy(update={"passed": passed})
+
+
+class Vetted(BaseModel):
+    """A script's findings and the gate's verdict on them under ``policy``: the check stage's output."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report: CheckReport
+    policy: str
+    passed: bool
+
+
+def vet(script: str, policy: str = "standard") -> Vetted:
+    """Check ``script`` and decide, under ``policy``, whether it may run; never raises."""
+    report = run_checks(script, policy)
+    return Vetted(report=report, policy=policy, passed=gate(report, policy).passed)

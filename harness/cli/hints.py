@@ -11,8 +11,13 @@ __all__ = ["error_line", "fix_text", "missing_text"]
 def missing_text(item: MissingInput) -> str:
     """What a missing input is and the flag that supplies it."""
     if item.kind == "param":
+        if item.reason:
+            options = f"; one of: {', '.join(item.suggestions)}" if item.suggestions else ""
+            return f"--param {item.name}=<{item.type or 'value'}>: {item.reason}{options}"
         example = f" (e.g. {item.example!r})" if item.example is not None else ""
         return f"--param {item.name}=<{item.type or 'value'}>{example}: {item.description}"
+    if item.kind == "unsupported":
+        return f"a scaffold that can do what was asked ({item.description}); none of the bundled ones does"
     if item.kind == "template":
         return f"a scaffold for --strategy {item.strategy}: pass --template NAME"
     if item.kind == "llm":
@@ -23,8 +28,19 @@ def missing_text(item: MissingInput) -> str:
     )
 
 
+# How the CLI supplies each input a use case may ask for.
+_GIVE = {
+    "inputs": "check the path given with --input",
+    "script": "give the path of a Python file, or --generated ID",
+    "against": "pass --against SCAFFOLD",
+    "hosts": "pass --allow-host HOST, or --replace alone to revoke the grant",
+}
+
+
 def fix_text(fix: Fix) -> str | None:
-    """The commands that carry out ``fix``; None when the hint's words are all there is to say."""
+    """The flags or commands that carry out ``fix``; None when the hint's words are all there is to say."""
+    if fix.action == "give_input":
+        return _GIVE.get(fix.target)
     if fix.action == "review":
         return f"review it: harness review show {fix.target}, then harness review approve {fix.target}"
     if fix.action == "approve_egress" and fix.values:

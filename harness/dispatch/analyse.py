@@ -11,10 +11,20 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from harness.dispatch.inputs import InputFacts
 from harness.dispatch.text import STOPWORDS, stem, tokens
-from harness.records import Analysis, Candidate, Complexity, Estimate, WorkflowType
+from harness.dispatch.understand import Binding, bind, read_request
+from harness.records import Analysis, Candidate, Complexity, Estimate, MissingInput, WorkflowType
 
-__all__ = ["ScaffoldLike", "analyse", "extract_params", "prior_estimate", "rank_scaffolds", "workflow_scores"]
+__all__ = [
+    "ScaffoldLike",
+    "analyse",
+    "extract_params",
+    "prior_estimate",
+    "rank_scaffolds",
+    "stated_params",
+    "workflow_scores",
+]
 
 # Keyword families, after the seed's dispatcher, extended with everyday automation.
 FAMILIES: dict[WorkflowType, tuple[str, ...]] = {
@@ -307,6 +317,67 @@ def _steer(
     return sorted(steered, key=lambda c: c.confidence, reverse=True)
 
 
+SOURCE_SUFFIXES = frozenset(
+    ".py .js .ts .tsx .jsx .go .rs .c .h .cc .cpp .java .kt .rb .php .sh .cs .swift .sql .lua .scala".split()
+)
+MISFIT = 0.3  # a scaffold whose kind of input is absent keeps this share of its confidence
+
+
+def _holds(facts: InputFacts, kind: str) -> bool:
+    """True when the inputs hold the kind of data a scaffold's input declares."""
+    if kind == "table":
+        return facts.has_tables
+    if kind == "log":
+        return bool(facts.log_formats)
+    if kind == "source":
+        return any(ext in SOURCE_SUFFIXES for ext in facts.extensions)
+    return True  # text and files: any input will do
+
+
+def fit_inputs(
+    request: str,
+    candidates: list[Candidate],
+    scaffolds: Mapping[str, Any],
+    facts: InputFacts,
+    features: list[str],
+) -> list[Candidate]:
+    """Re-weigh candidates by the inputs: words naming columns count for table scaffolds; a missing kind of data costs.
+
+    "average unit price by product" matches little of any scaffold's description, but every
+    word of it names a column of the CSV given: a table scaffold explains it. A log scaffold
+    given a folder with no log line in it cannot produce an answer, however well it matched.
+    """
+    query = list(dict.fromkeys(tokens(request)))
+    data_words = set()
+    for name in facts.columns:
+        data_words.update(tokens(name.replace(".", " ")))
+    for table in facts.tables:
+        for values in table.values.values():
+            for value in values[:20]:
+                data_words.update(tokens(value))
+    explained = [t for t in query if t in data_words]
+    fitted = []
+    for candidate in candidates:
+        scaffold = scaffolds.get(candidate.name)
+        kinds = [i.kind for i in getattr(scaffold, "inputs", ()) if getattr(i, "kind", None)]
+        confidence = candidate.confidence
+        if kinds and not any(_holds(facts, kind) for kind in kinds):
+            confidence = round(confidence * MISFIT, 3)
+            if candidate.confidence > 0:
+                features.append(f"inputs: no {'/'.join(kinds)} data for {candidate.name}, confidence x{MISFIT}")
+        elif "table" in kinds and explained and query:
+            matched = set(candidate.matched_terms) | set(explained)
+            coverage = len([t for t in query if t in matched]) / len(query)
+            lifted = round(min(1.0, math.sqrt(coverage) * 0.75), 3)
+            if lifted > confidence:
+                features.append(
+                    f"inputs: {', '.join(explained)} name columns or values of the data for {candidate.name}"
+                )
+                confidence = lifted
+        fitted.append(candidate.model_copy(update={"confidence": confidence}))
+    return sorted(fitted, key=lambda c: c.confidence, reverse=True)
+
+
 def prior_estimate(top: Candidate | None, scaffolds: Mapping[str, Any]) -> Estimate:
     """The estimate before history: the best scaffold's run time, or a generated script's prior."""
     if top is not None and top.confidence > 0 and top.name in scaffolds:
@@ -317,7 +388,7 @@ def prior_estimate(top: Candidate | None, scaffolds: Mapping[str, Any]) -> Estim
             tokens=0,
             basis=f"{top.name}'s expected run time plus container start; a filled scaffold needs no LLM tokens",
         )
-    # History, when there is some, replaces this prior in the pipeline (Harness._estimate_from_history).
+    # History, when there is some, replaces this prior in the pipeline (dispatch/estimate.py: from_history).
     return Estimate(
         duration_s=30.0 + CONTAINER_OVERHEAD_S,
         coordination_s=CONTAINER_OVERHEAD_S,
@@ -345,11 +416,17 @@ def analyse(
     scaffolds: Sequence[Any],
     *,
     outcomes: Mapping[str, tuple[float, float]] | None = None,
+    facts: InputFacts | None = None,
 ) -> Analysis:
-    """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking."""
+    """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking.
+
+    ``facts`` (what the inputs hold) let parameters come from the data as well as the request.
+    """
     request = request.strip()
     candidates = rank_scaffolds(request, scaffolds)
     scores, features = workflow_scores(request)
+    if facts is not None and facts.files:
+        candidates = fit_inputs(request, candidates, {s.name: s for s in scaffolds}, facts, features)
     if outcomes:
         candidates = _steer(candidates, outcomes, features)
     top = candidates[0] if candidates else None
@@ -374,9 +451,10 @@ def analyse(
     complexity, complexity_features = _complexity(request, len([s for s in scores.values() if s >= 1]))
     role_confidence = _role_confidence(workflow, confidence, scores)
     by_name = {s.name: s for s in scaffolds}
-    stated: dict[str, str] = {}
+    stated: dict[str, str | list[str]] = {}
+    binding = None
     if top is not None and top.name in by_name:
-        stated = extract_params(request, getattr(by_name[top.name], "parameters", {}) or {})
+        stated, binding = stated_params(request, by_name[top.name], facts)
     return Analysis(
         request=request,
         workflow_type=workflow,
@@ -388,5 +466,43 @@ def analyse(
         role_confidence=role_confidence,
         candidates=tuple(candidates[:5]),
         stated_params=stated,
+        unbound=_unbound(binding),
+        unmet=binding.unmet if binding else (),
+        param_notes=binding.notes if binding else (),
         estimate=prior_estimate(top, by_name),
+    )
+
+
+def stated_params(
+    request: str, scaffold: Any, facts: InputFacts | None = None
+) -> tuple[dict[str, str | list[str]], Binding]:
+    """The parameter values for ``scaffold`` that the request states, checked against the inputs.
+
+    The request reader and the data decide first (``understand.bind``); the older plain-text
+    forms (``name=value``, a choice word) fill what it left alone. A parameter the binding
+    found no support for is never filled from the plain text: ``by colour`` is not a choice.
+    """
+    declared = getattr(scaffold, "parameters", {}) or {}
+    binding = bind(read_request(request), scaffold, facts)
+    stated: dict[str, str | list[str]] = dict(binding.params)
+    open_names = {m.name for m in binding.missing}
+    for name, value in extract_params(request, declared).items():
+        if name not in stated and name not in open_names:
+            stated[name] = value
+    return stated, binding
+
+
+def _unbound(binding: Binding | None) -> tuple[MissingInput, ...]:
+    if binding is None:
+        return ()
+    return tuple(
+        MissingInput(
+            name=m.name,
+            type=m.type,
+            description=m.description,
+            example=m.suggestions[0] if m.suggestions else None,
+            suggestions=m.suggestions,
+            reason=m.reason,
+        )
+        for m in binding.missing
     )

@@ -10,6 +10,30 @@ from harness.records import Analysis, Decision, MissingInput
 __all__ = ["decide", "missing_params"]
 
 
+def _open(analysis: Analysis, parameters: Mapping[str, Any], chosen: Mapping[str, object]) -> tuple[MissingInput, ...]:
+    """What blocks a template run: required parameters not given, values the data does not support, unmet asks."""
+    required = missing_params(parameters, chosen)
+    named = {m.name for m in required}
+    # A required parameter the data could not settle keeps the data's suggestions and reason.
+    unbound = {m.name: m for m in analysis.unbound if m.name not in chosen}
+    merged = [
+        unbound[m.name].model_copy(update={"example": m.example if m.example is not None else unbound[m.name].example})
+        if m.name in unbound
+        else m
+        for m in required
+    ]
+    merged += [m for name, m in unbound.items() if name not in named]
+    merged += [MissingInput(kind="unsupported", name="capability", description=ask) for ask in analysis.unmet]
+    return tuple(merged)
+
+
+def _required(
+    analysis: Analysis, parameters: Mapping[str, Any], chosen: Mapping[str, object]
+) -> tuple[MissingInput, ...]:
+    # A scaffold other than the analysed one: what the request said about the other does not apply.
+    return missing_params(parameters, chosen)
+
+
 def missing_params(parameters: Mapping[str, Any], given: Mapping[str, object]) -> tuple[MissingInput, ...]:
     """Required parameters (no default) that ``given`` does not supply, each with its type and an example."""
     missing = []
@@ -92,7 +116,8 @@ def _decide(
     top = analysis.candidates[0] if analysis.candidates else None
     if template is not None:
         scaffold = scaffolds[template]
-        stated = analysis.stated_params if top is not None and top.name == template else {}
+        same = top is not None and top.name == template
+        stated = analysis.stated_params if same else {}
         chosen = {**stated, **given}
         return Decision(
             strategy="use_template",
@@ -100,7 +125,9 @@ def _decide(
             params=chosen,
             confidence=1.0,
             reasoning=f"scaffold {template} was chosen explicitly",
-            missing=missing_params(scaffold.parameters, chosen),
+            missing=_open(analysis, scaffold.parameters, chosen)
+            if same
+            else missing_params(scaffold.parameters, chosen),
         )
     if top is not None and top.confidence >= threshold and top.name in scaffolds:
         chosen = {**analysis.stated_params, **given}
@@ -116,7 +143,7 @@ def _decide(
             params=chosen,
             confidence=top.confidence,
             reasoning=f"{why} with confidence {top.confidence:.2f}",
-            missing=missing_params(scaffolds[top.name].parameters, chosen),
+            missing=_open(analysis, scaffolds[top.name].parameters, chosen),
         )
     close = ", ".join(f"{c.name} ({c.confidence:.2f})" for c in analysis.candidates[:3] if c.confidence > 0)
     if llm and top is not None and top.confidence >= HYBRID_FLOOR and top.name in scaffolds:

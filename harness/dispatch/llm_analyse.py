@@ -16,12 +16,12 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from harness.dispatch.analyse import ROLES, extract_params, prior_estimate
+from harness.dispatch.analyse import ROLES, prior_estimate, stated_params
 from harness.dispatch.decide import LLM_MARK
 from harness.errors import HarnessError
 from harness.records import Analysis, Candidate, Complexity, WorkflowType
 
-__all__ = ["ANALYSE_TOOL", "LlmVerdict", "ask", "merge", "wanted"]
+__all__ = ["ANALYSE_TOOL", "LlmVerdict", "ask", "merge", "second_opinion", "wanted"]
 
 
 ANALYSE_TOOL: dict[str, Any] = {
@@ -229,8 +229,10 @@ def merge(
             declared = scaffolds[name].parameters
             if not analysis.candidates or analysis.candidates[0].name != name:
                 # The values read for the heuristic's scaffold mean nothing here; read them afresh.
-                stated = extract_params(analysis.request, declared)
+                stated, binding = stated_params(analysis.request, scaffolds[name])
                 update["estimate"] = prior_estimate(candidates[0], scaffolds)
+                update["unbound"], update["unmet"] = (), binding.unmet
+                update["param_notes"] = binding.notes
             for key, value in verdict.parameters.items():
                 if key not in declared:
                     notes.append(f"unknown parameter {key!r} dropped")
@@ -245,3 +247,37 @@ def merge(
         llm="; ".join([summary, *notes]),
     )
     return analysis.model_copy(update=update)
+
+
+def second_opinion(
+    analysis: Analysis,
+    llm: Any,
+    scaffolds: Sequence[Any],
+    roles: Sequence[str],
+    *,
+    factor: Mapping[str, float],
+    mode: str,
+    threshold: float,
+    forced: bool,
+) -> Analysis:
+    """The heuristic analysis, with the LLM's judgements merged in where it is more confident.
+
+    ``analysis.llm`` says what the LLM contributed or why it was not asked (none configured, a
+    scaffold or strategy chosen explicitly, turned off, the heuristic already confident, or the
+    call's problem). ``factor`` scales each scaffold's confidence by its history.
+    """
+    from harness.dispatch.analyse import rank_scaffolds
+
+    if llm is None:
+        return analysis.model_copy(update={"llm": "no LLM configured"})
+    if forced:
+        return analysis.model_copy(update={"llm": "not asked: the scaffold or strategy was chosen explicitly"})
+    if not wanted(mode, analysis, threshold):
+        why = "turned off (HARNESS_LLM_ANALYSIS=off)" if mode == "off" else "the heuristic analysis is confident"
+        return analysis.model_copy(update={"llm": f"not asked: {why}"})
+    shortlist = [c.name for c in rank_scaffolds(analysis.request, scaffolds)]
+    verdict, problem = ask(llm, analysis.request, scaffolds, sorted(roles), shortlist)
+    if verdict is None:
+        return analysis.model_copy(update={"llm": problem})
+    by_name = {s.name: s for s in scaffolds}
+    return merge(analysis, verdict, by_name, sorted(roles), factor=factor)

@@ -247,6 +247,18 @@ _QUANTITY = ("units", "quantity", "qty", "count", "items", "pieces", "amount")
 _PRICE = ("unit_price", "price", "unit price", "unit_cost", "cost", "rate", "price_each")
 
 
+def _produces(scaffold: Any) -> set[str]:
+    """The file formats a scaffold writes, from its declared outputs and any format choices."""
+    made: set[str] = set()
+    for output in getattr(scaffold, "outputs", ()) or ():
+        for ext in re.findall(r"\.([A-Za-z0-9]+(?:\.gz)?)\b", str(getattr(output, "path", ""))):
+            made.add(_FORMATS.get(ext.lower(), ext.lower()))
+    for spec in (getattr(scaffold, "parameters", {}) or {}).values():
+        if _param_type(spec) == "choice":
+            made.update(str(c) for c in getattr(spec, "choices", ()) or ())
+    return made
+
+
 def _param_type(spec: Any) -> str:
     return str(getattr(spec, "type", ""))
 
@@ -288,6 +300,8 @@ def _amount_formula(facts: InputFacts, words: tuple[str, ...]) -> tuple[str, str
     if asked is None or facts.find_column(asked) is not None:
         return None
     numeric = facts.numeric_columns
+    if any(facts.find_column(word) in numeric for word in words if word != asked):
+        return None  # the request names the numbers to add up ("add up the units"): no amount to derive
     quantity = next((c for q in _QUANTITY for c in numeric if facts.find_column(q) == c), None)
     price = next((c for p in _PRICE for c in numeric if facts.find_column(p) == c and c != quantity), None)
     if quantity is None or price is None:
@@ -357,6 +371,10 @@ def bind(
         )
 
     formula = _amount_formula(facts, reading.words) if facts is not None and facts.has_tables else None
+    format_param = parameters.get("format")
+    if reading.formats and (format_param is None or _param_type(format_param) != "choice"):
+        makes = _produces(scaffold)
+        unmet.extend(f"{fmt} output" for fmt in reading.formats if fmt not in makes)
     for name, spec in parameters.items():
         if name in params:
             continue

@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
@@ -48,6 +48,8 @@ _UID = "10001"
 # and no-new-privileges ignores file capabilities, so uid 0 is how it receives them.
 SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
 IDLE_MARGIN_S = 5.0  # a pooled container this close to its idle deadline is not handed out
+SIGKILLED = 128 + 9  # the OOM killer's signal: such an exit is always left to the engine to explain
+EndReport = Literal["trusted", "engine"]
 DEADLINE_GRACE_S = 2.0  # the supervisor's own kill comes this long after the host's
 
 
@@ -177,8 +179,13 @@ class DockerBackend(Backend):
         pool_size: int | None = None,
         progress: Progress | None = None,
         idle_timeout_s: float | None = None,
+        end_report: EndReport = "trusted",
     ) -> None:
         self.settings = settings or Settings.from_env()
+        # "trusted": a run's status comes from the supervisor's end report when it is complete
+        # (docs/supervisor.md, "The end report"), and the container's exit and removal happen in
+        # the background. "engine": every status waits for the engine's exit code, as before.
+        self.end_report = end_report
         # A container that receives no job within this ends itself (the pool then replaces it):
         # if this process dies, nothing it started waits forever.
         self.idle_timeout_s = self.settings.pool_idle_s if idle_timeout_s is None else idle_timeout_s
@@ -299,9 +306,17 @@ class DockerBackend(Backend):
         self._pool.refill()
         return None
 
+    def pool_state(self) -> tuple[int, int]:
+        """(ready, size) of the warm pool; (0, 0) without one."""
+        return (0, 0) if self._pool is None else (self._pool.ready, self._pool.size)
+
     def wait_pool(self, timeout: float = 30.0) -> bool:
         """Block until the warm pool is full; False if there is no pool or it did not fill in time."""
         return self._pool is not None and self._pool.wait_ready(self._pool.size, timeout)
+
+    def wait_removed(self) -> None:
+        """Block until every container of a finished run is removed (that happens in the background)."""
+        self._reaper.drain()
 
     def close(self) -> None:
         """Drain the pool, remove every container this backend made, and stop its threads."""
@@ -501,6 +516,8 @@ class DockerBackend(Backend):
             "env": dict(spec.env),
             "inputs_size": len(inputs_blob),
             "max_outputs": limits.output_files,  # the host enforces it too; this only spares the stream
+            # The supervisor reads OOM kills only from a cgroup with this limit: its own container's.
+            "memory_limit": limits.memory,
             # The supervisor enforces this itself, so the run ends even if this process dies.
             "deadline_s": limits.timeout_s + DEADLINE_GRACE_S,
         }
@@ -512,6 +529,8 @@ class DockerBackend(Backend):
             raw.sendall(nonce.encode() + b"\n" + json.dumps(header).encode() + b"\n" + inputs_blob)
         except OSError as exc:
             engine_error = f"could not hand the script to the container: {exc}"
+        t_handover = reader.elapsed()
+        trusted = False
         deadline = reader.t0 + limits.timeout_s
         demux = handle.demux
         if handle.early:
@@ -545,9 +564,12 @@ class DockerBackend(Backend):
             if reader.archive_over_cap:
                 killed_for = "archive"
                 break
+            if self.end_report == "trusted" and _report_decides(reader):
+                trusted = True  # the container's exit is not waited for: it is removed in the background
+                break
         if self._is_cancelled(spec.run_id):
             # The kill ended the stream (or will): whatever else happened, the caller stopped it.
-            killed_for, engine_error = "cancelled", ""
+            killed_for, engine_error, trusted = "cancelled", "", False
         t_stream = reader.elapsed()
         if killed_for or engine_error:
             # Close our end first: while the engine is blocked writing to an attach stream nobody
@@ -558,13 +580,17 @@ class DockerBackend(Backend):
 
         exit_code: int | None = None
         oom = False
-        try:
-            exit_code = int(self.client.api.wait(handle.cid, timeout=30)["StatusCode"])
-            if exit_code != 0:
-                state = self.client.api.inspect_container(handle.cid)["State"]
-                oom = bool(state.get("OOMKilled"))
-        except (docker.errors.DockerException, OSError, KeyError, ValueError) as exc:
-            engine_error = engine_error or f"the engine did not report the exit: {exc}"
+        if trusted:
+            exit_code = reader.reported_exit
+            oom = exit_code != 0 and bool(reader.oom_kills)
+        else:
+            try:
+                exit_code = int(self.client.api.wait(handle.cid, timeout=30)["StatusCode"])
+                if exit_code != 0:
+                    state = self.client.api.inspect_container(handle.cid)["State"]
+                    oom = bool(state.get("OOMKilled"))
+            except (docker.errors.DockerException, OSError, KeyError, ValueError) as exc:
+                engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
 
         collected = collect_run_outputs(reader, out_dir, limits)
@@ -573,7 +599,12 @@ class DockerBackend(Backend):
         if reader.archive_over_cap:
             collected.leave("outputs exceeded the collection cap and were not all collected")
         warnings = collected.warnings
-        if reader.reported_exit is not None and exit_code is not None and reader.reported_exit != exit_code:
+        if (
+            not trusted
+            and reader.reported_exit is not None
+            and exit_code is not None
+            and reader.reported_exit != exit_code
+        ):
             # The engine's code decides; a difference means something in the container interfered.
             warnings.append(f"the entrypoint reported exit code {reader.reported_exit}, the engine {exit_code}")
 
@@ -590,11 +621,14 @@ class DockerBackend(Backend):
             pooled=handle.pooled,
             duration_s=duration,
             first_event_s=reader.first_event_s,
+            # Seconds from the hand-over; ``wait_s`` only when the engine's exit code was waited for.
             timings={
                 **({} if handle.pooled else handle.timings),
+                "handover_s": t_handover,
                 **({"script_s": reader.ended_s} if reader.ended_s is not None else {}),
+                **({"sent_s": reader.sent_s} if reader.sent_s is not None else {}),
                 "stream_s": t_stream,
-                "wait_s": t_wait - t_stream,
+                **({} if trusted else {"wait_s": t_wait - t_stream}),
                 "collect_s": duration - t_wait,
             },
             events_count=reader.seq,
@@ -658,6 +692,20 @@ _CAPABILITIES = (
     " (for the output collector)",
     "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
 )
+
+
+def _report_decides(reader: RunReader) -> bool:
+    """True when the supervisor's end report alone may decide the run's status (docs/supervisor.md).
+
+    All of it must have arrived: the stdout report, stderr's end marker (stderr is complete), and
+    the trailer (the outputs are complete). The supervisor must have seen every other process
+    gone. A script killed by SIGKILL, or a failure with no readable OOM count, is left to the
+    engine, which alone says whether the kernel's OOM killer did it.
+    """
+    code = reader.reported_exit
+    if not (reader.sent and reader.stderr_ended and reader.settled) or code is None or not 0 <= code <= 255:
+        return False
+    return code == 0 or (code != SIGKILLED and reader.oom_kills is not None)
 
 
 def _decide(

@@ -50,6 +50,12 @@ class WarmPool(Generic[H]):
             self._count -= 1
         return handle
 
+    @property
+    def ready(self) -> int:
+        """How many handles are ready now."""
+        with self._lock:
+            return self._count
+
     def refill(self) -> None:
         """Start making handles again up to ``size`` (call when the taken one is done)."""
         self._wanted.set()

@@ -2,8 +2,11 @@
 
 The container's stdout carries, in order: whatever the script prints (protocol events
 and plain output), then the entrypoint's end marker (which names the run's nonce), then
-a tar stream of /output. Everything is parsed defensively and in bounded memory:
-the script controls all of these bytes and is trusted for none of them.
+a tar stream of /output, then the entrypoint's trailer saying the tar is complete. Its
+stderr carries what the script wrote there, then the entrypoint's stderr end marker. Both
+markers and the trailer carry the nonce, which the script never learns (docs/supervisor.md).
+Everything is parsed defensively and in bounded memory: the script controls all of the
+other bytes and is trusted for none of them.
 
 A script can print far more lines than anyone will read, and each line costs the host a
 parse, a JSON event on disk and (for structured lines) many Python objects. So the reader
@@ -101,6 +104,7 @@ class RunReader:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._marker = b'{"v": 1, "kind": "_harness_end", "nonce": ' + json.dumps(nonce).encode()
+        self._trailer = json.dumps({"v": 1, "kind": "_harness_sent", "nonce": nonce}).encode() + b"\n"
         self.stdout_cap = stdout_cap
         self.archive_cap = archive_cap
         self.max_events = max_events
@@ -113,7 +117,7 @@ class RunReader:
         self._out = LineSplitter()
         self._err = LineSplitter()
         self._blank_pending = False
-        self._stderr_blank = False
+        self._stderr_blank_pending = False
         self.seq = 0
         self.events: list[Event] = []
         self.events_dropped = 0  # handed on but not kept in ``events``
@@ -129,24 +133,25 @@ class RunReader:
         self._stdout_tail = bytearray()
         self._stderr_tail = bytearray()
         self.over_cap = False
-        self.ended = False
+        self.ended = False  # the stdout end marker arrived
         self.ended_s: float | None = None
         self.reported_exit: int | None = None
+        self.settled = False  # the supervisor saw no other process alive when it reported
+        self.oom_kills: int | None = None  # the container's OOM-kill count it read then
+        self.stderr_ended = False  # the stderr end marker arrived: the script's stderr is complete
+        self.sent = False  # the trailer arrived: the output archive is complete
+        self.sent_s: float | None = None
         self.archive: IO[bytes] | None = None
         self.archive_bytes = 0
         self.archive_over_cap = False
+        self._archive_tail = b""  # the last bytes of the archive stream, to find the trailer
         self.host_requests: list[AgentRequestEvent | FetchRequestEvent] = []
 
     # -- feeding ---------------------------------------------------------------------------
     def feed(self, stream: int, data: bytes) -> None:
         """Consume one payload from the container (stream 1 stdout, 2 stderr)."""
         if stream == 2:
-            self.stderr_bytes += len(data)
-            self._keep_tail(self._stderr_tail, data)
-            self._count()
-            data = self._fold_blank(self._err, data)
-            for line, cut in self._err.feed(data):
-                self._emit_stderr(line, cut)
+            self._err_feed(data)
             return
         if self.ended:
             self._archive(data)
@@ -161,6 +166,9 @@ class RunReader:
                 self._emit_stdout(line, cut)
         for line, cut in self._err.flush():
             self._emit_stderr(line, cut)
+        if self._stderr_blank_pending and not self.stderr_ended:
+            self._stderr_blank_pending = False
+            self._emit_stderr_line(b"", False)
         if self.archive is not None:
             self.archive.seek(0)
 
@@ -208,11 +216,9 @@ class RunReader:
         for line, cut in lines:
             at = -1 if cut else line.find(self._marker)
             if at < 0:
-                self._keep_tail(self._stdout_tail, line + b"\n")
                 self._emit_stdout(line, cut)
                 continue
             if at > 0:
-                self._keep_tail(self._stdout_tail, line[:at])
                 self._emit_stdout(line[:at], False)
             self._blank_pending = False
             self._end(line[at:])
@@ -223,6 +229,31 @@ class RunReader:
                 self._archive(rest)
             return
         self._count()
+
+    def _err_feed(self, data: bytes) -> None:
+        self.stderr_bytes += len(data)
+        self._count()
+        if self.stderr_ended:
+            # The supervisor's own diagnostics (a deadline, a failed send): plain stderr lines.
+            for line, cut in self._err.feed(data):
+                self._emit_stderr(line, cut)
+            return
+        data = self._fold_blank(self._err, data)
+        for line, cut in self._err.feed(data, stop=self._marker):
+            at = -1 if cut else line.find(self._marker)
+            if at < 0:
+                self._emit_stderr(line, cut)
+                continue
+            if at > 0:
+                self._emit_stderr(line[:at], False)
+            # The newline before the marker is the supervisor's: a blank line held back is dropped.
+            self._stderr_blank_pending = False
+            self.stderr_ended = True
+            rest = self._err.rest or b""
+            self.stderr_bytes -= len(line) - at + 1 + len(rest)
+            if rest:
+                self._err_feed(rest)
+            return
 
     def _fold_blank(self, splitter: LineSplitter, data: bytes) -> bytes:
         """Fold runs of blank lines to one, at C speed, rather than split millions of empty lines one by one."""
@@ -241,10 +272,14 @@ class RunReader:
         self.ended_s = self.elapsed()
         try:
             info = json.loads(marker_line)
-            code = info.get("exit_code")
-            self.reported_exit = code if isinstance(code, int) else None
         except ValueError:
-            self.reported_exit = None
+            info = None
+        if isinstance(info, dict):
+            code, kills = info.get("exit_code"), info.get("oom_kills")
+            # bool is an int in Python: take neither True nor False as a number here.
+            self.reported_exit = code if type(code) is int else None
+            self.settled = info.get("settled") is True
+            self.oom_kills = kills if type(kills) is int and kills >= 0 else None
         self.archive = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
 
     def _archive(self, data: bytes) -> None:
@@ -253,8 +288,20 @@ class RunReader:
         if self.archive_bytes + len(data) > self.archive_cap:
             self.archive_over_cap = True
             return
+        if self.sent:
+            # Bytes after the trailer: not the supervisor's protocol. The archive is not known complete.
+            self.sent = False
+            self.sent_s = None
+            self.archive.seek(0, 2)
         self.archive.write(data)
         self.archive_bytes += len(data)
+        self._archive_tail = (self._archive_tail + data)[-len(self._trailer) :]
+        if self._archive_tail == self._trailer:
+            # The trailer is the supervisor's, not part of the tar: cut it off.
+            self.archive_bytes -= len(self._trailer)
+            self.archive.truncate(self.archive_bytes)
+            self.sent = True
+            self.sent_s = self.elapsed()
 
     def _emit_stdout(self, line: bytes, cut: bool) -> None:
         # The entrypoint puts a newline before its end marker; a blank line is held back one
@@ -267,15 +314,27 @@ class RunReader:
             return
         if self._blank_pending:
             self._blank_pending = False
+            self._keep_tail(self._stdout_tail, b"\n")
             self._emit(b"", "stdout", False)
+        # The tail, like the events, has each line once it is known to be the script's.
+        self._keep_tail(self._stdout_tail, line + b"\n")
         self._emit(line, "stdout", cut)
 
     def _emit_stderr(self, line: bytes, cut: bool) -> None:
-        blank = not line and not cut
-        if blank and self._stderr_blank:
-            self.blank_lines += 1
+        # As on stdout, a blank line is held back one step: the supervisor's newline before its
+        # stderr marker must not show up as the script's. Consecutive blank lines are one event.
+        if not line and not cut:
+            if self._stderr_blank_pending:
+                self.blank_lines += 1
+            self._stderr_blank_pending = True
             return
-        self._stderr_blank = blank
+        if self._stderr_blank_pending:
+            self._stderr_blank_pending = False
+            self._emit_stderr_line(b"", False)
+        self._emit_stderr_line(line, cut)
+
+    def _emit_stderr_line(self, line: bytes, cut: bool) -> None:
+        self._keep_tail(self._stderr_tail, line + b"\n")
         self._emit(line, "stderr", cut)
 
     def _emit(self, line: bytes, stream: Literal["stdout", "stderr"], cut: bool) -> None:

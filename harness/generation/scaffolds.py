@@ -89,11 +89,17 @@ class Parameter(_Meta):
         return self
 
 
+InputKind = Literal["table", "log", "source", "text", "files"]
+
+
 class FileSpec(_Meta):
     """A file or pattern the scaffold reads or writes."""
 
     path: str
     description: str
+    kind: InputKind | None = Field(
+        None, description="what an input must hold for the scaffold to work on it (dispatch checks the inputs)"
+    )
 
 
 class Expectation(_Meta):

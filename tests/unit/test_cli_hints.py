@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.app.scripts import ScriptRun, exec_script
 from harness.cli import main
 from harness.cli.hints import error_line, missing_text
-from harness.errors import Fix, MissingInputs, NotReviewed
+from harness.errors import ConfigError, Fix, InputError, MissingInputs, NotReviewed
 from harness.records import MissingInput
 from harness.review.store import GeneratedRecord
 from harness.services import Services
@@ -50,3 +52,22 @@ def test_a_review_fix_is_worded_as_the_commands(capsys: pytest.CaptureFixture[st
     )
     assert main(["exec", "--generated", record.id, "--allow-host", "example.com"]) == 2
     assert capsys.readouterr().err.replace("\n", "") == f"Error: {error_line(exc)}"
+
+
+def test_inputs_the_use_cases_ask_for_are_worded_as_flags(tmp_path: Path) -> None:
+    from harness.app import review
+
+    with Services.from_settings(Settings.from_env(), backend=ScriptedBackend([])) as services:
+        with pytest.raises(InputError) as missing_input:
+            exec_script(services, ScriptRun(source="print(1)\n", inputs=(tmp_path / "nope",)))
+        with pytest.raises(InputError) as no_script:
+            exec_script(services, ScriptRun())
+        with pytest.raises(ConfigError) as no_host:
+            review.grant(services, "g-0123456789ab", [], reviewer="ann")
+    assert "--" not in missing_input.value.hint + no_script.value.hint + no_host.value.hint
+    assert (
+        error_line(missing_input.value)
+        == f"input path {tmp_path / 'nope'} does not exist: check the path given with --input"
+    )
+    assert error_line(no_script.value) == "no script given: give the path of a Python file, or --generated ID"
+    assert error_line(no_host.value) == "no host given: pass --allow-host HOST, or --replace alone to revoke the grant"

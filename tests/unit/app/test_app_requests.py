@@ -137,3 +137,24 @@ def test_a_plan_reports_each_phase_and_ends_with_its_status(tmp_path: Path) -> N
     failed = [e for e in seen if e.kind == "phase_changed" and e.state == "failed"]
     assert failed and all(e.run_id and "nothing to do here" in e.message for e in failed)
     assert seen[-1].kind == "finished" and seen[-1].status == done.report.status != "succeeded"
+
+
+def test_the_library_and_the_app_refuse_the_same_requests() -> None:
+    from harness.errors import RunError
+    from harness.generation.generate import Generation
+    from harness.pipeline import Harness, check_runnable
+    from harness.review.store import GeneratedRecord
+
+    with _services(ScriptedBackend([])) as services:
+        with pytest.raises(MissingInputs, match="missing parameter group_by"):
+            Harness(services=services).run_request("summarise the csv files", template="csv_summary")
+        prepared = requests.prepare(services, RequestIn(request=CSV_REQUEST, template="csv_summary"))
+        record = GeneratedRecord(id="g-0123456789ab", created_at="now", request="r", strategy="s", model="m")
+        prepared.generation = Generation(record=record, why_stopped="the token budget ran out")
+        prepared.script = None
+        with pytest.raises(RunError, match="no usable script: the token budget ran out") as caught:
+            requests.ensure_runnable(services, prepared)
+        assert caught.value.run_id == prepared.run_id
+        assert "g-0123456789ab" in caught.value.hint
+        with pytest.raises(RunError):
+            check_runnable(prepared, services.settings.generated_dir)

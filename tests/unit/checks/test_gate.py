@@ -18,7 +18,7 @@ WARNING_ONLY = "import tarfile\n\nwith tarfile.open('/input/a.tar') as tar:\n   
 def test_public_surface() -> None:
     assert set(harness.checks.__all__) == {
         "ALLOWED_MODULES", "CHECKERS", "POLICIES", "CheckReport", "Finding", "GateDecision", "GatePolicy",
-        "Severity", "gate", "get_policy", "module_allowed", "run_checks", "warm_up",
+        "Severity", "Vetted", "gate", "get_policy", "module_allowed", "run_checks", "vet", "warm_up",
     }  # fmt: skip
     for name in harness.checks.__all__:
         assert hasattr(harness.checks, name), name
@@ -199,3 +199,14 @@ PYTHONISH = st.lists(
 def test_run_checks_never_raises_on_python_like_input(lines: list[str], policy: str) -> None:
     report = run_checks("\n".join(lines) + "\n", policy)
     assert not any(f.code == "HX001" for f in report.findings), [f.one_line() for f in report.findings]
+
+
+def test_vet_is_the_report_and_the_verdict_under_one_policy() -> None:
+    vetted = harness.checks.vet(WARNING_ONLY, "standard")
+    assert (
+        vetted.passed
+        and vetted.policy == "standard"
+        and vetted.report.findings == run_checks(WARNING_ONLY, "standard").findings
+    )
+    strict = harness.checks.vet(WARNING_ONLY, "strict")
+    assert not strict.passed and strict.passed == gate(strict.report, "strict").passed

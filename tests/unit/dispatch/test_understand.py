@@ -144,3 +144,10 @@ def test_a_large_csv_is_inspected_quickly(tmp_path: Path) -> None:
     # Only the head is read: this is a guard against reading whole files, not a benchmark.
     assert time.perf_counter() - start < 2.0
     assert facts.find_column("region") == "Region" and facts.total_bytes >= 9_000_000
+
+
+def test_a_named_numeric_column_is_not_replaced_by_a_derived_amount(sales: Path) -> None:
+    reading = read_request("group these sales spreadsheets by region and add up the units")
+    binding = bind(reading, LIBRARY.get("csv_summary"), inspect_inputs([sales]))
+    assert binding.params["group_by"] == "Region"
+    assert "derive" not in binding.params and "columns" not in binding.params

@@ -200,3 +200,133 @@ def test_a_flood_of_newlines_on_stderr_is_folded_too() -> None:
         r.feed(2, b"\n" * 100_000)
     finished(r)
     assert len(seen) <= 32 and r.blank_lines > 2_999_000
+
+
+# -- the supervisor's end report: stderr marker, report fields, outputs trailer ---------------------
+def report(code: int = 0, *, settled: bool = True, oom_kills: object = 0) -> bytes:
+    fields = {"v": 1, "kind": "_harness_end", "nonce": "n0nce", "exit_code": code, "settled": settled}
+    return b"\n" + json.dumps({**fields, "oom_kills": oom_kills}).encode() + b"\n"
+
+
+def err_marker(nonce: str = "n0nce") -> bytes:
+    return b"\n" + json.dumps({"v": 1, "kind": "_harness_end", "nonce": nonce, "stream": "stderr"}).encode() + b"\n"
+
+
+def trailer(nonce: str = "n0nce") -> bytes:
+    return json.dumps({"v": 1, "kind": "_harness_sent", "nonce": nonce}).encode() + b"\n"
+
+
+def test_the_stderr_marker_ends_stderr_in_any_chunking_and_is_not_output() -> None:
+    script_err = b"warning one\nTraceback\n\nValueError: boom\npartial"
+    stream = script_err + err_marker() + b"harness entrypoint: a later diagnostic\n"
+    for size in (1, 2, 7, 64, len(stream)):
+        seen: list[object] = []
+        r = reader(on_event=seen.append)
+        for at in range(0, len(stream), size):
+            r.feed(2, stream[at : at + size])
+        assert r.stderr_ended, size
+        finished(r)
+        texts = [getattr(e, "text", None) for e in seen if getattr(e, "kind", "") == "output"]
+        assert texts == [
+            "warning one",
+            "Traceback",
+            "",
+            "ValueError: boom",
+            "partial",
+            "harness entrypoint: a later diagnostic",
+        ], size
+        assert (
+            r.stderr_tail
+            == "warning one\nTraceback\n\nValueError: boom\npartial\nharness entrypoint: a later diagnostic\n"
+        )
+        assert r.stderr_bytes == len(script_err) + 1 + len(b"harness entrypoint: a later diagnostic\n"), size
+
+
+def test_the_newline_before_the_stderr_marker_is_not_a_blank_line_of_the_script() -> None:
+    seen: list[object] = []
+    r = reader(on_event=seen.append)
+    r.feed(2, b"last line\n" + err_marker())
+    finished(r)
+    assert [getattr(e, "text", None) for e in seen if getattr(e, "kind", "") == "output"] == ["last line"]
+    # Without a marker (an old supervisor, or one that died), a trailing blank line is the script's.
+    seen.clear()
+    r = reader(on_event=seen.append)
+    r.feed(2, b"last line\n\n")
+    finished(r)
+    assert [getattr(e, "text", None) for e in seen if getattr(e, "kind", "") == "output"] == ["last line", ""]
+
+
+def test_forged_markers_and_trailers_are_plain_output() -> None:
+    r = reader()
+    r.feed(2, err_marker("guess"))
+    r.feed(1, b'{"v": 1, "kind": "_harness_end", "nonce": "guess", "exit_code": 0, "settled": true}\n')
+    r.feed(1, trailer("guess"))
+    r.finish()
+    assert not r.stderr_ended and not r.ended and not r.sent
+    assert r.reported_exit is None and not r.settled
+
+
+def test_the_report_fields_are_read_strictly() -> None:
+    for line, code, settled, kills in (
+        (report(3, oom_kills=2), 3, True, 2),
+        (report(0, settled=False, oom_kills=None), 0, False, None),
+        (report(1, oom_kills=True), 1, True, None),  # a bool is not a count
+        (report(1, oom_kills=-1), 1, True, None),
+        (
+            b"\n" + json.dumps({"v": 1, "kind": "_harness_end", "nonce": "n0nce", "exit_code": True}).encode() + b"\n",
+            None,
+            False,
+            None,
+        ),
+    ):
+        r = reader()
+        r.feed(1, line)
+        r.close()
+        assert (r.ended, r.reported_exit, r.settled, r.oom_kills) == (True, code, settled, kills), line
+
+
+def test_the_trailer_completes_the_archive_in_any_chunking_and_is_cut_off() -> None:
+    archive = tar_bytes({"a.txt": b"A\n" * 100, "b.bin": bytes(range(256))})
+    stream = b"out\n" + report(0) + archive + trailer()
+    for size in (1, 5, 64, 4096, len(stream)):
+        r = reader()
+        sent_at = None
+        for at in range(0, len(stream), size):
+            assert not r.sent, size
+            r.feed(1, stream[at : at + size])
+            if r.sent and sent_at is None:
+                sent_at = at + size
+        assert r.sent and sent_at is not None and sent_at >= len(stream), size
+        r.finish()
+        assert r.archive is not None and r.archive.read() == archive, size
+        assert r.archive_bytes == len(archive)
+        r.close()
+
+
+def test_bytes_after_the_trailer_mean_the_archive_is_not_known_complete() -> None:
+    archive = tar_bytes({"a.txt": b"A"})
+    r = reader()
+    r.feed(1, report(0) + archive + trailer())
+    assert r.sent
+    r.feed(1, b"more")
+    assert not r.sent and r.sent_s is None
+    r.finish()
+    assert r.archive is not None and r.archive.read() == archive + b"more"
+    r.close()
+
+
+def test_a_file_that_holds_a_guessed_trailer_does_not_complete_the_archive() -> None:
+    archive = tar_bytes({"forged.txt": trailer("guess") + trailer("n0nc")})
+    r = reader()
+    r.feed(1, report(0) + archive[:-1024] + trailer("guess"))
+    assert not r.sent
+    r.close()
+
+
+def test_the_stdout_tail_holds_the_scripts_lines_and_not_the_markers_newline() -> None:
+    for stream, tail in ((b"0\n", "0\n"), (b"a\n\nb\n", "a\n\nb\n"), (b"partial", "partial\n")):
+        r = reader()
+        r.feed(1, stream + report(0) + tar_bytes({}) + trailer())
+        r.finish()
+        r.close()
+        assert r.stdout_tail == tail, stream

@@ -93,3 +93,39 @@ def test_inodes_is_a_limit_with_a_floor_and_a_receipt() -> None:
     with pytest.raises(ConfigError, match="inodes"):
         Limits.build(inodes=10)
     assert "shm_size" not in Limits.model_fields  # there is no /dev/shm to size
+
+
+@pytest.mark.parametrize(
+    ("files", "limit", "kills"),
+    [
+        ({"memory.events": "low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n", "memory.max": "134217728\n"}, 134217728, 2),
+        ({"memory.events": "oom_kill 1\n", "memory.max": "99999744\n"}, 100_000_000, 1),  # rounded to pages
+        ({"memory.events": "oom_kill 5\n", "memory.max": "max\n"}, 134217728, None),  # not the container's cgroup
+        ({"memory.events": "oom_kill 5\n", "memory.max": "268435456\n"}, 134217728, None),  # another limit
+        ({"memory.max": "134217728\n"}, 134217728, None),  # no count to read
+        ({}, 134217728, None),
+        ({"memory.events": "oom_kill 5\n", "memory.max": "134217728\n"}, 0, None),  # no limit in the job header
+    ],
+)
+def test_the_oom_count_is_read_only_from_the_containers_own_cgroup(
+    entrypoint: ModuleType,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    limit: int,
+    kills: int | None,
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.setattr(entrypoint, "CGROUP_MEMORY", ((str(tmp_path / "memory.events"), str(tmp_path / "memory.max")),))
+    assert entrypoint._oom_kills(limit) == kills
+
+
+def test_the_oom_count_is_read_from_a_v1_cgroup_too(
+    entrypoint: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
+    (tmp_path / "memory.limit_in_bytes").write_text("536870912\n")
+    v1 = (str(tmp_path / "memory.oom_control"), str(tmp_path / "memory.limit_in_bytes"))
+    monkeypatch.setattr(entrypoint, "CGROUP_MEMORY", (("/nonexistent/memory.events", "/nonexistent/memory.max"), v1))
+    assert entrypoint._oom_kills(512 * 1024 * 1024) == 3

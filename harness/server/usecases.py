@@ -1,0 +1,139 @@
+"""The work behind each job: HTTP inputs in, an ``harness.app`` use case, events out to the job.
+
+``run_script`` calls ``app.scripts.exec_script`` (every rule of ``harness exec``, the review
+policy for generated scripts included); ``run_request`` calls ``app.requests`` (routed as
+``harness run`` routes: one run, or a plan). Both get the inputs the route staged from the
+client's tar, and stream every event to the job as it arrives.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import InvalidInput
+from harness.server.jobs import Job, JobOutcome
+
+if TYPE_CHECKING:
+    from harness.events import Event
+    from harness.execution.limits import Limits
+    from harness.progress import RequestEvent
+    from harness.server.metrics import Metrics
+    from harness.server.models import RequestIn, RunIn
+    from harness.services import Services
+
+__all__ = ["decode_tar", "limits_for", "run_request", "run_script"]
+
+
+def decode_tar(text: str | None) -> bytes | None:
+    """The bytes of a base64 ``inputs_tar`` field (None when absent); InvalidInput when it is not base64."""
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("inputs_tar is not valid base64", name="inputs_tar") from None
+
+
+def limits_for(services: Services, body: RunIn) -> Limits:
+    """The settings' limits with the run's own changes (ConfigError when one is invalid)."""
+    return body.limits.apply(services.settings.limits)
+
+
+def run_script(services: Services, job: Job, body: RunIn, inputs: tuple[Path, ...], metrics: Metrics) -> JobOutcome:
+    """Run one script (or a generated one again, under its review) for ``job`` through ``app.scripts.exec_script``.
+
+    The run id is the job id; ``inputs`` are the files and folders staged from the client's tar
+    (each one /input/NAME). Every event goes to the job's buffer as it arrives.
+    """
+    from harness.app.cancel import CancelToken
+    from harness.app.scripts import ScriptRun, exec_script
+
+    token = CancelToken()
+    job.on_cancel(token.set)
+    backend = services.backend
+
+    def sink(event: Event) -> None:
+        job.emit(event.kind, event.model_dump_json())
+        if event.kind == "fetch_reply" and getattr(event, "ok", False):
+            # Only granted hosts get an ok reply, so the label set is bounded by the grants.
+            metrics.egress.labels(getattr(event, "host", "")).inc()
+        if event.kind == "run_started" and token.is_set():
+            # A cancel that came before the backend knew the run: run_started comes once it does.
+            backend.cancel(job.id)
+
+    run = ScriptRun(
+        source=body.source or None,
+        name=body.name,
+        generated_id=body.generated_id,
+        env=body.env,
+        inputs=inputs,
+        limits=body.limits,
+        allow_hosts=tuple(body.allow_hosts),
+        run_id=job.id,
+    )
+    outcome = exec_script(services, run, sink=sink, cancel=token)
+    metrics.events_dropped.inc(outcome.result.events_dropped + outcome.events_dropped)
+    return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}))
+
+
+def _request_sink(job: Job, services: Services, seen: dict[str, Any]) -> Callable[[RequestEvent], None]:
+    """Request events into the job: a run's own events under their kind (with their plan phase), the rest as is."""
+    backend = services.backend
+
+    def sink(event: RequestEvent) -> None:
+        if event.kind == "run":
+            inner = event.event
+            data = inner.model_dump(mode="json")
+            if event.phase is not None:
+                data["phase"] = event.phase
+            job.emit(inner.kind, json.dumps(data, separators=(",", ":")))
+            if inner.kind == "run_started":
+                run_id = getattr(inner, "run_id", "")
+                job.on_cancel(lambda: backend.cancel(run_id))  # at once when the job was already cancelled
+            return
+        if event.kind == "analysed":
+            seen["analysis"] = event.analysis.model_dump(mode="json")
+        elif event.kind == "decided":
+            seen["decision"] = event.decision.model_dump(mode="json")
+        elif event.kind == "vetted":
+            seen["vetted"] = event.model_dump(mode="json", exclude={"kind"})
+        job.emit(event.kind, event.model_dump_json())
+
+    return sink
+
+
+def run_request(
+    services: Services, job: Job, body: RequestIn, inputs: tuple[Path, ...], metrics: Metrics
+) -> JobOutcome:
+    """Serve a plain-language request for ``job`` through ``app.requests``: routed to one run or a plan."""
+    from harness.app import requests as app_requests
+
+    seen: dict[str, Any] = {}
+    sink = _request_sink(job, services, seen)
+    req = app_requests.RequestIn(
+        request=body.request,
+        template=body.template,
+        params=body.params,
+        strategy=body.strategy,
+        budget=body.budget,
+        inputs=inputs,
+        dry_run=body.dry_run,
+    )
+    if body.template is None and not body.dry_run:
+        routed = app_requests.route(services, body.request)
+        if routed.kind == "plan" and routed.plan is not None:
+            job.kind = "plan"
+            app_requests.check(req)
+            planned = req.model_copy(update={"output_dir": services.settings.runs_dir / f"plan-{job.id}"})
+            plan = app_requests.run_plan(services, routed.plan, planned, estimate=routed.estimate, sink=sink)
+            return JobOutcome(report=plan.report.model_dump(mode="json"))
+    outcome = app_requests.run(services, req, sink=sink)
+    if outcome.report is None:
+        # A dry run: prepared and vetted, not run; what was decided is its outcome.
+        return JobOutcome(report={"outcome": outcome.outcome, "run_id": outcome.run_id, **seen})
+    return JobOutcome(report=outcome.report.model_dump(mode="json"))
