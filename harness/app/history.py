@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.errors import NotFound
 from harness.report import Report
@@ -64,6 +64,7 @@ class RunRow(_Row):
     analysis: dict[str, JsonValue] | None = None
     decision: dict[str, JsonValue] | None = None
     template_version: str | None = None
+    cause: str | None = Field(None, description="whose fault a failure was: input, scaffold or environment")
 
 
 class PlanRunRow(_Row):
@@ -100,6 +101,7 @@ class TemplateStats(_Row):
     template: str
     runs: int
     success_rate: float
+    failures_by_cause: dict[str, int] = Field(default_factory=dict, description="input, scaffold, environment")
     median_duration_s: float | None
     median_tokens: int | float
     median_estimate_error: float | None
@@ -111,6 +113,7 @@ class WorkflowStats(_Row):
     workflow_type: str
     runs: int
     success_rate: float
+    failures_by_cause: dict[str, int] = Field(default_factory=dict, description="input, scaffold, environment")
     median_duration_s: float | None
     median_tokens: int | float
     median_estimate_error: float | None

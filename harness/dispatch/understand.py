@@ -75,6 +75,7 @@ _STOP = frozenset(
     "a an the of in on at to for from by with and or then all every each my our your this that these those "
     "into as per file files folder folders data please me it them its their one ones only".split()
 )
+_DATA_WORDS = frozenset({"data", "file", "files", "folder", "folders"})
 _END = r"(?=\s*(?:$|[,;.!?]|\b(?:and|then|with|in|from|as|to|into|over|under|above|below|for|where|sorted|"
 _END += r"ordered|keeping|keep|only|showing|that|which|using|at|than|per|by|called|named)\b))"
 _GROUP = re.compile(
@@ -225,7 +226,8 @@ def read_request(request: str) -> RequestReading:
         unit = _LAST_UNIT.search(text)
         if unit:
             last_days = _UNIT_DAYS[unit["unit"].lower()]
-    words = tuple(w for w in re.findall(r"[a-z0-9][a-z0-9_'-]*", text.lower()) if w not in _STOP)
+    # Data nouns stay among the words: "sales data" must read as the data, not as an amount.
+    words = tuple(w for w in re.findall(r"[a-z0-9][a-z0-9_'-]*", text.lower()) if w not in _STOP - _DATA_WORDS)
     return RequestReading(
         group_by=tuple(dict.fromkeys(groups)),
         top=top,
@@ -243,6 +245,9 @@ def read_request(request: str) -> RequestReading:
 # -- binding ------------------------------------------------------------------------------------
 # Words that name a computed amount rather than a column; bound to quantity x price when the data has both.
 _AMOUNT_WORDS = ("sales", "revenue", "turnover", "amount", "income", "takings", "spend", "cost", "value")
+_DATA_NOUNS = frozenset(
+    "data file spreadsheet sheet export csv report table record folder log figure dataset database list".split()
+)
 _QUANTITY = ("units", "quantity", "qty", "count", "items", "pieces", "amount")
 _PRICE = ("unit_price", "price", "unit price", "unit_cost", "cost", "rate", "price_each")
 
@@ -296,7 +301,13 @@ def _column(facts: InputFacts | None, phrase: str) -> str | None:
 
 def _amount_formula(facts: InputFacts, words: tuple[str, ...]) -> tuple[str, str] | None:
     """``sales = units * unit_price`` when the request asks for an amount the data has as quantity and price."""
-    asked = next((w for w in words if w in _AMOUNT_WORDS), None)
+    asked = None
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        # "the sales data", "sales spreadsheets": the word names the data, not an amount to compute.
+        if word in _AMOUNT_WORDS and following.rstrip("s") not in _DATA_NOUNS:
+            asked = word
+            break
     if asked is None or facts.find_column(asked) is not None:
         return None
     numeric = facts.numeric_columns

@@ -10,7 +10,12 @@ from harness.history.store import HistoryStore
 from harness.records import Analysis, Decision
 from harness.report import Report
 
-__all__ = ["record_broken_off", "record_finished", "record_started"]
+__all__ = ["failure_cause", "record_broken_off", "record_finished", "record_started"]
+
+# The sandbox contract's exit codes for "not my fault": 2, the inputs or parameters cannot be
+# used (no such column, no matching file); 3, nothing in the inputs could be read.
+INPUT_EXIT_CODES = (2, 3)
+ENVIRONMENT_STATUSES = ("timed_out", "oom_killed", "output_limit", "error", "interrupted", "cancelled")
 
 
 def record_started(
@@ -45,8 +50,24 @@ def record_started(
     )
 
 
+def failure_cause(report: Report) -> str | None:
+    """Whose fault a failed run was: ``input`` (the user's data or parameters), ``environment``, or ``scaffold``.
+
+    Only scaffold failures count against a scaffold in dispatch; a user's unreadable files or
+    a run the machine cut short say nothing about whether the scaffold works.
+    """
+    result = report.execution_result
+    if result.status == "succeeded":
+        return None
+    if result.status in ENVIRONMENT_STATUSES:
+        return "environment"
+    if result.status == "failed" and result.exit_code in INPUT_EXIT_CODES:
+        return "input"
+    return "scaffold"
+
+
 def record_finished(history: HistoryStore, report: Report, *, llm_calls: int, generated_id: str | None) -> None:
-    """A run ended with a report: its status, time, tokens and gate verdict."""
+    """A run ended with a report: its status, time, tokens, gate verdict and, for a failure, whose it was."""
     result = report.execution_result
     history.finished(
         report.run_id,
@@ -57,9 +78,10 @@ def record_finished(history: HistoryStore, report: Report, *, llm_calls: int, ge
         llm_calls=llm_calls,
         gate_passed=report.quality_metrics.gate_passed if report.quality_metrics else None,
         generated_id=generated_id,
+        cause=failure_cause(report),
     )
 
 
 def record_broken_off(history: HistoryStore, run_id: str, exc: BaseException) -> None:
     """A run ended with no report: interrupted (Ctrl-C) or an error."""
-    history.finished(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error")
+    history.finished(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "error", cause="environment")

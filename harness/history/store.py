@@ -14,6 +14,7 @@ import datetime as dt
 import sqlite3
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +73,7 @@ _LATER_COLUMNS = {
     "analysis": "TEXT",
     "decision": "TEXT",
     "template_version": "TEXT",
+    "cause": "TEXT",
 }
 
 # Evidence fades: a run's weight halves every HALF_LIFE_DAYS, and runs of an earlier version of
@@ -83,10 +85,13 @@ _DONE = ("succeeded", "failed", "timed_out", "oom_killed", "output_limit", "erro
 # Runs that filled a scaffold and ended: what dispatch learns from.
 _FILLED_AND_DONE = f"template IS NOT NULL AND strategy = 'use_template' AND status IN ({', '.join('?' * len(_DONE))})"
 _OUTCOMES = (
-    "SELECT template, SUM(status = 'succeeded') AS ok, SUM(status != 'succeeded') AS bad FROM runs "  # noqa: S608
+    "SELECT template, SUM(status = 'succeeded') AS ok, "  # noqa: S608
+    "SUM(status != 'succeeded' AND COALESCE(cause, 'scaffold') = 'scaffold') AS bad FROM runs "
     f"WHERE {_FILLED_AND_DONE} GROUP BY template"
 )
-_EVIDENCE = f"SELECT template, status, started_at, template_version FROM runs WHERE {_FILLED_AND_DONE}"  # noqa: S608
+_EVIDENCE = f"SELECT template, status, started_at, template_version, cause FROM runs WHERE {_FILLED_AND_DONE}"  # noqa: S608
+# Failures that are not the scaffold's: the user's input, or the machine. Dispatch ignores them.
+NOT_THE_SCAFFOLD = ("input", "environment")
 
 
 def success_factor(successes: float, failures: float) -> float:
@@ -233,6 +238,8 @@ class HistoryStore:
             rows = db.execute(_EVIDENCE, _DONE).fetchall()
         weighed: dict[str, list[float]] = {}
         for row in rows:
+            if row["status"] != "succeeded" and row["cause"] in NOT_THE_SCAFFOLD:
+                continue
             try:
                 age = (now - dt.datetime.fromisoformat(row["started_at"])).total_seconds() / 86400
             except (TypeError, ValueError):
@@ -294,6 +301,9 @@ def _group(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
                 key: name,
                 "runs": len(items),
                 "success_rate": round(sum(r["status"] == "succeeded" for r in items) / len(items), 3),
+                "failures_by_cause": dict(
+                    sorted(Counter(r.get("cause") or "unknown" for r in items if r["status"] != "succeeded").items())
+                ),
                 "median_duration_s": round(statistics.median(durations), 3) if durations else None,
                 "median_tokens": statistics.median([r["tokens_used"] or 0 for r in items]),
                 "median_estimate_error": round(statistics.median(errors), 3) if errors else None,

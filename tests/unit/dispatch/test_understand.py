@@ -151,3 +151,12 @@ def test_a_named_numeric_column_is_not_replaced_by_a_derived_amount(sales: Path)
     binding = bind(reading, LIBRARY.get("csv_summary"), inspect_inputs([sales]))
     assert binding.params["group_by"] == "Region"
     assert "derive" not in binding.params and "columns" not in binding.params
+
+
+@pytest.mark.parametrize(
+    "request_text", ["summarise every CSV in the sales data by region", "sum the sales files by region"]
+)
+def test_an_amount_word_naming_the_data_derives_nothing(sales: Path, request_text: str) -> None:
+    binding = bind(read_request(request_text), LIBRARY.get("csv_summary"), inspect_inputs([sales]))
+    assert binding.params["group_by"] == "Region"
+    assert "derive" not in binding.params

@@ -227,3 +227,42 @@ def test_history_and_stats_commands_show_plans(capsys: pytest.CaptureFixture[str
     assert json.loads(capsys.readouterr().out)[0]["plan_id"] == "plan-x"
     assert main(["stats"]) == 0
     assert "plans: 1, 100% succeeded, 1 partial, median 2.0s wall" in capsys.readouterr().out
+
+
+def test_only_the_scaffolds_own_failures_count_against_it(tmp_path: Path) -> None:
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    for n in range(3):
+        store.started(f"ok{n}", "summarise", template="csv_summary", strategy="use_template")
+        store.finished(f"ok{n}", "succeeded")
+    # Twenty runs on unreadable data or cut short by the machine say nothing about the scaffold.
+    for n in range(20):
+        store.started(f"in{n}", "summarise", template="csv_summary", strategy="use_template")
+        store.finished(f"in{n}", "failed", exit_code=3, cause="input" if n % 2 else "environment")
+    store.started("bug", "summarise", template="csv_summary", strategy="use_template")
+    store.finished("bug", "failed", exit_code=1, cause="scaffold")
+    ok, bad = store.evidence()["csv_summary"]
+    assert (ok, bad) == pytest.approx((3.0, 1.0), abs=0.01)
+    assert store.outcomes()["csv_summary"] == (3, 1)
+    row = next(r for r in store.stats()["by_template"] if r["template"] == "csv_summary")
+    assert row["failures_by_cause"] == {"environment": 10, "input": 10, "scaffold": 1}
+
+
+@pytest.mark.parametrize(
+    ("status", "exit_code", "cause"),
+    [
+        ("succeeded", 0, None),
+        ("failed", 2, "input"),
+        ("failed", 3, "input"),
+        ("failed", 1, "scaffold"),
+        ("failed", 0, "scaffold"),  # exit 0 with a broken assertion: the scaffold broke its promise
+        ("timed_out", None, "environment"),
+        ("oom_killed", 137, "environment"),
+    ],
+)
+def test_failure_cause(status: str, exit_code: int | None, cause: str | None) -> None:
+    from types import SimpleNamespace
+
+    from harness.history.record import failure_cause
+
+    report = SimpleNamespace(execution_result=SimpleNamespace(status=status, exit_code=exit_code))
+    assert failure_cause(report) == cause  # type: ignore[arg-type]
