@@ -440,6 +440,15 @@ def _fork_as_script_user(nonce: bytearray) -> int:
     return pid
 
 
+def _stop_script(pid: int, stopped: threading.Event) -> None:
+    """The run's time limit has passed: kill the script (what it started goes in the settle that follows)."""
+    stopped.set()
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def _idle_timeout(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "--idle-timeout":
         return max(1, int(float(argv[1])))
@@ -487,7 +496,19 @@ def main(argv: list[str]) -> int:
     # the pipe (the copy blocks, harmlessly) instead of raising SIGPIPE while /output travels.
     _set_effective(1 << CAP_KILL)
     threading.Thread(target=_forward_replies, args=(replies_w,), daemon=True).start()
+    # The run's time limit is enforced here first, so that what the script already wrote to
+    # /output is still sent (a tmpfs the engine cannot copy out once the container is killed);
+    # the host's own kill, a little later, is the backstop.
+    timeout_s = float(job.get("timeout_s") or 0)
+    stopped = threading.Event()
+    timer = None
+    if timeout_s > 0:
+        timer = threading.Timer(timeout_s, _stop_script, args=(pid, stopped))
+        timer.daemon = True
+        timer.start()
     _, status = os.waitpid(pid, 0)
+    if timer is not None:
+        timer.cancel()
     exit_code = os.waitstatus_to_exitcode(status)
     if exit_code < 0:
         exit_code = 128 - exit_code
@@ -498,6 +519,7 @@ def main(argv: list[str]) -> int:
     settled = _settle()
     text = nonce[:NONCE_LEN].decode("ascii")
     report = {"v": 1, "kind": "_harness_end", "nonce": text, "exit_code": exit_code, "settled": settled}
+    report["timed_out"] = stopped.is_set()
     report["oom_kills"] = _oom_kills(int(job.get("memory_limit") or 0)) if settled else None
     # The leading newlines end any partial line the script left, so each marker starts a line.
     # stderr first: once the host has the stdout report, stderr is complete too.

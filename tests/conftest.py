@@ -31,6 +31,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPat
     for name in list(os.environ):
         if name.startswith(("HARNESS_", "ANTHROPIC_")):
             monkeypatch.delenv(name)
+    # Nor a harness server the developer runs: the default socket is then under the test's data dir.
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     monkeypatch.setenv("HARNESS_DATA_DIR", str(tmp_path_factory.mktemp("harness-data")))
     monkeypatch.setenv("HARNESS_GENERATED_DIR", str(tmp_path_factory.mktemp("generated")))
 
@@ -103,3 +105,24 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Cli:
         return code, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(params=["local", "server"])
+def served(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Runs a CLI test twice: in-process, and with a server running (``HARNESS_URL``) for the thin client.
+
+    The server is ``harness serve`` when this tree has it, else a server that speaks the HTTP API
+    contract through the same library calls (tests/served.py); ``exec``, ``check`` and ``analyze``
+    then go through it, every other command stays in-process.
+    """
+    if request.param == "local":
+        yield "local"
+        return
+    from tests.served import running_server
+
+    # Not in tmp_path: tests use it as an empty output folder.
+    with running_server(tmp_path_factory.mktemp("server")) as proxy:
+        monkeypatch.setenv("HARNESS_URL", f"unix://{proxy.path}")
+        yield "server"

@@ -14,16 +14,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from harness.cli.console import out_console
+from harness.cli.options import LocalOption
+from harness.cli.render import check_verdict, emit, findings_table
 from harness.errors import ConfigError, InputError
-from harness.safe_text import visible
 
 __all__ = ["register"]
-
-_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
 def register(app: typer.Typer) -> None:
@@ -37,6 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = "strict",
         as_json: Annotated[bool, typer.Option("--json", help="print the report and verdict as JSON")] = False,
         show_info: Annotated[bool, typer.Option("--info", help="also list info-level findings")] = False,
+        local: LocalOption = False,
     ) -> None:
         """Check SCRIPT with the static-check gate; exit 1 when the gate fails."""
         from harness.checks import POLICIES, gate, run_checks
@@ -55,22 +52,6 @@ def register(app: typer.Typer) -> None:
             payload = {"report": report.model_dump(mode="json"), "gate": decision.model_dump(mode="json")}
             typer.echo(json.dumps(payload, indent=2, ensure_ascii=True))
             raise typer.Exit(0 if decision.passed else 1)
-        shown = [f for f in report.findings if show_info or f.severity != "info"]
-        if shown:
-            table = Table(header_style="bold", expand=False)
-            for column in ("code", "severity", "line:col", "message", "hint"):
-                table.add_column(column, overflow="fold")
-            for f in shown:
-                severity = Text(f.severity, style=_STYLE[f.severity])
-                # Messages quote the script (names, strings): control characters are shown, not obeyed.
-                table.add_row(f.code, severity, f"{f.line}:{f.col}", Text(visible(f.message)), Text(visible(f.hint)))
-            out_console.print(table)
-        verdict = Text("passed", style="green") if decision.passed else Text("failed", style="red")
-        counts = ", ".join(f"{n} {severity}" for severity, n in report.counts.items())
-        total = report.durations_ms.get("total", 0.0)
-        out_console.print(
-            Text.assemble(
-                f"{visible(script.name)}: gate ", verdict, f" under the {policy} policy ({counts}; {total:.0f} ms)"
-            )
-        )
+        findings_table(report.model_dump(mode="json")["findings"], include_info=show_info)
+        emit([check_verdict(script.name, decision.passed, policy, report.counts, report.durations_ms)])
         raise typer.Exit(0 if decision.passed else 1)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -19,13 +19,15 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from harness.events import Event
+from harness.cli.render import RunView, egress_lines
 from harness.safe_text import visible
+
+if TYPE_CHECKING:
+    from harness.events import Event
 
 __all__ = ["LiveView", "RunDisplay", "egress_lines"]
 
 _STYLE = {"running": "yellow", "done": "green", "failed": "red"}
-_SHOWN_LINES = 200  # plain output lines echoed; the rest stay in events.jsonl
 
 
 class LiveView:
@@ -57,62 +59,23 @@ class LiveView:
             self._live = None
 
 
-class RunDisplay(LiveView):
+class RunDisplay(LiveView, RunView):
     """Shows a run's events as they arrive; a plain line log when stderr is not a terminal."""
 
     def __init__(self, console: Console, title: str) -> None:
-        super().__init__(console)
-        self.title = visible(title)
-        self.phases: dict[str, str] = {}
-        self.current: str | None = None
-        self.done: float = 0
-        self.total: float | None = None
-        self.message = ""
-        self.last_log = ""
-        self.plain_lines = 0
+        LiveView.__init__(self, console)
+        RunView.__init__(self, title)
 
-    def on_event(self, event: Event) -> None:
-        """Fold one event into the display."""
+    def on_event(self, event: Event | Mapping[str, Any]) -> None:
+        """Fold one event (a model, or its JSON from a server) into the display."""
+        data = event if isinstance(event, Mapping) else event.model_dump(mode="json")
         with self._lock:
-            line = visible(self._fold(event))
+            line = visible(self.fold(data))
             if line:
                 # Printed above the live area on a terminal, as plain lines otherwise.
                 self.console.print(line, highlight=False, markup=False)
             if self._live is not None:
                 self._live.update(self._render())
-
-    def _fold(self, event: Event) -> str:
-        if event.kind == "phase":
-            if event.status == "start":
-                self.phases[visible(event.name)] = "running"
-                self.current, self.done, self.total, self.message = visible(event.name), 0, None, ""
-                return f"▶ {event.name}"
-            self.phases[visible(event.name)] = "failed" if event.ok is False else "done"
-            return f"{'✗' if event.ok is False else '✓'} {event.name}"
-        if event.kind == "progress":
-            self.done, self.total, self.message = event.done, event.total, visible(event.message)
-            return ""
-        if event.kind == "log":
-            self.last_log = visible(f"{event.level}: {event.message}")
-            return self.last_log if event.level in ("warning", "error") else ""
-        if event.kind == "output":
-            self.plain_lines += 1
-            if self.plain_lines <= _SHOWN_LINES:
-                return f"{'│' if event.stream == 'stdout' else '!'} {event.text}"
-            if self.plain_lines == _SHOWN_LINES + 1:
-                return "… more output is in the run folder's events.jsonl"
-            return ""
-        if event.kind == "agent_request":
-            self.last_log = visible(f"asking agent {event.role}…")
-            return self.last_log
-        if event.kind == "fetch_reply":
-            # Every request to the network is worth a line: it is what a reviewer granted.
-            if event.ok:
-                return f"↗ {event.method} {event.host} → {event.status} ({event.bytes_in} bytes)"
-            return f"✗ {event.method} {event.host or '?'} refused: {event.error}"
-        if event.kind == "unknown":
-            return f"? ignored event: {event.reason}"
-        return ""
 
     def _render(self) -> RenderableType:
         elapsed = time.monotonic() - self.started
@@ -137,13 +100,3 @@ class RunDisplay(LiveView):
         if self.last_log:
             rows.append(Text(self.last_log[:100], style="dim"))
         return Group(*rows)
-
-
-def egress_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
-    """One summary line per host a run fetched from through the host."""
-    lines = []
-    for row in rows:
-        refused = f", {row['refused']} refused" if row["refused"] else ""
-        host = visible(str(row["host"]))
-        lines.append(f"  egress: {host}: {row['requests']} request(s), {row['bytes_in']} bytes in{refused}")
-    return lines

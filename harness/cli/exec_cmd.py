@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
-from harness.cli.console import err_console, out_console
+from harness.cli.console import err_console
 from harness.cli.context import services
-from harness.cli.display import RunDisplay, egress_lines
-from harness.cli.options import MergeOption, OutputOption, OverwriteOption
+from harness.cli.display import RunDisplay
+from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.render import egress_lines, emit, emit_json, exec_summary, plain
 from harness.errors import ConfigError, InputError
 from harness.events import Event
 from harness.records import RunResult, new_run_id
-from harness.safe_text import visible
 
 __all__ = ["register"]
-
-_STATUS_STYLE = {"succeeded": "green", "failed": "red"}
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
@@ -36,25 +34,7 @@ def parse_env(pairs: list[str]) -> dict[str, str]:
 
 def print_summary(result: RunResult, run_dir: Path) -> None:
     """A short human summary of a run on stdout; what the script named or wrote is shown through ``visible``."""
-    style = _STATUS_STYLE.get(result.status, "yellow")
-    out_console.print(
-        f"[bold {style}]{result.status}[/] (exit code {result.exit_code}) in {result.duration_s:.2f}s"
-        f" · {result.events_count} events · {'pooled' if result.pooled else 'cold'} container",
-        highlight=False,
-    )
-    if result.status != "succeeded":
-        out_console.print(f"  {visible(result.message)}", highlight=False, markup=False)
-    for artifact in result.artifacts:
-        note = f" - {artifact.description}" if artifact.description else ""
-        out_console.print(visible(f"  {artifact.path} ({artifact.size} bytes){note}"), highlight=False, markup=False)
-    if result.outputs_partial:
-        skipped = f", {len(result.output_conflicts)} already there" if result.output_conflicts else ""
-        out_console.print(f"  [yellow]outputs partial[/]: not everything was collected{skipped}", highlight=False)
-    for warning in result.output_warnings:
-        out_console.print(Text.assemble("  ", ("warning:", "yellow"), " ", visible(warning)), highlight=False)
-    if result.output_dir:
-        out_console.print(visible(f"  outputs: {result.output_dir}"), highlight=False, markup=False)
-    out_console.print(visible(f"  run folder: {run_dir}"), highlight=False, markup=False)
+    emit(exec_summary(result.model_dump(mode="json", exclude={"events"}), run_dir))
 
 
 def register(app: typer.Typer) -> None:
@@ -86,6 +66,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
+        local: LocalOption = False,
     ) -> None:
         """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
         from harness.app.scripts import LimitOverrides, ScriptRun, exec_script
@@ -126,13 +107,10 @@ def register(app: typer.Typer) -> None:
             outcome = exec_script(services(), run, sink=on_event)
         result = outcome.result
         if as_json:
-            out_console.print_json(result.model_dump_json(exclude={"events"}), ensure_ascii=True)
+            emit_json(json.loads(result.model_dump_json(exclude={"events"})))
         else:
             print_summary(result, outcome.run_dir)
             if outcome.events_dropped:
-                out_console.print(
-                    f"  {outcome.events_dropped} events past the log's caps were counted, not kept", markup=False
-                )
-            for line in egress_lines(outcome.egress):
-                out_console.print(line, markup=False)
+                emit([plain(f"  {outcome.events_dropped} events past the log's caps were counted, not kept")])
+            emit([plain(line) for line in egress_lines(outcome.egress)])
         raise typer.Exit(0 if result.ok else 1)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -15,7 +16,8 @@ from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.hints import missing_text
-from harness.cli.options import MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
 from harness.errors import ConfigError
 from harness.execution.outputs import output_mode
 from harness.safe_text import visible
@@ -41,22 +43,7 @@ def parse_params(pairs: list[str]) -> dict[str, str]:
 
 
 def _show_analysis(analysis: Any, decision: Any) -> None:
-    err_console.print(
-        f"[bold]analysis[/] {analysis.workflow_type} (confidence {analysis.workflow_confidence:.2f}), "
-        f"{analysis.complexity}, ~{analysis.estimate.duration_s:g}s ({analysis.estimate.coordination_s:g}s of it "
-        f"container and coordination), {analysis.estimate.tokens} tokens"
-        + (f" of a {analysis.estimate.token_budget} budget" if analysis.estimate.token_budget else ""),
-        highlight=False,
-    )
-    target = f" [bold]{decision.template}[/]" if decision.template else ""
-    err_console.print(
-        f"[bold]decision[/] {decision.strategy}{target} (confidence {decision.confidence:.2f}): "
-        f"{escape(visible(decision.reasoning))}",
-        highlight=False,
-    )
-    if decision.params:
-        shown = ", ".join(f"{k}={v!r}" for k, v in decision.params.items())
-        err_console.print(f"[bold]parameters[/] {escape(visible(shown))}", highlight=False)
+    emit(analysis_lines(json.loads(analysis.model_dump_json()), json.loads(decision.model_dump_json())), err=True)
 
 
 def _show_findings(findings: Any, *, include_info: bool = False) -> None:
@@ -250,6 +237,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
         ] = None,
         budget: Annotated[int | None, typer.Option(help="token budget for this request (all LLM calls)")] = None,
+        local: LocalOption = False,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
         from harness.app import requests as app_requests
@@ -292,44 +280,15 @@ def register(app: typer.Typer) -> None:
     def analyze_command(
         request: Annotated[str, typer.Argument(help="what you want done, in plain language")],
         as_json: Annotated[bool, typer.Option("--json", help="print analysis and decision as JSON")] = False,
+        local: LocalOption = False,
     ) -> None:
         """Show how REQUEST would be served (analysis, decision) without running anything."""
         from harness.app import requests as app_requests
 
         analyzed = app_requests.analyse(services(), request)
-        analysis, decision, plan = analyzed.analysis, analyzed.decision, analyzed.plan
+        payload = json.loads(analyzed.model_dump_json())
         if as_json:
-            out_console.print_json(analyzed.model_dump_json(), ensure_ascii=True)
+            emit_json(payload)
             return
-        _show_analysis(analysis, decision)
-        for feature in analysis.workflow_features:
-            out_console.print(f"  type evidence: {feature}", markup=False)
-        for feature in analysis.complexity_features:
-            out_console.print(f"  complexity: {feature}", markup=False)
-        if analysis.role_confidence:
-            roles = ", ".join(f"{name} ({c:.2f})" for name, c in analysis.role_confidence.items())
-            out_console.print(f"  roles: {roles}", markup=False)
-        if analysis.llm:
-            out_console.print(visible(f"  LLM: {analysis.llm}"), markup=False)
-        for candidate in analysis.candidates[:3]:
-            out_console.print(
-                f"  candidate {candidate.name}: confidence {candidate.confidence:.2f}, score {candidate.score:.2f}, "
-                f"matched {', '.join(candidate.matched_terms) or 'nothing'}",
-                markup=False,
-            )
-        for item in decision.missing:
-            out_console.print(f"  missing: {missing_text(item)}", markup=False)
-        for row in plan.phases if plan else ():
-            together = " (in parallel)" if row["parallel"] else ""
-            depends = cast("list[str]", row["depends_on"])
-            after = f", after {', '.join(depends)}" if depends else ""
-            out_console.print(
-                f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}", markup=False
-            )
-        if plan is not None:
-            estimate = plan.estimate
-            out_console.print(
-                f"  plan estimate: {estimate.duration_s:g}s ({estimate.sequential_s:g}s one after another; "
-                f"{estimate.coordination_s:g}s coordination), {estimate.tokens} tokens; {estimate.basis}",
-                markup=False,
-            )
+        emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+        emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])

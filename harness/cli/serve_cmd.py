@@ -44,11 +44,12 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--print-openapi", help="print the OpenAPI document and exit")
         ] = False,
     ) -> None:
-        """Serve the HTTP API: runs, requests, review, history, /healthz and /metrics.
+        """Serve the HTTP API (runs, requests, review, history, /healthz, /metrics) and the review page at /review.
 
         The Unix socket is 0600 in a 0700 folder: its permissions are the authentication.
 
-        With --listen, every request needs the bearer token, made on first use in <data dir>/server-token (0600).
+        With --listen, every request needs the bearer token, made on first use in <data dir>/server-token (0600);
+        a browser opens the review page once through the one-time login link printed at start.
 
         SIGTERM drains: new jobs get 503, running ones get --grace seconds, then are cancelled.
         """

@@ -50,7 +50,9 @@ SUPERVISOR_CAPS = ("SETUID", "SETGID", "SETPCAP", "KILL")
 IDLE_MARGIN_S = 5.0  # a pooled container this close to its idle deadline is not handed out
 SIGKILLED = 128 + 9  # the OOM killer's signal: such an exit is always left to the engine to explain
 EndReport = Literal["trusted", "engine"]
-DEADLINE_GRACE_S = 2.0  # the supervisor's own kill comes this long after the host's
+DEADLINE_GRACE_S = 2.0  # the supervisor's own end comes this long after the host's kill
+STOP_GRACE_S = 3.0  # after the time limit: the supervisor stops the script and sends /output in this long
+_RAISE_TIMEOUT = "to allow more, raise the limit (--timeout, or HARNESS_TIMEOUT_S)"
 
 
 def _start_time(pid: int) -> str:
@@ -518,8 +520,10 @@ class DockerBackend(Backend):
             "max_outputs": limits.output_files,  # the host enforces it too; this only spares the stream
             # The supervisor reads OOM kills only from a cgroup with this limit: its own container's.
             "memory_limit": limits.memory,
-            # The supervisor enforces this itself, so the run ends even if this process dies.
-            "deadline_s": limits.timeout_s + DEADLINE_GRACE_S,
+            # The supervisor stops the script at the limit and still sends /output (kept, partial);
+            # it ends itself at deadline_s, so the run ends even if this process dies.
+            "timeout_s": limits.timeout_s,
+            "deadline_s": limits.timeout_s + DEADLINE_GRACE_S + STOP_GRACE_S,
         }
         raw = handle.raw
         killed_for = ""
@@ -531,12 +535,15 @@ class DockerBackend(Backend):
             engine_error = f"could not hand the script to the container: {exc}"
         t_handover = reader.elapsed()
         trusted = False
+        # Host requests are answered until the limit; the stream is read a little longer, for the
+        # supervisor's own stop and the outputs it sends; past that the host kills the container.
         deadline = reader.t0 + limits.timeout_s
+        hard_deadline = deadline + STOP_GRACE_S
         demux = handle.demux
         if handle.early:
             reader.feed(1, handle.early)
         while not engine_error:
-            remaining = deadline - time.monotonic()
+            remaining = hard_deadline - time.monotonic()
             if remaining <= 0:
                 killed_for = "timeout"
                 break
@@ -555,7 +562,7 @@ class DockerBackend(Backend):
             # An agent call or a fetch blocks this loop; past the deadline, the next one is not made.
             while reader.host_requests and time.monotonic() < deadline:
                 self._answer(raw, reader, reader.host_requests.pop(0), handlers, deadline)
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= hard_deadline:
                 killed_for = "timeout"
                 break
             if reader.over_cap:
@@ -598,6 +605,8 @@ class DockerBackend(Backend):
             collected.leave("the container ended without sending its outputs")
         if reader.archive_over_cap:
             collected.leave("outputs exceeded the collection cap and were not all collected")
+        if (reader.reported_timeout or (reader.ended_s or 0) > limits.timeout_s) and reader.sent and not killed_for:
+            collected.leave("the script was stopped at its time limit: its outputs are what it had written by then")
         warnings = collected.warnings
         if (
             not trusted
@@ -608,7 +617,10 @@ class DockerBackend(Backend):
             # The engine's code decides; a difference means something in the container interfered.
             warnings.append(f"the entrypoint reported exit code {reader.reported_exit}, the engine {exit_code}")
 
-        status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader)
+        # A run whose end the host saw only after the time limit overran it, whatever its code:
+        # a script that outlived the limit (a fetch refused at the deadline, say) is timed out.
+        overran = not killed_for and reader.ended_s is not None and reader.ended_s > limits.timeout_s
+        status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader, overran=overran)
         duration = reader.elapsed()
         reader.emit(RunFinished(run_id=spec.run_id, status=status, exit_code=exit_code, duration_s=duration))
         input_mode = "none" if not mounts else ("copied_read_only" if handle.pooled else "bind_read_only")
@@ -705,17 +717,31 @@ def _report_decides(reader: RunReader) -> bool:
     code = reader.reported_exit
     if not (reader.sent and reader.stderr_ended and reader.settled) or code is None or not 0 <= code <= 255:
         return False
+    if reader.reported_timeout:
+        # The supervisor's own stop at the time limit (a SIGKILL it sent): trusted when the
+        # container's OOM count says the kernel killed nothing.
+        return reader.oom_kills == 0
     return code == 0 or (code != SIGKILLED and reader.oom_kills is not None)
 
 
 def _decide(
-    exit_code: int | None, oom: bool, killed_for: str, engine_error: str, limits: Limits, reader: RunReader
+    exit_code: int | None,
+    oom: bool,
+    killed_for: str,
+    engine_error: str,
+    limits: Limits,
+    reader: RunReader,
+    *,
+    overran: bool = False,
 ) -> tuple[RunStatus, str]:
     """The host's verdict on a run; nothing the script printed is consulted."""
     if killed_for == "cancelled":
         return "cancelled", "cancelled on request; the container was killed"
     if killed_for == "timeout":
-        return "timed_out", f"killed after the {limits.timeout_s:g} s timeout"
+        return "timed_out", f"killed after the {limits.timeout_s:g} s timeout; {_RAISE_TIMEOUT}"
+    if (reader.reported_timeout or overran) and not oom:
+        kept = "what it had written to /output is kept (partial)" if reader.sent else "no outputs were sent"
+        return "timed_out", f"stopped at the {limits.timeout_s:g} s timeout; {kept}; {_RAISE_TIMEOUT}"
     if killed_for == "output":
         return "output_limit", f"stopped: stdout and stderr passed the {limits.receipt()['stdout_cap']} cap"
     if oom:

@@ -138,6 +138,7 @@ class RunReader:
         self.reported_exit: int | None = None
         self.settled = False  # the supervisor saw no other process alive when it reported
         self.oom_kills: int | None = None  # the container's OOM-kill count it read then
+        self.reported_timeout = False  # the supervisor stopped the script at the run's time limit
         self.stderr_ended = False  # the stderr end marker arrived: the script's stderr is complete
         self.sent = False  # the trailer arrived: the output archive is complete
         self.sent_s: float | None = None
@@ -280,6 +281,7 @@ class RunReader:
             self.reported_exit = code if type(code) is int else None
             self.settled = info.get("settled") is True
             self.oom_kills = kills if type(kills) is int and kills >= 0 else None
+            self.reported_timeout = info.get("timed_out") is True
         self.archive = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
 
     def _archive(self, data: bytes) -> None:

@@ -23,6 +23,7 @@ from harness.server import errors
 from harness.server.guard import Guard
 from harness.server.jobs import Job, JobRegistry
 from harness.server.metrics import Metrics
+from harness.server.web import Sessions, review_router
 
 if TYPE_CHECKING:
     from harness.execution.backend import Backend
@@ -221,6 +222,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.server = state
+    # The review page checks its own sessions (cookie from a one-time link, or the token; none on the socket).
+    sessions = Sessions(opts.token)
+    app.state.review_sessions = sessions
+    app.include_router(review_router(lambda: state.services, sessions))
     _document_run_body(app)
     errors.install(app)
     for module in (runs, catalog, history, review, system):

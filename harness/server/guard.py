@@ -3,7 +3,10 @@
 On a Unix socket the socket's mode (0600, in a 0700 folder) authenticates, and no token is
 asked. On TCP every request needs ``Authorization: Bearer <token>`` (loopback included: other
 users on the machine can reach it), compared in constant time. No CORS headers are ever sent,
-so a web page elsewhere cannot read answers even if it guesses the port.
+so a web page elsewhere cannot read answers even if it guesses the port. The review page
+(``/review``) is the one exception to the token: a browser cannot attach one, so its routes
+check a session cookie from a one-time login link, or the token, themselves
+(``harness.server.web.Sessions``).
 """
 
 from __future__ import annotations
@@ -53,7 +56,13 @@ class Guard:
         headers: dict[bytes, bytes] = {}
         for key, value in scope.get("headers", ()):
             headers.setdefault(key.lower(), value)
-        if self._expected is not None and not hmac.compare_digest(headers.get(b"authorization", b""), self._expected):
+        path = scope.get("path", "")
+        reviewing = path == "/review" or path.startswith("/review/")
+        if (
+            self._expected is not None
+            and not reviewing
+            and not hmac.compare_digest(headers.get(b"authorization", b""), self._expected)
+        ):
             for message in _problem(
                 401,
                 "Unauthorized",

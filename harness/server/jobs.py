@@ -61,6 +61,8 @@ class JobOutcome:
 
     result: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
+    # What a front-end prints beside a script run's result (the CLI's summary): run_dir, events_dropped, egress.
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Job:
@@ -188,6 +190,7 @@ class Job:
             "result": self.outcome.result,
             "report": self.outcome.report,
             "error": self.error,
+            **self.outcome.details,
         }
 
     def _end(self, status: JobStatus, outcome: JobOutcome, error: dict[str, Any] | None) -> None:

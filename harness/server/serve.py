@@ -159,7 +159,15 @@ def serve(
         path = socket_path or default_socket(settings.data_dir)
         endpoint = bind_unix(path, default=socket_path is None)
         where = endpoint.url
-    app = create_app(settings, options=options, on_ready=lambda: announce(f"harness serve: ready on {where}"))
+
+    def ready() -> None:
+        if listen is not None:
+            # A browser can send neither the token nor reach the socket: it signs in once with this link.
+            code = app.state.review_sessions.issue_login_code()
+            announce(f"harness serve: review page {endpoint.url}/review/login?code={code} (works once)")
+        announce(f"harness serve: ready on {where}")
+
+    app = create_app(settings, options=options, on_ready=ready)
     state = app.state.server
     config = uvicorn.Config(
         app,

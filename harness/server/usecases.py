@@ -78,7 +78,12 @@ def run_script(services: Services, job: Job, body: RunIn, inputs: tuple[Path, ..
     )
     outcome = exec_script(services, run, sink=sink, cancel=token)
     metrics.events_dropped.inc(outcome.result.events_dropped + outcome.events_dropped)
-    return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}))
+    details = {
+        "run_dir": str(outcome.run_dir),
+        "events_dropped": outcome.events_dropped,
+        "egress": list(outcome.egress),
+    }
+    return JobOutcome(result=outcome.result.model_dump(mode="json", exclude={"events"}), details=details)
 
 
 def _request_sink(job: Job, services: Services, seen: dict[str, Any]) -> Callable[[RequestEvent], None]:

@@ -25,7 +25,7 @@ def harness(*args: str, env: dict[str, str] | None = None, **kw: Any) -> subproc
     )
 
 
-def test_exec_bundled_example_json(tmp_path: Path) -> None:
+def test_exec_bundled_example_json(tmp_path: Path, served: str) -> None:
     done = harness(
         "exec",
         str(ROOT / "examples/sales_summary.py"),
@@ -45,7 +45,7 @@ def test_exec_bundled_example_json(tmp_path: Path) -> None:
     assert sum(r["rows"] for r in summary.values()) == 240
 
 
-def test_exec_failed_script_exits_1_and_keeps_events(tmp_path: Path) -> None:
+def test_exec_failed_script_exits_1_and_keeps_events(tmp_path: Path, served: str) -> None:
     script = tmp_path / "fail.py"
     script.write_text("import harness_runtime as hr\nhr.log('about to fail')\nraise SystemExit(3)\n")
     done = harness("exec", str(script), "--json")
@@ -66,7 +66,7 @@ def test_exec_failed_script_exits_1_and_keeps_events(tmp_path: Path) -> None:
         (["--output", "/proc/harness-cannot-write"], "not writable"),
     ],
 )
-def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
+def test_usage_errors_are_one_line_and_exit_2(tmp_path: Path, args: list[str], needle: str, served: str) -> None:
     script = tmp_path / "ok.py"
     script.write_text("print('hi')\n")
     done = harness("exec", str(script), *args)

@@ -232,3 +232,22 @@ except OSError as exc:
     if target.startswith("/output"):
         collected = tmp_path / "out" / "fill"
         assert collected.stat().st_size <= 16 * 1024 * 1024
+
+
+def test_a_timed_out_run_keeps_what_it_had_written(backend, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The supervisor stops the script at the limit and still sends /output: kept, marked partial."""
+    script = (
+        "from pathlib import Path\n"
+        "import time\n"
+        "Path('/output/part.txt').write_text('half done\\n')\n"
+        "print('written', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    out = tmp_path / "out"
+    result = backend.run(RunSpec(script=script, output_dir=out, limits=Limits(timeout_s=2)))
+    assert result.status == "timed_out", result.message
+    assert "stopped at the 2 s timeout" in result.message and "kept (partial)" in result.message
+    assert "--timeout" in result.message
+    assert (out / "part.txt").read_text() == "half done\n"
+    assert result.outputs_partial
+    assert result.duration_s < 2 + 3 + 2

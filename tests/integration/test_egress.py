@@ -167,6 +167,7 @@ if __name__ == "__main__":
 
 
 def test_egress_is_granted_by_review_to_the_reviewed_bytes(
+    served: str,
     cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,

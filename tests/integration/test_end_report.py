@@ -107,7 +107,8 @@ CASES: dict[str, tuple[str, Limits | None, str, int | None, bool]] = {
     # The kernel keeps the limit rounded down to whole pages; the OOM count is still read.
     "odd memory limit, exit 3": ("raise SystemExit(3)", Limits.build(memory=100_000_000), "failed", 3, False),
     "sigkill itself": ("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", None, "failed", 137, True),
-    "timeout": ("while True:\n    pass", Limits.build(timeout_s=3), "timed_out", None, True),
+    # The supervisor stops the script at the limit itself (and still sends /output): the report decides.
+    "timeout": ("while True:\n    pass", Limits.build(timeout_s=3), "timed_out", 137, False),
     "oom": (
         "blocks = []\nwhile True:\n    blocks.append(bytearray(16 * 1024 * 1024))",
         Limits.build(timeout_s=30, memory="128m"),
@@ -116,7 +117,7 @@ CASES: dict[str, tuple[str, Limits | None, str, int | None, bool]] = {
         True,
     ),
     "oom of a child, then exit 3": (OOM_CHILD, Limits.build(timeout_s=30, memory="128m"), "oom_killed", 3, False),
-    "fork bomb": (FORK_BOMB, Limits.build(timeout_s=5, pids=64), "timed_out", None, True),
+    "fork bomb": (FORK_BOMB, Limits.build(timeout_s=5, pids=64), "timed_out", 137, False),
     "stdout flood": (
         "import sys\nline = 'x' * 1023 + '\\n'\nwhile True:\n    sys.stdout.write(line)\n",
         Limits.build(timeout_s=60, stdout_cap="4m"),

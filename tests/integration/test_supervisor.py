@@ -290,7 +290,9 @@ def test_a_run_whose_host_was_killed_stops_at_its_own_deadline(sandbox_image: st
     code = CHILD.format(token=token, pool=0, idle=600, timeout=3)
     # timeout 3 s + the supervisor's 2 s grace + a margin for a loaded machine
     stopped = _kill_host_and_watch(docker_client, code, token, "running", within=3 + 2 + 8)
-    assert [c["State"]["ExitCode"] for c in stopped] == [124]  # the supervisor's deadline, not the engine
+    # The supervisor stopped the script at its limit and ended with its code (137: the SIGKILL it
+    # sent), or, blocked writing to a host that is gone, at its own deadline (124); never the engine.
+    assert len(stopped) == 1 and stopped[0]["State"]["ExitCode"] in (124, 137)
     assert all(c["HostConfig"]["RestartPolicy"]["Name"] in ("", "no") for c in stopped)
 
 

@@ -269,7 +269,7 @@ def test_agent_call_from_a_real_container(
 
 
 def test_generated_script_runs_again_by_id_under_the_strict_gate(
-    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None, served: str
 ) -> None:
     fake.add(write(GOOD))
     code, report, err = run(capsys, REQUEST, "--strategy", "generate_custom")

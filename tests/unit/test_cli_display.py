@@ -119,7 +119,7 @@ def test_review_list_and_error_lines(cli: Cli) -> None:
     assert code == 2 and clean(err) and err.startswith("Error: ") and "\\x1b]52;c;QUJD\\x07" in err
 
 
-def test_check_refuses_the_attack_and_prints_it_safely(cli: Cli, tmp_path: Path) -> None:
+def test_check_refuses_the_attack_and_prints_it_safely(cli: Cli, tmp_path: Path, served: str) -> None:
     script = tmp_path / "attack\x1b]0;t\x07.py"
     script.write_text(ATTACK, encoding="utf-8")
     code, out, _ = cli("check", str(script))
@@ -210,7 +210,7 @@ def test_history_shows_requests_and_phases_visibly(cli: Cli) -> None:
     assert code == 0 and clean(out) and "promoted\\x1b[2K" in out
 
 
-def test_json_output_is_ascii_so_c1_and_bidi_cannot_reach_the_terminal(cli: Cli, tmp_path: Path) -> None:
+def test_json_output_is_ascii_so_c1_and_bidi_cannot_reach_the_terminal(cli: Cli, tmp_path: Path, served: str) -> None:
     # JSON escapes C0 controls by itself, but not C1 (\x9b is CSI on some terminals) nor bidi overrides.
     request = "rows \x9b2K \u202eevil \x1b]0;t\x07"
     record_id = generated(ATTACK, request=request)

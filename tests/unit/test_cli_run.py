@@ -74,7 +74,7 @@ def test_gate_failure_exits_1_and_keeps_script_and_findings(
     assert (run_dir / "report.json").is_file()
 
 
-def test_analyze_json_shows_analysis_and_decision(capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_json_shows_analysis_and_decision(capsys: pytest.CaptureFixture[str], served: str) -> None:
     code, out, _ = run(capsys, "analyze", "audit this repository for hard-coded secrets", "--json")
     assert code == 0
     payload = json.loads(out)

@@ -43,6 +43,7 @@ RANK = {
     "testing": 9,
     "cli": 10,
     "server": 10,
+    "client": 10,
     "mcp": 10,
     "worker": 10,
 }

@@ -71,7 +71,7 @@ def test_policy_option_changes_the_verdict(app: typer.Typer, tmp_path: Path) -> 
     assert code == 0 and json.loads(out)["gate"]["policy"] == "standard"
 
 
-def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], served: str) -> None:
     from harness.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
