@@ -45,12 +45,14 @@ from harness.mcp.models import (
     ScriptOutcome,
     TemplateSummary,
 )
+from harness.mcp.remote import RemoteError
 from harness.safe_text import visible
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from harness.app.cancel import CancelToken
+    from harness.client import Client
     from harness.orchestrate import PlanReport
     from harness.progress import RequestEvent
     from harness.records import Artifact, RunResult
@@ -61,6 +63,7 @@ __all__ = ["EXCERPT_CHARS", "build_server", "serve"]
 
 T = TypeVar("T")
 Notify = Callable[[str], None]
+FindServer = Callable[[], "Client | None"]
 
 EXCERPT_CHARS = 4000  # of stdout and of stderr, from their ends
 _PROGRESS_QUEUE = 256  # progress notes waiting to be sent; past this they are dropped (they only inform)
@@ -135,7 +138,9 @@ class _ToolErrors:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         if isinstance(exc, HarnessError):
-            raise ToolError(f"{type(exc).__name__}: {visible(exc.one_line())}{_findings(exc)}") from exc
+            # A job a harness serve failed keeps the class name the server gave it.
+            name = exc.kind if isinstance(exc, RemoteError) else type(exc).__name__
+            raise ToolError(f"{name}: {visible(exc.one_line())}{_findings(exc)}") from exc
 
 
 def _findings(exc: HarnessError) -> str:
@@ -339,6 +344,14 @@ def plan_outcome(report: PlanReport, folder: Path) -> RequestOutcome:
     )
 
 
+def _part(final: dict[str, Any], key: str) -> dict[str, Any]:
+    """One part of a served job's final view; RunError when the server kept none (the job never ran)."""
+    part = final.get(key)
+    if not isinstance(part, dict):
+        raise RunError(f"the harness server's job ended without a {key}", hint=f"its status: {final.get('status')}")
+    return part
+
+
 # -- the operations, each a blocking call on the application layer ------------------------------
 def _run_python(
     services: Services,
@@ -347,9 +360,18 @@ def _run_python(
     limits: LimitOverrides,
     notify: Notify,
     cancel: CancelToken,
+    find: FindServer,
 ) -> ScriptOutcome:
     from harness.app.scripts import ScriptRun, exec_script
 
+    client = find()
+    if client is not None:
+        from harness.mcp.remote import run_folder, run_job, script_body
+        from harness.records import RunResult
+
+        final = run_job(client, "/v1/runs", script_body(code, files, limits), _request_notes(notify), cancel)
+        result = RunResult.model_validate(_part(final, "result"))
+        return script_outcome(result, run_folder(final, result, services.settings.runs_dir))
     services.backend  # noqa: B018 - an engine that does not answer says so before a run folder is made
     with input_folder(files) as inputs:
         run = ScriptRun(source=code, inputs=inputs, limits=limits)
@@ -364,10 +386,27 @@ def _run_request(
     params: dict[str, str],
     files: dict[str, bytes],
     notify: Notify,
+    cancel: CancelToken,
+    find: FindServer,
 ) -> RequestOutcome:
     from harness.app import requests
 
     sink = _request_notes(notify)
+    client = find()
+    if client is not None:
+        from harness.mcp.remote import report_folder, request_body, run_job
+
+        body = request_body(request, template, params, files)
+        final = run_job(client, "/v1/requests", body, sink, cancel)
+        raw = _part(final, "report")
+        from harness.orchestrate import PlanReport
+        from harness.report import Report
+
+        if final.get("kind") == "plan":
+            plan = PlanReport.model_validate(raw)
+            return plan_outcome(plan, services.settings.runs_dir / f"plan-{plan.plan_id}")
+        report = Report.model_validate(raw)
+        return request_outcome(report, report_folder(raw, services.settings.runs_dir / report.run_id))
     with input_folder(files) as inputs:
         req = requests.RequestIn(request=request, template=template, params=params, inputs=inputs)
         # As `harness run`: a request that names no scaffold may be several jobs, served as one plan.
@@ -449,8 +488,15 @@ def _pending(services: Services) -> list[ReviewItem]:
 
 
 # -- the server ----------------------------------------------------------------------------------
-def build_server(services: Services) -> MCPServer[Any]:
-    """The MCP server with every harness tool, working on ``services`` (which the caller opens and closes)."""
+def build_server(services: Services, *, find: FindServer | None = None) -> MCPServer[Any]:
+    """The MCP server with every harness tool, working on ``services`` (which the caller opens and closes).
+
+    ``find`` says, at each run, which ``harness serve`` to send it to (None: run it in-process);
+    by default the one that answers at ``HARNESS_URL`` or the default socket.
+    """
+    from harness.mcp.remote import find_server
+
+    locate: FindServer = find if find is not None else find_server
     server = _Server(
         "harness",
         title="harness",
@@ -483,7 +529,7 @@ def build_server(services: Services) -> MCPServer[Any]:
             decoded = decode_inputs(files, files_base64)
         limits = LimitOverrides(timeout_s=timeout_s, memory=memory)
         return await _with_progress(
-            ctx, lambda notify, cancel: _run_python(services, code, decoded, limits, notify, cancel)
+            ctx, lambda notify, cancel: _run_python(services, code, decoded, limits, notify, cancel, locate)
         )
 
     @server.tool(annotations=runs)
@@ -503,7 +549,8 @@ def build_server(services: Services) -> MCPServer[Any]:
         with _ToolErrors():
             decoded = decode_inputs(files, files_base64)
         return await _with_progress(
-            ctx, lambda notify, _cancel: _run_request(services, request, template, params, decoded, notify)
+            ctx,
+            lambda notify, cancel: _run_request(services, request, template, params, decoded, notify, cancel, locate),
         )
 
     @server.tool(annotations=reads)

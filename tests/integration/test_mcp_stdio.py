@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,12 @@ HARNESS = str(Path(sys.executable).parent / "harness")
 Session = Callable[[ClientSession], Awaitable[None]]
 
 
-def _with_server(tmp_path: Path, body: Session) -> str:
+def _with_server(tmp_path: Path, body: Session, extra: dict[str, str] | None = None) -> str:
     """Spawn ``harness mcp`` with a fresh data dir, run ``body`` on a session; return the server's stderr."""
     env = {k: v for k, v in os.environ.items() if k.startswith(("HARNESS_", "DOCKER_"))}
     env["HARNESS_DATA_DIR"] = str(tmp_path / "data")
     env["HARNESS_POOL_SIZE"] = "1"
+    env.update(extra or {})
     params = StdioServerParameters(command=HARNESS, args=["mcp"], env=env)
     errlog = tmp_path / "stderr.txt"
 
@@ -196,3 +199,61 @@ def test_a_cancelled_call_stops_its_container(tmp_path: Path) -> None:
     (run_id,) = runs
     result = json.loads((tmp_path / "data" / "runs" / run_id / "result.json").read_text())
     assert result["status"] == "cancelled" and result["duration_s"] < 60, result
+
+
+def test_runs_go_through_a_running_harness_serve(tmp_path: Path) -> None:
+    from serverkit import start_server
+
+    base = Path(tempfile.mkdtemp(prefix="hm-"))  # short: a Unix socket's path must fit in 108 bytes
+    server = start_server(base / "data", env={"HARNESS_POOL_SIZE": "1"})
+    seen: dict[str, Any] = {}
+    try:
+
+        async def body(session: ClientSession) -> None:
+            notes: list[str] = []
+
+            async def progress(done: float, total: float | None, message: str | None) -> None:
+                notes.append(message or "")
+
+            seen["run"] = _data(
+                await session.call_tool(
+                    "run_python",
+                    {"code": SCRIPT, "files": {"numbers.csv": "5\n6\n"}, "files_base64": {"blob.bin": "AA=="}},
+                    progress_callback=progress,
+                )
+            )
+            seen["notes"] = notes
+            seen["request"] = _data(
+                await session.call_tool(
+                    "run_request",
+                    {
+                        "request": "create a sha256 checksum manifest of the files",
+                        "template": "checksum_manifest",
+                        "files": {"notes.txt": "hello\n"},
+                    },
+                )
+            )
+            seen["refused"] = _error(await session.call_tool("run_python", {"code": "x", "memory": "1k"}))
+
+        assert server.socket_path is not None
+        _with_server(tmp_path, body, {"HARNESS_URL": f"unix://{server.socket_path}"})
+        stopped = server.stop()
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+    assert stopped == 0, "\n".join(server.stderr)
+
+    # The runs were the server's: their folders are in its data dir, not the MCP process's.
+    run = seen["run"]
+    assert run["status"] == "succeeded" and "total 11" in run["stdout"], run
+    assert Path(run["run_folder"]).parent == base / "data" / "runs"
+    assert json.loads({o["path"]: o for o in run["outputs"]}["total.json"]["text"]) == {"total": 11, "blob": 1}
+    assert any("phase sum" in note for note in seen["notes"]), seen["notes"]
+    assert not (tmp_path / "data" / "runs").exists()
+
+    request = seen["request"]
+    assert request["status"] == "succeeded" and request["template"] == "checksum_manifest", request
+    assert Path(request["report"]).parent.parent == base / "data" / "runs"
+    assert "  notes.txt" in {o["path"]: o for o in request["outputs"]}["MANIFEST.sha256"]["text"]
+
+    assert seen["refused"].startswith("Error executing tool run_python: ConfigError: invalid limit memory")

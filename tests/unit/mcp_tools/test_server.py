@@ -51,7 +51,7 @@ def services(specs: list[RunSpec]) -> Iterator[Services]:
 
 def _call(services: Services, body: Body) -> Any:
     async def main() -> Any:
-        async with Client(build_server(services)) as client:
+        async with Client(build_server(services, find=lambda: None)) as client:
             return await body(client)
 
     return anyio.run(main)
