@@ -13,7 +13,18 @@ from types import FrameType
 
 import typer
 
-from harness.cli import check, exec_cmd, history_cmd, review_cmd, run_cmd, runs_cmd, sandbox, serve_cmd, templates
+from harness.cli import (
+    check,
+    exec_cmd,
+    history_cmd,
+    mcp_cmd,
+    review_cmd,
+    run_cmd,
+    runs_cmd,
+    sandbox,
+    serve_cmd,
+    templates,
+)
 from harness.cli.console import err_console
 from harness.cli.context import close_services
 from harness.cli.render import emit, error_line
@@ -49,7 +60,7 @@ def _invocation(ctx: typer.Context) -> None:
     ctx.call_on_close(close_services)
 
 
-for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox, serve_cmd):
+for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox, serve_cmd, mcp_cmd):
     _group.register(app)
 
 
