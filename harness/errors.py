@@ -26,6 +26,7 @@
     │   ├── NotReviewed             (also UserError, above)
     │   └── Tampered                the review key, audit log or reviewed bytes were altered or are unsafe
     ├── BudgetExhausted             the next LLM call would go over the request's token budget
+    ├── RemoteError                 a server refused or failed a job; ``kind`` names its error class
     └── RunError                    a run was attempted and did not complete
 
 Placement keeps the old meaning of ``isinstance(exc, UserError)``: every class that was a UserError
@@ -72,6 +73,7 @@ __all__ = [
     "NotReviewed",
     "OutputExists",
     "Refused",
+    "RemoteError",
     "RunError",
     "RunPrunedError",
     "Tampered",
@@ -244,6 +246,14 @@ class Tampered(Refused):
 
 class BudgetExhausted(HarnessError):
     """Raised when the next LLM call would take a request over its token budget."""
+
+
+class RemoteError(HarnessError):
+    """Raised when a server refused a job or failed it; ``kind`` is the error class it named."""
+
+    def __init__(self, message: str, *, hint: str = "", kind: str = "HarnessError") -> None:
+        super().__init__(message, hint=hint)
+        self.kind = kind
 
 
 class RunError(HarnessError):

@@ -28,6 +28,7 @@ EXIT_CODES_BY_NAME: dict[str, int] = {
     "NotReviewed": 2,
     "OutputExists": 2,
     "Refused": 1,
+    "RemoteError": 1,
     "RunError": 1,
     "RunPrunedError": 2,
     "Tampered": 1,

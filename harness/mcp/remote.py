@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError
+from harness.errors import RemoteError
 
 if TYPE_CHECKING:
     from harness.app.cancel import CancelToken
@@ -30,14 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["RemoteError", "find_server", "report_folder", "request_body", "run_folder", "run_job", "script_body"]
 
 _REQUEST_KINDS = frozenset({"analysed", "decided", "llm_call", "llm_text", "vetted", "phase_changed", "finished"})
-
-
-class RemoteError(HarnessError):
-    """Raised when the server refused a job or failed it; ``kind`` is the error class it named."""
-
-    def __init__(self, message: str, *, hint: str = "", kind: str = "HarnessError") -> None:
-        super().__init__(message, hint=hint)
-        self.kind = kind
 
 
 def find_server(environ: Mapping[str, str] | None = None) -> Client | None:
