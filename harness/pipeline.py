@@ -26,6 +26,7 @@ from harness.errors import ConfigError, MissingInputs, RunError
 from harness.events import Event
 from harness.execution.backend import Backend
 from harness.execution.egress import NO_GRANT, EgressPolicy, FetchBroker
+from harness.execution.limits import Limits
 from harness.execution.outputs import retry_mode
 from harness.generation import author
 from harness.generation.agents import AgentBroker, Role
@@ -223,6 +224,7 @@ class Harness:
         plan_id: str | None = None,
         phase: str | None = None,
         attempt: int = 1,
+        limits: Limits | None = None,
     ) -> Report:
         """run > verify > report > record: run a prepared request (if it may run) and write its report."""
         scaffold = self._filled(prepared.decision)
@@ -245,6 +247,7 @@ class Harness:
                 output_mode=output_mode,
                 on_event=on_event,
                 backend=backend,
+                limits=limits,
             )
         except BaseException as exc:
             record_broken_off(self.history, prepared.run_id, exc)
@@ -270,6 +273,7 @@ class Harness:
         output_mode: OutputMode,
         on_event: Callable[[Event], None] | None,
         backend: Backend | None,
+        limits: Limits | None = None,
     ) -> Report:
         started = time.monotonic()
         folder = self.services.runs.create(prepared.run_id)
@@ -290,6 +294,7 @@ class Harness:
                 output_mode=output_mode,
                 egress=egress,
                 run_id=prepared.run_id,
+                limits=limits,
             )
             prepared.fetcher = FetchBroker(EgressPolicy(allow=egress)) if egress else None
             t_run = time.monotonic()

@@ -13,8 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from harness.app.scripts import LimitOverrides
 from harness.dispatch.plan import Plan, PlanEstimate
 from harness.errors import ConfigError, Fix, GateRefused, InputError
 from harness.events import Event
@@ -46,6 +47,13 @@ __all__ = [
 ]
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# The seed document's short names (its "dispatch strategies") for the same four.
+STRATEGY_ALIASES = {
+    "template": "use_template",
+    "customise": "customise_template",
+    "customize": "customise_template",
+    "custom": "generate_custom",
+}
 
 
 class RequestIn(BaseModel):
@@ -62,6 +70,15 @@ class RequestIn(BaseModel):
     output_dir: Path | None = None
     output_mode: OutputMode = "new"
     dry_run: bool = False
+    limits: LimitOverrides = Field(
+        default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
+    )
+
+    @field_validator("strategy")
+    @classmethod
+    def _seed_names(cls, value: str | None) -> str | None:
+        # The seed's short names for the strategies are accepted as aliases.
+        return STRATEGY_ALIASES.get(value, value) if value is not None else None
 
 
 class PlanSummary(BaseModel):
@@ -131,6 +148,10 @@ def analyse(
     """Analyse ``request`` and decide how to serve it as ``run`` would, with the plan if it is several jobs."""
     from harness.dispatch.plan import describe
 
+    if strategy is not None:
+        strategy = STRATEGY_ALIASES.get(strategy, strategy)
+        if strategy not in STRATEGIES:
+            raise ConfigError(f"unknown strategy {strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
     analysis, decision = _harness(services).analyse(
         request, inputs=inputs, template=template, params=params, strategy=strategy
     )
@@ -237,6 +258,7 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
             output_dir=req.output_dir,
             output_mode=req.output_mode,
             on_event=on_event,
+            limits=req.limits.apply(services.settings.limits) if req.limits != LimitOverrides() else None,
         )
     if sink is not None:
         sink(Finished(run_id=report.run_id, status=report.execution_result.status))

@@ -237,10 +237,18 @@ def register(app: typer.Typer) -> None:
             typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
         ] = None,
         budget: Annotated[int | None, typer.Option(help="token budget for this request (all LLM calls)")] = None,
+        timeout: Annotated[float | None, typer.Option(help="wall-clock seconds before the run is stopped")] = None,
+        memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
+        cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
+        pids: Annotated[int | None, typer.Option(help="process limit")] = None,
         local: LocalOption = False,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
         from harness.app import requests as app_requests
+        from harness.app.scripts import LimitOverrides
+
+        limits = LimitOverrides(timeout_s=timeout, memory=memory, cpus=cpus, pids=pids)
+        limits.apply(services().settings.limits)  # a bad value is a usage error before anything is analysed
 
         mode = output_mode(merge=merge, overwrite=overwrite)
         req = app_requests.RequestIn(
@@ -253,6 +261,7 @@ def register(app: typer.Typer) -> None:
             output_dir=output,
             output_mode=mode,
             dry_run=dry_run,
+            limits=limits,
         )
         app_requests.check(req)  # before any LLM call is paid for
         opened = services()

@@ -49,3 +49,28 @@ def test_analyze_exits_as_run_would(cli, sales: Path) -> None:  # type: ignore[n
         "analyze", "anything at all", "--template", "csv_summary", "--param", "group_by=Region", "--json"
     )
     assert code == 0 and json.loads(out)["decision"]["template"] == "csv_summary"
+
+
+def test_run_takes_limits_and_the_seeds_strategy_names(cli, sales: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, err = cli(
+        "run",
+        "summarise the csv files by region",
+        "--input",
+        str(sales),
+        "--output",
+        str(tmp_path / "out"),
+        "--timeout",
+        "7",
+        "--memory",
+        "300m",
+        "--strategy",
+        "template",
+        "--json",
+        "--yes",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["policy"]["limits"]["timeout_s"] == 7
+    assert report["dispatch_decision"]["strategy"] == "use_template"
+    code, _, err = cli("run", "summarise the csv files by region", "--input", str(sales), "--memory", "lots")
+    assert code == 2 and "memory" in err
