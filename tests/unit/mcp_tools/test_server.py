@@ -304,7 +304,10 @@ def test_a_request_of_several_jobs_runs_as_a_plan(services: Services, specs: lis
     assert out["strategy"] == "plan" and out["template"] is None
     assert [line.split(":")[0] for line in out["phases"]] == ["csv_summary", "log_analysis", "archive_builder"]
     assert Path(out["report"]).is_file() and Path(out["report"]).parent == Path(out["run_folder"])
-    assert len(specs) >= 2  # the phases ran on the backend (the archive waits for the others to succeed)
+    # The phases ran on the backend. How many depends on scheduling: these scripted outcomes break
+    # the scaffolds' assertions, and once one phase has failed the plan starts no phase that has
+    # not begun (on a machine with fewer workers the second may not have); the archive never runs.
+    assert 1 <= len(specs) <= 2
     assert any(note.startswith("plan phase csv_summary:") for note in notes), notes
 
 
