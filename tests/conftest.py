@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -68,16 +69,23 @@ def leftovers(docker_client: Any) -> Any:
     """A function listing leftover harness containers.
 
     Leftovers are containers made by this process, or by a process that is gone (a CLI run in a
-    subprocess); a live harness elsewhere on the machine keeps its own containers.
+    subprocess); a live harness elsewhere on the machine keeps its own containers. Only
+    containers created since the fixture was set up count: another test session sharing the
+    engine (a helper's worktree, a clone's CI run) is not this test's leak.
     """
     from harness.execution.docker import LABEL, owner_alive, owner_token
+
+    # The engine stamps Created in whole seconds; a second of slack keeps this test's own first
+    # container in view.
+    since = int(time.time()) - 1
 
     def find() -> list[str]:
         ours = owner_token()
         return [
             c["Id"][:12]
             for c in docker_client.api.containers(all=True, filters={"label": LABEL})
-            if (owner := (c.get("Labels") or {}).get("harness.owner", "")) == ours or not owner_alive(owner)
+            if (owner := (c.get("Labels") or {}).get("harness.owner", "")) == ours
+            or (not owner_alive(owner) and int(c.get("Created", since)) >= since)
         ]
 
     return find
