@@ -86,6 +86,9 @@ class PlanSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The seed's "Template Hybridization": a plan combines scaffolds (or scaffolds and custom
+    # scripts), so its dispatch is hybrid by construction; each phase row names its own strategy.
+    dispatch: Literal["hybrid"] = Field("hybrid", description="how the request as a whole is served: by a plan")
     phases: tuple[dict[str, JsonValue], ...]
     estimate: PlanEstimate
 

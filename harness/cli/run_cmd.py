@@ -178,9 +178,11 @@ def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) ->
 
     plan = routed.plan
     assert plan is not None
+    err_console.print(f"[bold]decision[/] hybrid: a plan of {len(plan.phases)} phases", highlight=False)
     for row in describe(plan):
         after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
+        how = f", {row['strategy']}" if row["strategy"] else ""
+        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}{how}){after}")
         err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
     opened.backend  # noqa: B018 - made before the display starts; the invocation's services close it
     with PlanDisplay(err_console, describe(plan)) as display:
@@ -319,7 +321,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(payload)
         else:
-            emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+            emit(analysis_lines(payload["analysis"], payload["decision"], payload["plan"]), err=True)
             emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])
         if refused:
             raise typer.Exit(2)
