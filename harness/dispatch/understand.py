@@ -410,7 +410,9 @@ def bind(
                 del params[name]
                 near = facts.suggest_columns(stated)
                 reason = f"no column of the inputs matches {stated!r}"
-                refuse(name, spec, reason, near or facts.columns, candidates=near)
+                # A close spelling is a suggestion, never a candidate to assume: "county" is
+                # not "country". A person may take it at the prompt; --yes may not.
+                refuse(name, spec, reason, near or facts.columns)
             continue
         if name in params:
             continue
@@ -429,7 +431,9 @@ def bind(
             elif facts is not None and facts.has_tables:
                 near = facts.suggest_columns(phrase)
                 reason = f"no column of the inputs matches {phrase!r}"
-                refuse(name, spec, reason, near or facts.columns, candidates=near)
+                # A close spelling is a suggestion, never a candidate to assume: "county" is
+                # not "country". A person may take it at the prompt; --yes may not.
+                refuse(name, spec, reason, near or facts.columns)
             else:
                 take(name, phrase, f"'by {phrase}' in the request")
         elif kind == "choice":
