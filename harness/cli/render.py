@@ -221,7 +221,8 @@ def analysis_lines(
             ("analysis", "bold"),
             (
                 f" {analysis['workflow_type']} (confidence {analysis['workflow_confidence']:.2f}), "
-                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({basis}), {estimate['tokens']} tokens{budget}",
+                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({basis}), "
+                f"{estimate['tokens']} tokens{budget}",
                 "",
             ),
         )
