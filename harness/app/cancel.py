@@ -5,7 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-__all__ = ["CancelToken"]
+from harness.errors import RunError
+
+__all__ = ["CancelToken", "Cancelled"]
+
+
+class Cancelled(RunError):
+    """Raised when a use case stops because its cancel token was set (a cancel, a drain) before it finished."""
 
 
 class CancelToken:

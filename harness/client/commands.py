@@ -1,4 +1,4 @@
-"""``harness exec``, ``check`` and ``analyze`` served by a running ``harness serve``.
+"""``harness exec``, ``run``, ``check`` and ``analyze`` served by a running ``harness serve``.
 
 ``run_remote(args)`` answers None whenever the in-process CLI should do the work instead: no
 server answers, ``--local``, ``--help``/``--debug``, an option this path does not carry
@@ -24,19 +24,30 @@ from harness.cli.render import (
     RunView,
     analysis_lines,
     analyze_lines,
+    attempt_line,
     check_verdict,
+    drafted_lines,
+    dry_run_verdict,
     egress_lines,
     emit,
     emit_json,
     error_line,
     exec_summary,
     findings_table,
+    gate_refused_line,
     plain,
+    plan_lines,
+    plan_phase_line,
+    plan_summary,
     problem_line,
+    refusal,
+    run_summary,
+    script_listing,
 )
 from harness.client.endpoint import ClientError, Endpoint
 from harness.client.exit_codes import exit_code_for_type
 from harness.client.transport import Client, ProblemError, ServerLost
+from harness.safe_text import visible
 
 # Not typing.TYPE_CHECKING: the thin client's start-up would pay for importing typing.
 TYPE_CHECKING = False
@@ -89,6 +100,24 @@ def _analyze_parser() -> _Parser:
     parser = _Parser(prog="harness analyze", add_help=False, allow_abbrev=False)
     parser.add_argument("request")
     parser.add_argument("--json", action="store_true")
+    return parser
+
+
+def _run_parser() -> _Parser:
+    parser = _Parser(prog="harness run", add_help=False, allow_abbrev=False)
+    parser.add_argument("request")
+    parser.add_argument("--template", "-t")
+    parser.add_argument("--param", "-p", action="append", default=[])
+    parser.add_argument("--input", "-i", action="append", default=[])
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--yes", "-y", action="store_true")
+    parser.add_argument("--strategy")
+    parser.add_argument("--budget", type=int)
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--memory")
+    parser.add_argument("--cpus", type=float)
+    parser.add_argument("--pids", type=int)
     return parser
 
 
@@ -268,8 +297,185 @@ def _analyze(client: Client, argv: list[str]) -> int:
     return code
 
 
+# The kinds of a request's own events (harness.progress); every other kind is its run's event.
+_REQUEST_KINDS = frozenset(
+    {"analysed", "decided", "llm_call", "llm_text", "vetted", "drafted", "planned", "phase_changed", "finished"}
+)
+
+
+def _parse_params(pairs: list[str]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise _Local(f"invalid --param {pair!r}")
+        params[key.strip()] = value
+    return params
+
+
+def _confirm(question: str) -> bool:
+    """Ask on the terminal as the in-process CLI asks (``Run it? [Y/n]: ``, Enter for yes)."""
+    while True:
+        sys.stdout.write(f"{question} [Y/n]: ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline()
+        if not answer:
+            raise KeyboardInterrupt  # end of input: as the in-process prompt aborts
+        answer = answer.strip().lower()
+        if answer in ("", "y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
+        emit([error_line("invalid input")], err=True)
+
+
+class _Request:
+    """A request's events as the in-process ``harness run`` shows them, folded as they come."""
+
+    def __init__(self, client: Client, run_id: str, opts: argparse.Namespace) -> None:
+        self.client, self.run_id, self.opts = client, run_id, opts
+        self.seen: dict[str, Any] = {}
+        self.streaming = False  # an LLM call's tokens are being written
+        self.display: _Display | None = None
+        self.on_run: Callable[[dict[str, Any]], None] | None = None
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Print what the in-process command prints for this event, when it prints it."""
+        quiet = self.opts.json
+        if kind == "llm_call" and not quiet:
+            self._end_stream()
+            emit([attempt_line(int(data["number"]))], err=True)
+            self.streaming = True
+        elif kind == "llm_text" and not quiet:
+            sys.stderr.write(visible(str(data["text"]), lines=True))
+            sys.stderr.flush()
+        elif kind in ("analysed", "decided", "vetted"):
+            self.seen[kind] = data
+        elif kind == "drafted":
+            self._end_stream()
+            self.seen["drafted"] = data
+            analysis, decision = self.seen["analysed"]["analysis"], self.seen["decided"]["decision"]
+            emit(analysis_lines(analysis, decision), err=True)
+            emit(drafted_lines(decision, data), err=True)
+        elif kind == "confirm":
+            self._end_stream()
+            yes = _confirm("Run it?")
+            self.client.call("POST", f"/v1/runs/{self.run_id}/confirm", {"run": yes})
+        elif kind == "planned":
+            self.seen["planned"] = data
+            emit(plan_lines(data["phases"]), err=True)
+        elif kind == "phase_changed":
+            emit([plain(plan_phase_line(str(data["phase"]), str(data["state"])))], err=True)
+        elif kind not in _REQUEST_KINDS and "planned" not in self.seen:
+            if self.on_run is None:
+                # The run display starts with the run, as in-process (a live view on a terminal).
+                decision = self.seen.get("decided", {}).get("decision", {})
+                title = f"{decision.get('template') or decision.get('strategy')} · run {self.run_id}"
+                self.display = _Display(title)
+                self.on_run = self.display.__enter__()
+            self.on_run(data)
+
+    def _end_stream(self) -> None:
+        if self.streaming:
+            sys.stderr.write("\n")
+            self.streaming = False
+
+    def close(self, *exc: Any) -> None:
+        """End the live display, if one was drawn."""
+        if self.display is not None:
+            self.display.__exit__(*exc)
+            self.display = None
+
+
+def _run(client: Client, argv: list[str]) -> int:
+    opts = _run_parser().parse_args(argv)
+    for path in opts.input:
+        if not os.path.exists(path):
+            raise _Local(f"input path {path} does not exist")
+    body: dict[str, Any] = {
+        "request": opts.request,
+        "template": opts.template,
+        "params": _parse_params(opts.param),
+        "strategy": opts.strategy,
+        "budget": opts.budget,
+        "dry_run": opts.dry_run,
+        # As in-process: ask before running only a request no scaffold was named for, at a terminal.
+        "confirm": not opts.yes and opts.template is None and not opts.dry_run and sys.stdin.isatty(),
+    }
+    limits = {"timeout_s": opts.timeout, "memory": opts.memory, "cpus": opts.cpus, "pids": opts.pids}
+    body["limits"] = {k: v for k, v in limits.items() if v is not None}
+    if opts.input:
+        body["inputs_tar"] = _inputs_tar(opts.input)
+    accepted = client.call("POST", "/v1/requests", body)
+    run_id = str(accepted["run_id"])
+    shown = _Request(client, run_id, opts)
+    final = _follow_request(client, accepted, shown)
+    return _request_end(final, shown, opts)
+
+
+def _follow_request(client: Client, accepted: dict[str, Any], shown: _Request) -> dict[str, Any]:
+    """Show a request's events as they come; its final state."""
+    run_id = str(accepted["run_id"])
+    try:
+        try:
+            for event in client.events(str(accepted.get("events") or f"/v1/runs/{run_id}/events")):
+                if event.event == "end":
+                    final: dict[str, Any] = event.json()
+                    return final
+                if event.event != "gap":
+                    shown.on_event(event.event, event.json())
+        finally:
+            shown.close(None, None, None)
+    except KeyboardInterrupt:
+        _cancel(client, run_id)
+        raise
+    except ServerLost:
+        pass
+    result: dict[str, Any] = client.call("GET", f"/v1/runs/{run_id}?wait=600", timeout=660)
+    return result
+
+
+def _request_end(final: dict[str, Any], shown: _Request, opts: argparse.Namespace) -> int:
+    """Print a finished request's outcome as the in-process ``run`` does; its exit code."""
+    if final.get("status") == "cancelled":
+        emit([plain(INTERRUPTED)], err=True)
+        return 130
+    error, report = final.get("error"), final.get("report")
+    drafted = shown.seen.get("drafted") or {}
+    if error:
+        if error.get("type") == "GateRefused":
+            findings_table(drafted.get("findings") or [], include_info=False, err=True)
+            emit([gate_refused_line(str(final.get("run_dir") or drafted.get("run_dir", "")))], err=True)
+            if opts.json and report is not None:
+                emit_json(report)
+            return 1
+        raise ProblemError(error, int(error.get("status") or 500))
+    if report is None:
+        raise ProblemError({"type": "RunError", "title": "the server gave no report for this request"}, 500)
+    if final.get("kind") == "plan":
+        if opts.json:
+            emit_json(report)
+        else:
+            emit(plan_summary(report, str(final.get("output_dir") or shown.seen["planned"]["output_dir"])))
+        return 0 if report["status"] == "succeeded" else 1
+    if report.get("outcome") == "dry_run":
+        vetted = shown.seen.get("vetted") or {}
+        script_listing(str(drafted.get("script") or ""))
+        findings_table(drafted.get("findings") or [], include_info=True, err=True)
+        emit([dry_run_verdict(bool(vetted.get("passed")), str(vetted.get("policy")))], err=True)
+        return 0 if vetted.get("passed") else 1
+    if report.get("outcome") == "declined":
+        return 1
+    if opts.json:
+        emit_json(report)
+    else:
+        emit(run_summary(report, str(final.get("run_dir") or drafted.get("run_dir", ""))))
+    return 0 if report["execution_result"]["status"] == "succeeded" else 1
+
+
 COMMANDS: dict[str, Callable[[Client, list[str]], int]] = {
     "exec": _exec,
+    "run": _run,
     "check": _check,
     "analyze": _analyze,
 }
@@ -294,7 +500,11 @@ def run_remote(args: list[str], endpoint: Endpoint) -> int | None:
             # (a draining server), or says what is wrong in the CLI's words (the server's schema is not the CLI's).
             return None
         emit([error_line(problem_line(exc.problem))], err=True)
-        return exit_code_for_type(exc.type)
+        code = exit_code_for_type(exc.type)
+        if code == 2 and "--json" in args:
+            # As in-process: a calling program learns what is missing from stdout, not from the error line.
+            emit_json(refusal(exc.problem))
+        return code
     except ClientError as exc:
         emit([error_line(str(exc))], err=True)
         return 1

@@ -13,6 +13,7 @@ __all__ = [
     "AnalyzeIn",
     "ApproveIn",
     "CheckIn",
+    "ConfirmIn",
     "Health",
     "PoolState",
     "PromoteIn",
@@ -66,6 +67,18 @@ class RequestIn(_In):
     budget: int | None = Field(None, ge=1000)
     inputs_tar: str | None = None
     dry_run: bool = False
+    limits: LimitOverrides = Field(default_factory=LimitOverrides, description="this run's limits; unset: the server's")
+    confirm: bool = Field(
+        False,
+        description="ask before running: once vetted, the job emits a `confirm` event and waits (up to its "
+        "`wait_s`) for POST /v1/runs/{id}/confirm; no answer in time declines",
+    )
+
+
+class ConfirmIn(_In):
+    """The answer to a request job's ``confirm`` event: run it, or not."""
+
+    run: bool
 
 
 class Accepted(BaseModel):
