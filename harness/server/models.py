@@ -99,6 +99,8 @@ class RunView(BaseModel):
     result: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    run_dir: str | None = Field(None, description="the server's folder of this run (a plan's: output_dir)")
+    output_dir: str | None = Field(None, description="a plan's output folder on the server")
 
 
 class AnalyzeIn(_In):
