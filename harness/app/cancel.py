@@ -5,13 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from harness.errors import RunError
+from harness.errors import Cancelled
 
 __all__ = ["CancelToken", "Cancelled"]
-
-
-class Cancelled(RunError):
-    """Raised when a use case stops because its cancel token was set (a cancel, a drain) before it finished."""
 
 
 class CancelToken:

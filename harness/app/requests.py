@@ -39,7 +39,7 @@ from harness.progress import (
     RunEvent,
     Vetted,
 )
-from harness.records import Analysis, Decision, OutputMode, Strategy
+from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
 if TYPE_CHECKING:
@@ -63,6 +63,7 @@ __all__ = [
     "run",
     "run_plan",
     "run_prepared",
+    "sole_values",
 ]
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -89,6 +90,11 @@ class RequestIn(BaseModel):
     output_dir: Path | None = None
     output_mode: OutputMode = "new"
     dry_run: bool = False
+    assume: bool = Field(
+        False,
+        description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes); "
+        "otherwise such a request is refused",
+    )
     limits: LimitOverrides = Field(
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
@@ -105,6 +111,9 @@ class PlanSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The seed's "Template Hybridization": a plan combines scaffolds (or scaffolds and custom
+    # scripts), so its dispatch is hybrid by construction; each phase row names its own strategy.
+    dispatch: Literal["hybrid"] = Field("hybrid", description="how the request as a whole is served: by a plan")
     phases: tuple[dict[str, JsonValue], ...]
     estimate: PlanEstimate
 
@@ -245,11 +254,11 @@ def prepare(
                 raise Cancelled("the request was cancelled while its script was being written")
             emit(LlmText(text=text))
 
-    def work() -> Prepared:
+    def attempt(params: dict[str, str]) -> Prepared:
         return _harness(services).prepare(
             req.request,
             template=req.template,
-            params=req.params,
+            params=params,
             strategy=req.strategy,
             inputs=req.inputs,
             budget=req.budget,
@@ -257,6 +266,17 @@ def prepare(
             on_call=call_sink,
             run_id=run_id,
         )
+
+    def work() -> Prepared:
+        prepared = attempt(req.params)
+        values = sole_values(prepared.decision.missing) if req.assume else None
+        if values:
+            prepared.close()
+            prepared = attempt({**req.params, **values})
+            taken = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            reasoning = f"{prepared.decision.reasoning}; {taken}: the only value the data leaves (assumed, not asked)"
+            prepared.decision = prepared.decision.model_copy(update={"reasoning": reasoning})
+        return prepared
 
     prepared = work() if cancel is None else _cancellable(work, cancel)
     if sink is not None:
@@ -334,6 +354,17 @@ def _cancellable(work: Callable[[], Prepared], cancel: CancelToken) -> Prepared:
         prepared.close()
         raise Cancelled("the request was cancelled before it ran")
     return prepared
+
+
+def sole_values(missing: Sequence[MissingInput]) -> dict[str, str] | None:
+    """A value for every missing parameter when the data leaves exactly one for each; else None.
+
+    The rule behind ``--yes``: a value is never guessed between several candidates, and anything
+    other than a parameter (a scaffold, an LLM, a capability) cannot be assumed at all.
+    """
+    if not missing or any(m.kind != "param" or m.sole is None for m in missing):
+        return None
+    return {m.name: m.sole for m in missing if m.sole is not None}
 
 
 def ensure_runnable(services: Services, prepared: Prepared) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from harness.cli.console import err_console
 from harness.cli.context import services
@@ -85,6 +86,37 @@ class _TokenStream:
 
 def _summary(report: Any, run_dir: Path) -> None:
     emit(run_summary(json.loads(report.model_dump_json()), run_dir))
+
+
+def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[Prepared, RequestIn]:
+    """In a terminal, ask for the parameters the request and the data leave open, then decide again.
+
+    Only parameters are asked for (a missing scaffold or LLM is not something to type in), with
+    the data's suggestions shown and the only candidate, if there is one, as the default. Off a
+    terminal nothing is asked: the request is refused as before.
+    """
+    from harness.app import requests as app_requests
+
+    for _ in range(3):  # an answer the scaffold rejects is asked again, with the reason
+        missing = prepared.decision.missing
+        if not missing or any(m.kind != "param" for m in missing):
+            break
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            break
+        answers: dict[str, str] = {}
+        for item in missing:
+            why = item.reason or item.description
+            err_console.print(
+                f"[bold]{escape(prepared.decision.template or 'the script')}[/] needs "
+                f"[bold]{escape(item.name)}[/]{escape(visible(f': {why}' if why else ''))}",
+                highlight=False,
+            )
+            options = f" (one of: {', '.join(item.suggestions)})" if item.suggestions else ""
+            answers[item.name] = typer.prompt(visible(f"  {item.name}{options}"), default=item.sole, err=True)
+        prepared.close()
+        req = req.model_copy(update={"params": {**req.params, **answers}})
+        prepared = app_requests.prepare(opened, req)
+    return prepared, req
 
 
 def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
@@ -168,7 +200,15 @@ def register(app: typer.Typer) -> None:
         overwrite: OverwriteOption = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes",
+                "-y",
+                help="do not ask: run without confirming, and take a missing parameter only when the data "
+                "leaves exactly one value for it (else refuse)",
+            ),
+        ] = False,
         strategy: Annotated[
             str | None,
             typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
@@ -198,6 +238,7 @@ def register(app: typer.Typer) -> None:
             output_dir=output,
             output_mode=mode,
             dry_run=dry_run,
+            assume=yes,
             limits=limits,
         )
         app_requests.check(req)  # before any LLM call is paid for
@@ -217,6 +258,8 @@ def register(app: typer.Typer) -> None:
 
         prepared = app_requests.prepare(opened, req, sink=None if as_json else sink)
         stream.end()
+        if not yes:
+            prepared, req = _ask_missing(opened, prepared, req)
         try:
             _serve(opened, prepared, req, as_json, yes)
         finally:
@@ -256,7 +299,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(payload)
         else:
-            emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+            emit(analysis_lines(payload["analysis"], payload["decision"], payload["plan"]), err=True)
             emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])
         if refused:
             raise typer.Exit(2)

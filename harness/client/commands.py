@@ -292,7 +292,7 @@ def _analyze(client: Client, argv: list[str]) -> int:
     if opts.json:
         emit_json(answer)
         return code
-    emit(analysis_lines(answer["analysis"], answer["decision"]), err=True)
+    emit(analysis_lines(answer["analysis"], answer["decision"], answer.get("plan")), err=True)
     emit([plain(line) for line in analyze_lines(answer["analysis"], answer["decision"], answer["plan"])])
     return code
 
@@ -399,6 +399,7 @@ def _run(client: Client, argv: list[str]) -> int:
         "strategy": opts.strategy,
         "budget": opts.budget,
         "dry_run": opts.dry_run,
+        "assume": opts.yes,
         # As in-process: ask before running only a request no scaffold was named for, at a terminal.
         "confirm": not opts.yes and opts.template is None and not opts.dry_run and sys.stdin.isatty(),
     }

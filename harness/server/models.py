@@ -67,6 +67,9 @@ class RequestIn(_In):
     budget: int | None = Field(None, ge=1000)
     inputs_tar: str | None = None
     dry_run: bool = False
+    assume: bool = Field(
+        False, description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes)"
+    )
     limits: LimitOverrides = Field(default_factory=LimitOverrides, description="this run's limits; unset: the server's")
     confirm: bool = Field(
         False,

@@ -139,6 +139,7 @@ def run_request(
         budget=body.budget,
         inputs=inputs,
         dry_run=body.dry_run,
+        assume=body.assume,
         limits=body.limits,
     )
     if body.template is None and body.strategy is None and not body.dry_run:
