@@ -1,9 +1,10 @@
 """``harness exec``, ``run``, ``check`` and ``analyze`` served by a running ``harness serve``.
 
 ``run_remote(args)`` answers None whenever the in-process CLI should do the work instead: no
-server answers, ``--local``, ``--help``/``--debug``, an option this path does not carry
-(``--output`` and its modes: the outputs would have to be fetched and merged here), or anything
-the command line or the local files get wrong. The in-process CLI then produces its own usage
+server answers, ``--local``, ``--help``/``--debug``, ``run --output`` for a request that becomes a
+plan (the server says so before any work), or anything the command line or the local files get
+wrong. ``--output DIR`` otherwise downloads the run's outputs and collects them here under the
+in-process rules (``harness.client.outputs``). The in-process CLI then produces its own usage
 error or ``Error:`` line, so both paths fail the same way by construction. Otherwise the
 command goes to the server and prints what the in-process command prints, through the same
 functions (``harness.cli.render``), with the same exit codes.
@@ -84,6 +85,7 @@ def _exec_parser() -> _Parser:
     parser.add_argument("--env", "-e", action="append", default=[])
     parser.add_argument("--allow-host", action="append", default=[])
     parser.add_argument("--json", action="store_true")
+    _output_arguments(parser)
     return parser
 
 
@@ -118,7 +120,32 @@ def _run_parser() -> _Parser:
     parser.add_argument("--memory")
     parser.add_argument("--cpus", type=float)
     parser.add_argument("--pids", type=int)
+    _output_arguments(parser)
     return parser
+
+
+def _output_arguments(parser: _Parser) -> None:
+    parser.add_argument("--output", "-o")
+    parser.add_argument("--merge", action="store_true")
+    parser.add_argument("--overwrite", action="store_true")
+
+
+def _output_mode(opts: argparse.Namespace) -> str:
+    """The ``--output`` mode, with the destination checked as in-process before anything runs; _Local if refused."""
+    if opts.merge and opts.overwrite:
+        raise _Local("--merge and --overwrite")
+    mode = "merge" if opts.merge else "overwrite" if opts.overwrite else "new"
+    if opts.output is not None:
+        from pathlib import Path
+
+        from harness.errors import HarnessError
+        from harness.execution.outputs import check_destination
+
+        try:
+            check_destination(Path(opts.output), mode)  # type: ignore[arg-type]  # one of the three
+        except HarnessError as exc:
+            raise _Local(str(exc)) from None  # the in-process command refuses it in its own words
+    return mode
 
 
 def _inputs_tar(paths: list[str]) -> str:
@@ -144,6 +171,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 def _exec(client: Client, argv: list[str]) -> int:
     opts = _exec_parser().parse_args(argv)
+    mode = _output_mode(opts)
     for path in opts.input:
         if not os.path.exists(path):
             raise _Local(f"input path {path} does not exist")
@@ -174,6 +202,11 @@ def _exec(client: Client, argv: list[str]) -> int:
     if result is None:  # cancelled before it ran
         emit([plain(INTERRUPTED)], err=True)
         return 130
+    if opts.output is not None:
+        from harness.client.outputs import fetch_outputs, merged_result
+
+        folder, got = fetch_outputs(client, run_id, opts.output, mode, result.get("artifacts") or ())
+        result = merged_result(result, folder, got)
     if opts.json:
         emit_json(result)
     else:
@@ -389,6 +422,7 @@ class _Request:
 
 def _run(client: Client, argv: list[str]) -> int:
     opts = _run_parser().parse_args(argv)
+    opts.mode = _output_mode(opts)
     for path in opts.input:
         if not os.path.exists(path):
             raise _Local(f"input path {path} does not exist")
@@ -400,6 +434,8 @@ def _run(client: Client, argv: list[str]) -> int:
         "budget": opts.budget,
         "dry_run": opts.dry_run,
         "assume": opts.yes,
+        # A plan's outputs are a folder per phase, made in-process: such a request is refused before any work.
+        "allow_plan": opts.output is None,
         # As in-process: ask before running only a request no scaffold was named for, at a terminal.
         "confirm": not opts.yes and opts.template is None and not opts.dry_run and sys.stdin.isatty(),
     }
@@ -411,7 +447,10 @@ def _run(client: Client, argv: list[str]) -> int:
     run_id = str(accepted["run_id"])
     shown = _Request(client, run_id, opts)
     final = _follow_request(client, accepted, shown)
-    return _request_end(final, shown, opts)
+    error = final.get("error") or {}
+    if error.get("type") == "InvalidInput" and (error.get("data") or {}).get("name") == "allow_plan":
+        raise _Local("a plan with --output")
+    return _request_end(client, final, shown, opts)
 
 
 def _follow_request(client: Client, accepted: dict[str, Any], shown: _Request) -> dict[str, Any]:
@@ -436,7 +475,7 @@ def _follow_request(client: Client, accepted: dict[str, Any], shown: _Request) -
     return result
 
 
-def _request_end(final: dict[str, Any], shown: _Request, opts: argparse.Namespace) -> int:
+def _request_end(client: Client, final: dict[str, Any], shown: _Request, opts: argparse.Namespace) -> int:
     """Print a finished request's outcome as the in-process ``run`` does; its exit code."""
     if final.get("status") == "cancelled":
         emit([plain(INTERRUPTED)], err=True)
@@ -467,6 +506,12 @@ def _request_end(final: dict[str, Any], shown: _Request, opts: argparse.Namespac
         return 0 if vetted.get("passed") else 1
     if report.get("outcome") == "declined":
         return 1
+    if opts.output is not None and report["execution_result"]["status"] not in ("gate_failed", "refused"):
+        from harness.client.outputs import fetch_outputs, merged_report
+
+        deliverables = report["execution_result"].get("deliverables") or ()
+        folder, got = fetch_outputs(client, str(final["run_id"]), opts.output, opts.mode, deliverables)
+        report = merged_report(report, folder, got)
     if opts.json:
         emit_json(report)
     else:

@@ -71,6 +71,10 @@ class RequestIn(_In):
         False, description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes)"
     )
     limits: LimitOverrides = Field(default_factory=LimitOverrides, description="this run's limits; unset: the server's")
+    allow_plan: bool = Field(
+        True,
+        description="false: a request that splits into a plan is refused (InvalidInput allow_plan) before any work",
+    )
     confirm: bool = Field(
         False,
         description="ask before running: once vetted, the job emits a `confirm` event and waits (up to its "

@@ -145,6 +145,10 @@ def run_request(
     if body.template is None and body.strategy is None and not body.dry_run:
         routed = app_requests.route(services, body.request)
         if routed.kind == "plan" and routed.plan is not None:
+            if not body.allow_plan:
+                raise InvalidInput(
+                    "the request splits into a plan, which this client asked not to run", name="allow_plan"
+                )
             job.kind = "plan"
             app_requests.check(req)
             target = services.settings.runs_dir / f"plan-{job.id}"

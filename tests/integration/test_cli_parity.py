@@ -357,3 +357,89 @@ def test_run_a_generated_script_against_the_fake_llm(llm_server: Any) -> None:
     assert status == 0 and out.startswith("succeeded · None · ")
     assert "generating (LLM call 1)…" in err and "generated g-ID in 1 attempt(s)" in err
     assert "│ hello from the model" in err and fake.pending == 0
+
+
+OUTPUTS = """
+from pathlib import Path
+Path("/output/a.txt").write_text("hi")
+Path("/output/sub").mkdir()
+Path("/output/sub/b.txt").write_text("yo")
+Path("/output/.hidden").write_text("x")
+"""
+
+
+def both_outputs(
+    server: RecordingProxy, tmp_path: Path, setup: Any, *args: str, fetched: bool = True
+) -> tuple[int, str, str, dict[str, bytes]]:
+    """``both`` with ``--output DEST`` (DEST in ``args``), each path into its own folder made alike by ``setup``.
+
+    ``fetched``: the served command downloaded the outputs from the server (else it was refused, or in-process).
+    """
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    seen: dict[str, tuple[int, str, str]] = {}
+    trees: dict[str, dict[str, bytes]] = {}
+    for mode in ("server", "local"):
+        dest = tmp_path / f"dest-{mode}"
+        setup(dest)
+        before = len(server.requests)
+        local = ["--local"] if mode == "local" else []
+        code, out, err = _harness([a.replace("DEST", str(dest)) for a in args] + local, env)
+        if mode == "server":
+            downloads = [line for line in server.requests[before:] if line.startswith("GET") and "/outputs " in line]
+            assert len(downloads) == int(fetched), (server.requests[before:], out, err)
+        seen[mode] = code, _run_normal(out.replace(str(dest), "DEST")), _run_normal(err.replace(str(dest), "DEST"))
+        trees[mode] = {
+            # A plan's report names its ids and timings: the file must be there alike, not hold the same bytes.
+            str(p.relative_to(dest)): b"<report>"
+            if p.name.endswith("report.json")
+            else p.read_bytes()
+            if p.is_file()
+            else b"<dir>"
+            for p in sorted(dest.rglob("*"))
+            if p.name != ".harness-output"
+        }
+    for one, other in zip(seen["server"][1:], seen["local"][1:], strict=True):
+        assert one == other, "\n".join(difflib.unified_diff(one.splitlines(), other.splitlines(), lineterm="", n=1))
+    assert seen["server"][0] == seen["local"][0] and trees["server"] == trees["local"]
+    return (*seen["server"], trees["server"])
+
+
+def _nothing(dest: Path) -> None:
+    return None
+
+
+def _taken(dest: Path) -> None:
+    (dest / "sub").mkdir(parents=True)
+    (dest / "a.txt").write_text("mine")
+
+
+def test_exec_output_new_merge_and_overwrite(server: RecordingProxy, tmp_path: Path) -> None:
+    source = script(tmp_path, "outs.py", OUTPUTS)
+    code, out, _, tree = both_outputs(server, tmp_path / "new", _nothing, "exec", source, "--output", "DEST")
+    assert code == 0 and tree == {"a.txt": b"hi", "sub": b"<dir>", "sub/b.txt": b"yo"}
+    assert "outputs partial" in out and "refused .hidden: names starting with a dot are never written" in out
+    assert "  outputs: DEST" in out
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "merge", _taken, "exec", source, "-o", "DEST", "--merge", "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and tree["a.txt"] == b"mine" and tree["sub/b.txt"] == b"yo"
+    assert result["output_conflicts"] == ["a.txt"] and [a["path"] for a in result["artifacts"]] == ["sub/b.txt"]
+    code, _, err, tree = both_outputs(server, tmp_path / "refused", _taken, "exec", source, "-o", "DEST", fetched=False)
+    assert code == 2 and err.startswith("Error: output folder DEST is not empty") and tree["a.txt"] == b"mine"
+
+
+def test_run_output_and_a_plan_output(server: RecordingProxy, tmp_path: Path) -> None:
+    sales = _sales(tmp_path)
+    request = "summarise the csv files by region"
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "one", _nothing, "run", request, "-i", sales, "-o", "DEST", "-y"
+    )
+    assert code == 0 and set(tree) == {"summary.json", "summary.md"} and "  outputs: DEST" in out
+    # A plan's outputs are made in-process (the server says before any work that it would be a plan).
+    plan = "research these papers, then build a python package called inventory, then audit the code for secrets"
+    papers = str(ROOT / "scaffolds/research_digest/example/papers")
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "plan", _nothing, "run", plan, "-i", papers, "-o", "DEST", "-y", fetched=False
+    )
+    assert code == 0 and "  outputs: DEST" in out and "security_audit/findings.json" in tree
