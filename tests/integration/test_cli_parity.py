@@ -443,3 +443,23 @@ def test_run_output_and_a_plan_output(server: RecordingProxy, tmp_path: Path) ->
         server, tmp_path / "plan", _nothing, "run", plan, "-i", papers, "-o", "DEST", "-y", fetched=False
     )
     assert code == 0 and "  outputs: DEST" in out and "security_audit/findings.json" in tree
+
+
+def test_served_run_and_output_load_nothing_heavy(server: RecordingProxy, tmp_path: Path) -> None:
+    heavy = ("pydantic", "docker", "rich", "typer", "jinja2", "bandit", "celery", "anthropic")
+    outs = script(tmp_path, "outs.py", OUTPUTS)
+    sales = _sales(tmp_path)
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    for args in (
+        ["run", "summarise the csv files by region", "-i", sales, "-y", "-o", str(tmp_path / "run-out")],
+        ["exec", outs, "-o", str(tmp_path / "exec-out")],
+    ):
+        code = (
+            "import json, sys\nfrom harness.cli import main\n"
+            f"code = main({args!r})\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\nsys.exit(code)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.splitlines()[-1]) == [], args
+    assert (tmp_path / "run-out" / "summary.md").is_file() and (tmp_path / "exec-out" / "sub" / "b.txt").is_file()
