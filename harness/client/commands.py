@@ -365,8 +365,10 @@ def _confirm(question: str) -> bool:
 class _Request:
     """A request's events as the in-process ``harness run`` shows them, folded as they come."""
 
-    def __init__(self, client: Client, run_id: str, opts: argparse.Namespace) -> None:
+    def __init__(self, client: Client, run_id: str, opts: argparse.Namespace, *, ask_missing: bool = False) -> None:
         self.client, self.run_id, self.opts = client, run_id, opts
+        self.ask_missing = ask_missing
+        self.deferred: dict[str, Any] | None = None  # a decision missing parameters, to be asked for
         self.seen: dict[str, Any] = {}
         self.streaming = False  # an LLM call's tokens are being written
         self.display: _Display | None = None
@@ -388,6 +390,11 @@ class _Request:
             self._end_stream()
             self.seen["drafted"] = data
             analysis, decision = self.seen["analysed"]["analysis"], self.seen["decided"]["decision"]
+            missing = decision.get("missing") or ()
+            if self.ask_missing and missing and all(m.get("kind") == "param" for m in missing):
+                # In-process, the parameters are asked for before the analysis is shown.
+                self.deferred = decision
+                return
             emit(analysis_lines(analysis, decision), err=True)
             emit(drafted_lines(decision, data), err=True)
         elif kind == "confirm":
@@ -443,14 +450,54 @@ def _run(client: Client, argv: list[str]) -> int:
     body["limits"] = {k: v for k, v in limits.items() if v is not None}
     if opts.input:
         body["inputs_tar"] = _inputs_tar(opts.input)
-    accepted = client.call("POST", "/v1/requests", body)
-    run_id = str(accepted["run_id"])
-    shown = _Request(client, run_id, opts)
-    final = _follow_request(client, accepted, shown)
-    error = final.get("error") or {}
-    if error.get("type") == "InvalidInput" and (error.get("data") or {}).get("name") == "allow_plan":
-        raise _Local("a plan with --output")
-    return _request_end(client, final, shown, opts)
+    # As in-process: at a terminal, without --yes, missing parameters are asked for (three rounds at most).
+    asks = 3 if not opts.yes and sys.stdin.isatty() and sys.stderr.isatty() else 0
+    while True:
+        accepted = client.call("POST", "/v1/requests", body)
+        shown = _Request(client, str(accepted["run_id"]), opts, ask_missing=asks > 0)
+        final = _follow_request(client, accepted, shown)
+        error = final.get("error") or {}
+        if error.get("type") == "InvalidInput" and (error.get("data") or {}).get("name") == "allow_plan":
+            raise _Local("a plan with --output")
+        if shown.deferred is None or error.get("type") != "MissingInputs":
+            return _request_end(client, final, shown, opts)
+        # Refused for parameters only, before any work: ask for them, then submit the request again.
+        body["params"] = {**body["params"], **_ask_params(shown.deferred)}
+        asks -= 1
+
+
+def _ask_params(decision: dict[str, Any]) -> dict[str, str]:
+    """Ask for each missing parameter at the terminal, worded as the in-process ``run`` asks."""
+    answers: dict[str, str] = {}
+    for item in decision["missing"]:
+        why = item.get("reason") or item.get("description") or ""
+        line = (
+            (str(decision.get("template") or "the script"), "bold"),
+            (" needs ", ""),
+            (str(item["name"]), "bold"),
+            (visible(f": {why}" if why else ""), ""),
+        )
+        emit([line], err=True)
+        suggestions = list(item.get("suggestions") or ())
+        options = f" (one of: {', '.join(suggestions)})" if suggestions else ""
+        default = item.get("sole") or (suggestions[0] if len(suggestions) == 1 else None)
+        answers[str(item["name"])] = _prompt(visible(f"  {item['name']}{options}"), default)
+    return answers
+
+
+def _prompt(text: str, default: str | None) -> str:
+    """A value typed at the terminal (on stderr, as ``typer.prompt(..., err=True)``); Enter takes ``default``."""
+    while True:
+        sys.stderr.write(f"{text} [{default}]: " if default is not None else f"{text}: ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline()
+        if not answer:
+            raise KeyboardInterrupt  # end of input: as the in-process prompt aborts
+        answer = answer.rstrip("\r\n")
+        if answer:
+            return answer
+        if default is not None:
+            return default
 
 
 def _follow_request(client: Client, accepted: dict[str, Any], shown: _Request) -> dict[str, Any]:

@@ -216,7 +216,7 @@ def test_interrupting_a_served_exec_cancels_the_run(
 
 # `harness run`: a request's confidence and estimate learn from the history the first of the two runs wrote.
 _CONFIDENCE = re.compile(r"\b(confidence|score) \d\.\d\d\b")
-_ESTIMATE = re.compile(r"(~|estimated )\d+(\.\d+)?s\b")
+_ESTIMATE = re.compile(r"(~|estimated )\d+(\.\d+)?s\b( \([^)]*\))?")
 _HISTORY = re.compile(r"history: .*")
 _RUN_VARIES = {"confidence", "workflow_confidence", "score", "created_at", "script_path", "plan_id", "id"}
 _RUN_VARIES |= {"total_s", "stages_s", "container_s", "wall_s", "busy_s", "estimate_error", "tokens", "started_s"}
@@ -238,7 +238,7 @@ def _run_normal(text: str) -> str:
     try:
         return json.dumps(_run_scrub(json.loads(text)), indent=1)
     except ValueError:
-        return _ESTIMATE.sub(r"\1Ns", _CONFIDENCE.sub(r"\1 N", text))
+        return _ESTIMATE.sub(r"\1Ns", _CONFIDENCE.sub(r"\1 N", text))  # with the estimate's basis
 
 
 def both_runs(server: RecordingProxy, *args: str) -> tuple[int, str, str]:
@@ -302,7 +302,7 @@ def test_run_a_plan(server: RecordingProxy) -> None:
     papers = str(ROOT / "scaffolds/research_digest/example/papers")
     code, out, err = both_runs(server, request, "--input", papers, "--yes")
     assert code == 0 and out.startswith("succeeded · 3/3 phases")
-    assert "plan stage 2: project_skeleton (project_skeleton) after research_digest" in err
+    assert "plan stage 2: project_skeleton (project_skeleton, use_template) after research_digest" in err
     assert "✓ security_audit: succeeded" in err
     code, out, _ = both_runs(server, request, "--input", papers, "--json")
     assert code == 0 and [p["status"] for p in json.loads(out)["phases"]] == ["succeeded"] * 3
@@ -463,3 +463,63 @@ def test_served_run_and_output_load_nothing_heavy(server: RecordingProxy, tmp_pa
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.splitlines()[-1]) == [], args
     assert (tmp_path / "run-out" / "summary.md").is_file() and (tmp_path / "exec-out" / "sub" / "b.txt").is_file()
+
+
+def _expect(fd: int, wanted: str, seen: list[str], timeout: float = 60) -> None:
+    """Read the terminal until ``wanted`` has appeared (in what was read since the last call)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    text = ""
+    while wanted not in text:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        assert ready, f"{wanted!r} never came; the terminal showed {''.join(seen) + text!r}"
+        try:
+            chunk = os.read(fd, 65536).decode(errors="replace")
+        except OSError:  # the child closed the terminal
+            chunk = ""
+        assert chunk, f"the terminal closed before {wanted!r}; it showed {''.join(seen) + text!r}"
+        text += chunk
+    seen.append(text)
+
+
+def test_a_served_run_at_a_terminal_asks_for_missing_parameters_and_to_confirm(
+    server: RecordingProxy, tmp_path: Path
+) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}", "COLUMNS": "200"}
+    before = len(server.requests)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "summarise the csv files", "--input", _sales(tmp_path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    seen: list[str] = []
+    try:
+        _expect(primary, "[region]: ", seen)  # asked, with the data's one candidate as the default
+        os.write(primary, b"\n")
+        _expect(primary, "Run it? [Y/n]: ", seen)  # asked once the script is vetted
+        os.write(primary, b"y\n")
+        assert proc.wait(120) == 0, "".join(seen)
+        try:
+            while chunk := os.read(primary, 65536):
+                seen.append(chunk.decode(errors="replace"))
+        except OSError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", "".join(seen))
+    assert "csv_summary needs group_by: the request does not say what to group by" in shown
+    assert "succeeded" in shown and "group_by='region'" in shown
+    posts = [line for line in server.requests[before:] if line.startswith("POST /v1/requests")]
+    confirms = [line for line in server.requests[before:] if line.startswith("POST /v1/runs/")]
+    assert len(posts) == 2 and len(confirms) == 1  # refused for the parameter, then asked to confirm
