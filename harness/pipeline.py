@@ -161,8 +161,9 @@ class Harness:
         budget: int | None = None,
         on_text: Callable[[str], None] | None = None,
         on_call: Callable[[int], None] | None = None,
+        run_id: str | None = None,
     ) -> Prepared:
-        """analyse > decide > estimate > author > vet; stops short of running anything."""
+        """analyse > decide > estimate > author > vet; stops short of running anything (as run ``run_id``, if given)."""
         request = _clean_request(request)
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
@@ -173,7 +174,7 @@ class Harness:
             analysis, decision = self._analyse_and_decide(
                 request, template, dict(params or {}), strategy, llm=llm, inputs=inputs
             )
-            run_id = new_run_id()
+            run_id = run_id or new_run_id()
             prepared = Prepared(
                 run_id=run_id,
                 run_dir=self.settings.runs_dir / run_id,
