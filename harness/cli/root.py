@@ -26,7 +26,7 @@ from harness.cli import (
     templates,
 )
 from harness.cli.console import err_console
-from harness.cli.context import close_services
+from harness.cli.context import close_services, set_command_line
 from harness.cli.render import emit, error_line
 from harness.errors import BudgetExhausted, HarnessError, Refused, RunError, Unavailable, UserError
 
@@ -77,6 +77,7 @@ def exit_code_for(exc: HarnessError) -> int:
 def run(args: list[str]) -> int:
     """Run the CLI in-process; return its exit code instead of letting exceptions escape."""
     signal.signal(signal.SIGTERM, _terminate)
+    set_command_line(args)
     debug = "--debug" in args
     try:
         result = app(args=[a for a in args if a != "--debug"], standalone_mode=False)

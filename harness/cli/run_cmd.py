@@ -13,9 +13,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from harness.cli.console import err_console, out_console
-from harness.cli.context import services
+from harness.cli.context import command_line, services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.hints import missing_text
+from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
 from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
 from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
 from harness.errors import ConfigError, InputError
@@ -114,6 +115,7 @@ def _summary(report: Any, run_dir: Path) -> None:
 def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
     """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
     from harness.app import requests as app_requests
+    from harness.app.scripts import interrupt
 
     _show_analysis(prepared.analysis, prepared.decision)
     for item in prepared.decision.missing[1:]:
@@ -162,12 +164,14 @@ def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, 
             if event.kind == "run":
                 display.on_event(event.event)
 
-        report = app_requests.run_prepared(opened, prepared, req, sink=sink)
+        with first_ctrl_c_stops(lambda: interrupt(opened, prepared.run_id), say_stopping):
+            report = app_requests.run_prepared(opened, prepared, req, sink=sink)
     if as_json:
         out_console.print_json(report.model_dump_json(), ensure_ascii=True)
     else:
         _summary(report, prepared.run_dir)
-    raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+    status = report.execution_result.status
+    raise typer.Exit(INTERRUPTED_EXIT if status == "interrupted" else 0 if status == "succeeded" else 1)
 
 
 def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) -> None:
@@ -262,6 +266,7 @@ def register(app: typer.Typer) -> None:
             output_mode=mode,
             dry_run=dry_run,
             limits=limits,
+            argv=command_line(),
         )
         app_requests.check(req)  # before any LLM call is paid for
         opened = services()
