@@ -18,6 +18,7 @@ from harness.cli import (
     exec_cmd,
     history_cmd,
     mcp_cmd,
+    rerun_cmd,
     review_cmd,
     run_cmd,
     runs_cmd,
@@ -60,7 +61,19 @@ def _invocation(ctx: typer.Context) -> None:
     ctx.call_on_close(close_services)
 
 
-for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox, serve_cmd, mcp_cmd):
+for _group in (
+    run_cmd,
+    rerun_cmd,
+    exec_cmd,
+    check,
+    templates,
+    review_cmd,
+    history_cmd,
+    runs_cmd,
+    sandbox,
+    serve_cmd,
+    mcp_cmd,
+):
     _group.register(app)
 
 
