@@ -14,7 +14,6 @@ the same engine client's own request): the handler only sets an event, and a hel
 
 from __future__ import annotations
 
-import _thread
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -45,6 +44,7 @@ def first_ctrl_c_stops(stop: Callable[[], bool], notice: Callable[[], None] | No
         return
     fired = threading.Event()
     done = threading.Event()
+    main = threading.main_thread().ident or 0
 
     def watch() -> None:
         fired.wait()
@@ -53,7 +53,9 @@ def first_ctrl_c_stops(stop: Callable[[], bool], notice: Callable[[], None] | No
         if notice is not None:
             notice()
         if not stop() and not done.is_set():
-            _thread.interrupt_main()  # nothing to stop gracefully: as if Ctrl-C had been pressed twice
+            # Nothing to stop gracefully: as if Ctrl-C had been pressed twice. A real signal to the
+            # main thread, so a blocking call there is interrupted too (interrupt_main would wait for it).
+            signal.pthread_kill(main, signal.SIGINT)
 
     def on_sigint(signum: int, frame: FrameType | None) -> None:
         if fired.is_set():

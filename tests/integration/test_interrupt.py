@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.events import Event
 from harness.execution.docker import DockerBackend
 from harness.execution.limits import Limits
@@ -79,13 +81,42 @@ def _events_with(runs: Path, needle: str) -> Path | None:
     return None
 
 
-def test_ctrl_c_on_harness_exec_keeps_the_outputs_and_exits_130(tmp_path: Path, leftovers: Any) -> None:
-    script = tmp_path / "slow.py"
-    script.write_text(WRITE_THEN_SLEEP)
+SCAFFOLD = """name = "slow_writer"
+title = "Write a part, then wait"
+description = "Writes part.txt to the output folder, then waits a long time."
+workflow_type = "automation"
+keywords = ["slow", "part", "wait"]
+expected_runtime_s = 2.0
+
+[[outputs]]
+path = "part.txt"
+description = "the part written before the wait"
+
+[[examples]]
+request = "write a part slowly"
+"""
+
+
+@pytest.mark.parametrize("command", ["exec", "run"])
+def test_ctrl_c_keeps_the_outputs_and_exits_130(
+    command: str, tmp_path: Path, leftovers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first SIGINT to a real ``harness exec``/``run`` stops the script; what it wrote is kept, partial."""
     out = tmp_path / "out"
+    if command == "exec":
+        script = tmp_path / "slow.py"
+        script.write_text(WRITE_THEN_SLEEP)
+        args = ["exec", str(script)]
+    else:
+        library = tmp_path / "library" / "slow_writer"
+        library.mkdir(parents=True)
+        (library / "scaffold.toml").write_text(SCAFFOLD)
+        (library / "template.py.j2").write_text(WRITE_THEN_SLEEP)
+        monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library.parent))
+        args = ["run", "write a part slowly", "--template", "slow_writer"]
     runs = Path(os.environ["HARNESS_DATA_DIR"]) / "runs"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "exec", str(script), "--local", "--output", str(out), "--json"],
+        [sys.executable, "-m", "harness", *args, "--local", "--output", str(out), "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -98,17 +129,25 @@ def test_ctrl_c_on_harness_exec_keeps_the_outputs_and_exits_130(tmp_path: Path, 
         while (log := _events_with(runs, "written")) is None and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
         assert log is not None, proc.stderr.read() if proc.poll() is not None and proc.stderr else "no event"
+        sent = time.monotonic()
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
     assert proc.returncode == 130, stderr
-    result = json.loads(stdout)
+    shown = json.loads(stdout)
+    result = shown if command == "exec" else shown["execution_result"]
     assert result["status"] == "interrupted" and result["outputs_partial"] is True, result["message"]
     assert "kept (partial)" in result["message"]
     assert (out / "part.txt").read_text() == "half done\n"
     assert "stopping the script and collecting what it wrote" in stderr
     assert json.loads((log.parent / "result.json").read_text())["status"] == "interrupted"
+    if command == "run":
+        report = json.loads((log.parent / "report.json").read_text())
+        assert report["execution_result"]["status"] == "interrupted"
+        assert report["provenance"]["template"] == "slow_writer"
+    assert took < 30
     assert leftovers() == []
