@@ -201,14 +201,11 @@ def _record(given: Path, max_files: int, max_bytes: int) -> InputRecord:
 
 
 def _hash_file(path: Path) -> str | None:
-    digest = hashlib.sha256()
     try:
         with path.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+            return hashlib.file_digest(fh, "sha256").hexdigest()
     except OSError:
         return None
-    return digest.hexdigest()
 
 
 def check_inputs(recorded: Sequence[InputRecord]) -> tuple[list[str], list[str]]:
