@@ -634,6 +634,9 @@ class DockerBackend(Backend):
                 engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
 
+        if stop_for == "interrupted" and reader.sent and not reader.reported_interrupt:
+            # The script had ended on its own before the stop reached it: its run is what it was.
+            stop_for = ""
         collected = collect_run_outputs(reader, out_dir, limits)
         if reader.archive is None and not killed_for and not engine_error:
             collected.leave("the container ended without sending its outputs")
@@ -724,6 +727,8 @@ class DockerBackend(Backend):
             self.client.api.kill(cid, signal="SIGUSR1")
         except docker.errors.APIError:
             pass  # already stopped: the run ends as it ends
+        except Exception as exc:  # noqa: BLE001 - called from a Ctrl-C helper thread: logged, never raised there
+            log.warning("could not ask container %s to stop its script: %s", cid[:12], exc)
 
     def _answer(
         self,
