@@ -464,10 +464,14 @@ class Harness:
             runtime["image"] = run.image
         if prepared.generation is not None:
             runtime["model"] = self.settings.model
+        used = json.loads(json.dumps(redact_params(prepared.params), default=str))
+        stated = prepared.analysis.stated_params
         return base.model_copy(
             update={
                 "request": prepared.request,
-                "params_used": json.loads(json.dumps(redact_params(prepared.params), default=str)),
+                "params_used": used,
+                "params_bound": {k: v for k, v in used.items() if k in stated and k not in base.params_given},
+                "param_notes": prepared.analysis.param_notes,
                 "strategy": prepared.decision.strategy,
                 "template": prepared.decision.template,
                 "template_version": scaffold.version if scaffold is not None else None,

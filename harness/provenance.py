@@ -85,6 +85,10 @@ class Provenance(_Model):
     params_used: dict[str, JsonValue] = Field(
         default_factory=dict, description="the parameters the script ran with: given, and bound from request and data"
     )
+    params_bound: dict[str, JsonValue] = Field(
+        default_factory=dict, description="of those used, the ones read from the request and the data (not given)"
+    )
+    param_notes: tuple[str, ...] = Field((), description="where each value read from the request came from")
     strategy: str | None = None
     template: str | None = None
     template_version: str | None = None

@@ -28,6 +28,7 @@ def test_a_rerun_gives_the_same_answer_under_a_new_id_linked_to_the_original(cli
     assert (
         made_from["inputs"][0]["files"][0]["path"] == "sales.csv" and made_from["params_used"]["group_by"] == "region"
     )
+    assert made_from["params_bound"] == {"group_by": "region"} and made_from["params_given"] == {}
 
     code, stdout, stderr = cli("rerun", first["run_id"], "--output", str(tmp_path / "again"), "--json")
     assert code == 0, stderr
