@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.app.scripts import PROVENANCE_FILE, LimitOverrides, ScriptOutcome, ScriptRun, exec_script
-from harness.errors import Fix, GateRefused, InputError, InvalidInput, NotFound, RunPrunedError, Tampered
+from harness.errors import GateRefused, InputError, InvalidInput, NotFound, RunPrunedError, Tampered
 from harness.provenance import REDACTED, Provenance, check_inputs, sha256_text
 from harness.records import Decision, OutputMode, RunStatus, new_run_id
 from harness.report import Report
@@ -125,10 +125,11 @@ def rerun(
     made_from = load_provenance(services, req.of)
     gone, changed = check_inputs(made_from.inputs)
     if gone:
+        also = f" (also: {'; '.join(gone[1:4])})" if len(gone) > 1 else ""
         raise InputError(
             f"cannot rerun {req.of}: input {gone[0]}",
-            hint="; ".join(gone[1:4]) or "restore it, or run the request again with other inputs",
-        ).fixed_by(Fix("give_input", "inputs"))
+            hint=f"restore it, or run the request again with other inputs{also}",
+        )
     warnings = _Warnings(warn)
     for line in changed:
         warnings.append(line)
