@@ -41,7 +41,7 @@ __all__ = [
 
 REDACTED = "<redacted>"
 MAX_HASHED_FILES = 1000  # per input folder; the rest are counted, not hashed
-MAX_HASHED_BYTES = 1 << 30  # per input folder
+MAX_HASHED_BYTES = 1 << 30  # per input file or folder; past it, sizes only
 _SECRET = re.compile(r"pass(word|wd|phrase)?|secret|token|api[_-]?key|apikey|credential|auth|cookie|session|private")
 # Options whose NAME=VALUE argument carries a value that may be secret: env values always are.
 _ENV_OPTIONS = ("--env", "-e")
@@ -67,7 +67,7 @@ class InputRecord(_Model):
     resolved: str = Field(description="the absolute path it resolved to")
     kind: Literal["file", "folder", "missing"]
     size: int = Field(0, description="bytes: the file's, or the folder's regular files' together")
-    sha256: str | None = Field(None, description="a file's hash")
+    sha256: str | None = Field(None, description="a file's hash (None past the cap: its size is compared)")
     files: tuple[InputFile, ...] = Field((), description="a folder's regular files, hashed, up to the caps")
     not_hashed: int = Field(0, description="a folder's files past the caps (or unreadable): counted, not hashed")
     skipped: int = Field(0, description="a folder's entries that are not regular files (links, devices): not read")
@@ -167,8 +167,15 @@ def _record(given: Path, max_files: int, max_bytes: int) -> InputRecord:
     except OSError:
         return InputRecord(given=str(given), resolved=str(resolved), kind="missing")
     if stat.S_ISREG(st.st_mode):
+        # Past the cap a file is not hashed (a run must not wait for gigabytes): its size stands in.
+        digest = _hash_file(resolved) if st.st_size <= max_bytes else None
         return InputRecord(
-            given=str(given), resolved=str(resolved), kind="file", size=st.st_size, sha256=_hash_file(resolved)
+            given=str(given),
+            resolved=str(resolved),
+            kind="file",
+            size=st.st_size,
+            sha256=digest,
+            not_hashed=0 if digest else 1,
         )
     files: list[InputFile] = []
     total = hashed_bytes = not_hashed = skipped = 0
@@ -228,7 +235,9 @@ def check_inputs(recorded: Sequence[InputRecord]) -> tuple[list[str], list[str]]
             gone.append(f"{before.given} ({before.resolved}) is gone")
         elif now.kind != before.kind:
             changed.append(f"{before.given} was a {before.kind}, now a {now.kind}")
-        elif before.kind == "file" and now.sha256 != before.sha256:
+        elif before.kind == "file" and before.sha256 is None and now.size != before.size:
+            changed.append(f"{before.given} changed since the run (size {before.size} → {now.size} bytes)")
+        elif before.kind == "file" and before.sha256 is not None and now.sha256 != before.sha256:
             hashes = f"sha256 {_short(before.sha256)} → {_short(now.sha256)}"
             changed.append(f"{before.given} changed since the run ({hashes})")
         elif before.kind == "folder":

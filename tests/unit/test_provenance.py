@@ -107,3 +107,13 @@ def test_a_report_without_provenance_still_loads() -> None:
     assert report.provenance is None and report.schema_version == 1
     made = Provenance(kind="exec", harness_version="0.1.0")
     assert Provenance.model_validate_json(made.model_dump_json()) == made
+
+
+def test_a_file_past_the_cap_is_compared_by_size(tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 100)
+    (before,) = record_inputs([big], max_bytes=50)
+    assert before.sha256 is None and before.not_hashed == 1 and before.size == 100
+    assert check_inputs([before]) == ([], [])
+    big.write_bytes(b"x" * 101)
+    assert check_inputs([before]) == ([], [f"{big} changed since the run (size 100 → 101 bytes)"])
