@@ -27,6 +27,7 @@ RANK = {
     "runtime_data": 0,
     "limits": 0,
     "ports": 0,
+    "provenance": 0,
     "dispatch": 1,
     "generation": 2,
     "checks": 3,
