@@ -7,6 +7,7 @@ diagnostics go to stderr. Errors print as one ``Error: ...`` line. Exit codes: 0
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -24,6 +25,7 @@ from harness.cli import (
     sandbox,
     serve_cmd,
     templates,
+    worker_cmd,
 )
 from harness.cli.console import err_console
 from harness.cli.context import close_services
@@ -55,12 +57,32 @@ app = typer.Typer(
 
 
 @app.callback()
-def _invocation(ctx: typer.Context) -> None:
+def _invocation(
+    ctx: typer.Context,
+    broker: str | None = typer.Option(
+        None, "--broker", help="send runs to harness workers through this redis:// broker (HARNESS_BROKER_URL)"
+    ),
+) -> None:
+    if broker:
+        # Read by Settings wherever they are resolved (this invocation's services, or serve's).
+        os.environ["HARNESS_BROKER_URL"] = broker
     # Whatever a command opens (stores, the backend and its containers) is closed as it ends, also on error.
     ctx.call_on_close(close_services)
 
 
-for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox, serve_cmd, mcp_cmd):
+for _group in (
+    run_cmd,
+    exec_cmd,
+    check,
+    templates,
+    review_cmd,
+    history_cmd,
+    runs_cmd,
+    sandbox,
+    serve_cmd,
+    mcp_cmd,
+    worker_cmd,
+):
     _group.register(app)
 
 
