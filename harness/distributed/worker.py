@@ -24,6 +24,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tarfile
 import tempfile
 import threading
@@ -114,7 +115,9 @@ class WorkerConfig:
         self.max_run_s = max_run_s
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
-        self.hostname = hostname or f"harness@{socket.gethostname()}-{os.getpid()}"
+        name = hostname or f"{socket.gethostname()}-{os.getpid()}"
+        # Celery names a worker user@host; the same name is used in Redis and shown by `harness workers`.
+        self.hostname = name if "@" in name else f"harness@{name}"
 
     @property
     def visibility_timeout(self) -> float:
@@ -408,6 +411,13 @@ def start_worker(config: WorkerConfig, *, loglevel: str = "INFO") -> None:
     """Run a worker in this process until it is stopped (SIGTERM: warm shutdown, running jobs finish)."""
     from celery import signals
 
+    # Celery leaves the root logger alone (worker_hijack_root_logger=False): harness logs on its own.
+    own = logging.getLogger("harness")
+    handler = logging.StreamHandler(sys.__stderr__)
+    handler.setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/%(name)s] %(message)s"))
+    own.addHandler(handler)
+    own.setLevel(loglevel)
+    own.propagate = False
     app = celery_app(config.broker_url, visibility_timeout=config.visibility_timeout)
 
     @app.task(name=TASK, acks_late=True, ignore_result=True)  # type: ignore[untyped-decorator]
