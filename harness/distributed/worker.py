@@ -281,13 +281,23 @@ class _Runner:
             return
         self.metrics.running.inc()
         started = time.monotonic()
+        import redis
+
+        ran = True
         try:
             result_json, outputs = self._execute(job, source)
-        except HarnessError as exc:
-            # An engine that fails here marks the run error with the reason; the submitter hears it.
+        except redis.RedisError:
             self.metrics.running.dec()
-            self._fail(job, "engine", type(exc).__name__, exc.message, exc.hint)
-            return
+            raise  # the broker is gone: the submitter has heard so already; nothing can be posted
+        except Exception as exc:  # noqa: BLE001 - an engine failure ends the run as error, with its reason
+            reason = exc.one_line() if isinstance(exc, HarnessError) else f"{type(exc).__name__}: {exc}"
+            log.warning("run %s: the engine failed: %s", job.run_id, reason)
+            self.metrics.failures.labels("engine").inc()
+            result_json, outputs = (
+                _engine_error(job, f"the engine of worker {self.config.hostname} failed: {reason}"),
+                b"",
+            )
+            ran = False
         self.metrics.running.dec()
         self.metrics.run_duration.observe(time.monotonic() - started)
         status = json.loads(result_json).get("status", "error")
@@ -299,7 +309,10 @@ class _Runner:
         pipe.expire(k.events, RESULT_TTL_S)
         pipe.execute()
         with self._lock:
-            self.done += 1
+            if ran:
+                self.done += 1
+            else:
+                self.failed += 1
         self._publish()
         if isinstance(backend, DockerBackend):
             self.metrics.pool_ready.set(backend.pool_state()[0])
@@ -362,6 +375,22 @@ class _Runner:
         self.metrics.failures.labels(reason).inc()
         self.redis.set(keys(job.run_id).done, self.token, nx=True, ex=RESULT_TTL_S)
         self._refuse(job.run_id, kind, message, hint)
+
+
+def _engine_error(job: Job, message: str) -> str:
+    """The result of a run the worker's engine could not carry out: status error, with the reason."""
+    from harness.records import PolicyReceipt, RunResult
+
+    return RunResult(
+        run_id=job.run_id,
+        status="error",
+        exit_code=None,
+        message=message[:2000],
+        image="",
+        pooled=False,
+        duration_s=0.0,
+        policy=PolicyReceipt(env_keys=tuple(sorted(job.env)), egress=job.egress, limits=job.limits.receipt()),
+    ).model_dump_json()
 
 
 def _claimed_run_id(signed: Any) -> str | None:
