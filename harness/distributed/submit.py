@@ -106,7 +106,8 @@ class RemoteBackend(Backend):
             egress=spec.egress,
             agents=on_agent is not None,
             agent_tokens=_tokens_left(on_agent, self.settings.budget),
-            gate_policy="strict" if self.gate_policy == "strict" else "standard",
+            gate_policy=spec.gate_policy or ("strict" if self.gate_policy == "strict" else "standard"),
+            approval_sha256=spec.approved_sha256,
             submitted_at=now,
             deadline=now + self.queue_wait_s,
         )

@@ -164,3 +164,19 @@ def test_a_broker_restarted_mid_run_fails_the_run_with_one_clear_error(
     assert not thread.is_alive(), "the submitter hangs after the broker restarted"
     assert len(outcome) == 1 and isinstance(outcome[0], RunError), outcome
     assert "lost the broker" in outcome[0].one_line()
+
+
+def test_the_worker_re_runs_the_gate_and_checks_the_approval_against_the_bytes(fleet: Fleet, remote: Remote) -> None:
+    import hashlib
+
+    from harness.errors import GateRefused
+
+    fleet.start("w1")
+    backend = remote()
+    with pytest.raises(GateRefused, match="the worker's standard gate refused the script"):
+        backend.run(RunSpec(script='import subprocess\nsubprocess.run(["id"])\n'))
+    approved = hashlib.sha256(b'print("approved")\n').hexdigest()
+    with pytest.raises(Tampered, match="not the approved bytes"):
+        backend.run(RunSpec(script='print("swapped")\n', gate_policy="strict", approved_sha256=approved))
+    result = backend.run(RunSpec(script='print("approved")\n', gate_policy="strict", approved_sha256=approved))
+    assert result.status == "succeeded" and "approved" in result.stdout_tail
