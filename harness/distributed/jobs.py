@@ -108,8 +108,12 @@ def sign(job: Job, key: bytes) -> SignedJob:
     return SignedJob(body=body, mac=hmac.new(key, body.encode(), hashlib.sha256).hexdigest())
 
 
-def verify(signed: Mapping[str, object], key: bytes, *, now: float | None = None) -> Job:
-    """The job inside ``signed`` if its MAC holds (constant-time compare) and it has not expired; else Tampered."""
+def verify(signed: Mapping[str, object], key: bytes, *, now: float | None = None, grace: float = 0.0) -> Job:
+    """The job inside ``signed`` if its MAC holds (constant-time compare) and it has not expired; else Tampered.
+
+    ``grace`` extends the deadline: a redelivered job is taken after its first worker died, later
+    than any first take may be.
+    """
     body, mac = signed.get("body"), signed.get("mac")
     if not isinstance(body, str) or not isinstance(mac, str):
         raise Tampered("the job is not a signed harness job", hint="it was not sent by a harness submitter")
@@ -127,7 +131,7 @@ def verify(signed: Mapping[str, object], key: bytes, *, now: float | None = None
         hashlib.sha256(job.source).hexdigest(), job.approval_sha256
     ):
         raise Tampered("the script's bytes are not the approved bytes", hint="the reviewed bytes must run")
-    if (time.time() if now is None else now) > job.deadline:
+    if (time.time() if now is None else now) > job.deadline + grace:
         raise Tampered(
             "the job expired before a worker took it",
             hint="start more workers, or allow a longer queue wait (HARNESS_QUEUE_WAIT_S)",

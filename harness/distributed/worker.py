@@ -176,6 +176,9 @@ class _Runner:
     def start(self) -> None:
         """Open the backend (connect, sweep, fill the warm pool) and publish this worker's row."""
         backend = self.services.backend
+        state = getattr(backend, "pool_state", None)
+        if callable(state):
+            self.metrics.pool_ready.set_function(lambda: float(state()[0]))
         name = "docker" if type(backend).__name__ == "DockerBackend" else type(backend).__name__
         self.engine = f"{name} ({self.settings.runtime or 'runc'})"
         self._publish()
@@ -196,8 +199,12 @@ class _Runner:
     def handle(self, signed: dict[str, Any]) -> None:
         """Verify, lease, gate and run one job, posting its events and result; never raises for a job's fault."""
         claimed = _claimed_run_id(signed)
+        # A job some worker already took is a redelivery: it may come up to a lost attempt's
+        # whole window after the deadline for a first take (the submitter waits as long).
+        taken = claimed is not None and bool(self.redis.exists(keys(claimed).attempts))
+        grace = 2 * (self.config.max_run_s + REDELIVERY_MARGIN_S) if taken else 0.0
         try:
-            job = verify(signed, self.key)
+            job = verify(signed, self.key, grace=grace)
         except Tampered as exc:
             log.warning("refused job %s: %s", claimed or "(no run id)", exc.message)
             self.metrics.failures.labels("unauthenticated").inc()
@@ -226,7 +233,7 @@ class _Runner:
         while not self.redis.set(k.lease, self.token, nx=True, px=ttl_ms):
             if self.redis.exists(k.done):
                 return False
-            if time.time() > job.deadline + job.limits.timeout_s + REDELIVERY_MARGIN_S:
+            if time.time() > job.deadline + 2 * (self.config.max_run_s + REDELIVERY_MARGIN_S):
                 return False  # the submitter gave up long ago
             time.sleep(0.5)  # polling a key another host holds: there is nothing here to wait on
         return not self.redis.exists(k.done)
@@ -314,8 +321,6 @@ class _Runner:
             else:
                 self.failed += 1
         self._publish()
-        if isinstance(backend, DockerBackend):
-            self.metrics.pool_ready.set(backend.pool_state()[0])
 
     def _execute(self, job: Job, source: str) -> tuple[str, bytes]:
         """Run ``job`` on the backend with its inputs unpacked here; the result JSON and the outputs tar."""

@@ -87,3 +87,11 @@ def test_no_key_means_no_distributed_runs() -> None:
     with pytest.raises(ConfigError, match="at least 16"):
         job_key({"HARNESS_JOB_KEY": "short"})
     assert job_key({"HARNESS_JOB_KEY": "x" * 16}) == b"x" * 16
+
+
+def test_a_redelivered_job_gets_a_grace_past_its_deadline() -> None:
+    job = _job()
+    signed = sign(job, KEY).model_dump()
+    assert verify(signed, KEY, now=job.deadline + 100, grace=200) == job
+    with pytest.raises(Tampered, match="expired"):
+        verify(signed, KEY, now=job.deadline + 300, grace=200)
