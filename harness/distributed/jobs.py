@@ -59,7 +59,12 @@ class Job(BaseModel):
     limits: Limits
     egress: tuple[str, ...] = Field((), description="the grant: hosts the worker may fetch from for the script")
     agents: bool = Field(False, description="agent calls are answered (by the worker, with its own API key)")
-    agent_tokens: int = Field(0, ge=0, description="token budget the worker may spend on this run's agent calls")
+    agent_tokens: int = Field(0, ge=0, description="the request's token budget (its limit)")
+    budget_key: str | None = Field(
+        None,
+        pattern=r"^harness:budget:[0-9a-f]{32}$",
+        description="Redis counter of the request's tokens used, shared by its phases and workers",
+    )
     gate_policy: GatePolicyName = "standard"
     approval_sha256: str | None = Field(None, description="a reviewed script's approved hash: must match the bytes")
     submitted_at: float = Field(description="epoch seconds")

@@ -18,7 +18,10 @@ import base64
 import io
 import os
 import tarfile
+import threading
 import time
+import uuid
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +39,12 @@ __all__ = ["RemoteBackend"]
 
 QUEUE_WAIT_ENV = "HARNESS_QUEUE_WAIT_S"
 MAX_RUN_ENV = "HARNESS_WORKER_MAX_RUN_S"
+# SET the counter to ARGV[1] unless it is already higher; keep it a day.
+_RAISE_TO = (
+    "local v = tonumber(redis.call('get', KEYS[1]) or '0') "
+    "if tonumber(ARGV[1]) > v then redis.call('set', KEYS[1], ARGV[1]) end "
+    "redis.call('expire', KEYS[1], ARGV[2]) return 0"
+)
 _REFUSALS: dict[str, type[Tampered] | type[GateRefused] | type[ConfigError]] = {
     "Tampered": Tampered,
     "GateRefused": GateRefused,
@@ -72,6 +81,8 @@ class RemoteBackend(Backend):
             broker_url, socket_connect_timeout=5, socket_timeout=10, retry=Retry(NoBackoff(), 0)
         )
         self.app = celery_app(broker_url)
+        self._lock = threading.Lock()
+        self._budget_keys: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()  # one per budget
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RemoteBackend:
@@ -94,6 +105,7 @@ class RemoteBackend(Backend):
         out_dir = (
             None if spec.output_dir is None else prepare_destination(spec.output_dir, spec.output_mode, spec.run_id)
         )
+        budget = _budget_of(on_agent)
         now = time.time()
         job = Job(
             run_id=spec.run_id,
@@ -105,7 +117,8 @@ class RemoteBackend(Backend):
             limits=limits,
             egress=spec.egress,
             agents=on_agent is not None,
-            agent_tokens=_tokens_left(on_agent, self.settings.budget),
+            agent_tokens=budget.limit if budget is not None else self.settings.budget,
+            budget_key=self._budget_key(budget),
             gate_policy=spec.gate_policy or ("strict" if self.gate_policy == "strict" else "standard"),
             approval_sha256=spec.approved_sha256,
             submitted_at=now,
@@ -125,9 +138,21 @@ class RemoteBackend(Backend):
                 f"no broker answered at {_redact(self.broker_url)}: {type(exc).__name__}",
                 hint="start redis-server, or check HARNESS_BROKER_URL",
             ) from None
-        return self._follow(job, out_dir, on_event)
+        return self._follow(job, out_dir, on_event, budget)
 
-    def _follow(self, job: Job, out_dir: Path | None, on_event: EventCallback | None) -> RunResult:
+    def _budget_key(self, budget: Any) -> str | None:
+        """The Redis counter of ``budget``'s tokens, made on its first run and raised to what it has used here."""
+        if budget is None:
+            return None
+        with self._lock:
+            key = self._budget_keys.get(budget)
+            if key is None:
+                key = self._budget_keys[budget] = f"harness:budget:{uuid.uuid4().hex}"
+        # Calls made here (generation, repairs) count too: the counter is at least what the budget has seen.
+        self.redis.eval(_RAISE_TO, 1, key, budget.used.total, 24 * 3600)
+        return key
+
+    def _follow(self, job: Job, out_dir: Path | None, on_event: EventCallback | None, budget: Any = None) -> RunResult:
         """Read the run's stream until its result or refusal; every wait bounded."""
         import redis
 
@@ -176,6 +201,11 @@ class RemoteBackend(Backend):
                         if cls is None:
                             raise RunError(message, hint=fields.get("hint", ""), run_id=job.run_id)
                         raise cls(message, hint=fields.get("hint", ""))
+                    elif kind == "usage" and budget is not None:
+                        from harness.generation.budget import Usage
+
+                        # Charged here too (not to the counter again): the request's report counts it.
+                        budget.charge(Usage.model_validate_json(fields.get("data", "{}")))
                     elif kind == "result":
                         return self._result(job, fields.get("data", "{}"), out_dir)
 
@@ -238,11 +268,12 @@ def _inputs_tar(inputs: tuple[Path, ...]) -> bytes:
     return buf.getvalue()
 
 
-def _tokens_left(on_agent: AgentHandler | None, default: int) -> int:
-    """What is left of the request's token budget, for the worker's agent calls."""
+def _budget_of(on_agent: AgentHandler | None) -> Any:
+    """The request's Budget behind an agent handler (an AgentBroker's LLM), or None."""
+    from harness.generation.budget import Budget
+
     budget = getattr(getattr(on_agent, "llm", None), "budget", None)
-    remaining = getattr(budget, "remaining", None)
-    return int(remaining) if isinstance(remaining, int) else default
+    return budget if isinstance(budget, Budget) else None
 
 
 def _s(value: Any) -> str:

@@ -179,6 +179,9 @@ class _Runner:
         state = getattr(backend, "pool_state", None)
         if callable(state):
             self.metrics.pool_ready.set_function(lambda: float(state()[0]))
+        if self.settings.anthropic_api_key is not None:
+            # This worker answers agent calls: load the SDK now, not inside the first run's time limit.
+            import anthropic  # noqa: F401
         name = "docker" if type(backend).__name__ == "DockerBackend" else type(backend).__name__
         self.engine = f"{name} ({self.settings.runtime or 'runc'})"
         self._publish()
@@ -351,18 +354,21 @@ class _Runner:
 
             result = self.services.backend.run(spec, on_event=on_event, on_agent=agent, on_fetch=fetcher)
             outputs = _pack_outputs(work / "out", MAX_OUTPUTS_BYTES)
+            if agent is not None:
+                # What this run's agent calls used, for the submitter's own budget and report.
+                self._post(k.events, {"t": "usage", "data": agent.llm.budget.used.model_dump_json()})
             return result.model_dump_json(exclude={"output_dir"}), outputs
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
     def _agent(self, job: Job) -> Any:
-        """Agent calls are answered here, with this worker's API key, within the job's token budget."""
+        """Agent calls are answered here, with this worker's API key, within the request's shared token budget."""
         if not job.agents or self.settings.anthropic_api_key is None:
             return None
         from harness.generation.agents import AgentBroker
-        from harness.generation.budget import Budget
 
-        return AgentBroker(self.services.llm_for(Budget(job.agent_tokens)), self.services.roles)
+        budget = _shared_budget(job.agent_tokens, self.redis, job.budget_key)
+        return AgentBroker(self.services.llm_for(budget), self.services.roles)
 
     def _post(self, stream: str, fields: dict[str, Any]) -> None:
         self.redis.xadd(stream, {k: str(v) for k, v in fields.items()}, maxlen=EVENTS_MAXLEN, approximate=True)
@@ -380,6 +386,28 @@ class _Runner:
         self.metrics.failures.labels(reason).inc()
         self.redis.set(keys(job.run_id).done, self.token, nx=True, ex=RESULT_TTL_S)
         self._refuse(job.run_id, kind, message, hint)
+
+
+def _shared_budget(limit: int, conn: Any, key: str | None) -> Any:
+    """A Budget whose checks and charges go through the request's Redis counter, so phases on other workers share it."""
+    from harness.errors import BudgetExhausted
+    from harness.generation.budget import Budget, Usage
+
+    class SharedBudget(Budget):
+        def reserve(self, estimate: int, what: str) -> None:
+            used = int(conn.get(key) or 0) if key else self.used.total
+            if used + estimate > self.limit:
+                raise BudgetExhausted(
+                    f"token budget exhausted before {what}: {used} of {self.limit} used, about {estimate} more needed",
+                    hint="raise the request's budget; what was made so far is kept",
+                )
+
+        def charge(self, usage: Usage) -> None:
+            super().charge(usage)
+            if key:
+                conn.incrby(key, usage.total)
+
+    return SharedBudget(limit)
 
 
 def _engine_error(job: Job, message: str) -> str:

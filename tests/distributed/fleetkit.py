@@ -113,10 +113,18 @@ class Fleet:
     env: dict[str, str]
     workers: list[Worker] = field(default_factory=list)
 
-    def start(self, name: str, *, concurrency: int = 1, pool: int = 1, extra: tuple[str, ...] = ()) -> Worker:
+    def start(
+        self,
+        name: str,
+        *,
+        concurrency: int = 1,
+        pool: int = 1,
+        extra: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> Worker:
         folder = self.base / name
         folder.mkdir()
-        env = {**self.env, "HARNESS_DATA_DIR": str(folder / "data"), "HARNESS_POOL_SIZE": str(pool)}
+        env = {**self.env, "HARNESS_DATA_DIR": str(folder / "data"), "HARNESS_POOL_SIZE": str(pool), **(env or {})}
         log = folder / "worker.log"
         args = [sys.executable, "-m", "harness", "worker", "--broker", self.redis.url, "--hostname", name]
         args += ["--concurrency", str(concurrency), "--max-run-s", RUN_TIMEOUT_S, *extra]
