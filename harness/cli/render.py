@@ -210,13 +210,19 @@ def analysis_lines(
     """
     estimate = analysis["estimate"]
     budget = f" of a {estimate['token_budget']} budget" if estimate.get("token_budget") else ""
+    # A prior splits out the container's share; a median of past runs has it inside.
+    basis = (
+        estimate.get("basis", "past runs")
+        if estimate.get("from_history")
+        else f"{estimate['coordination_s']:g}s of it container and coordination"
+    )
     lines: list[Line] = [
         (
             ("analysis", "bold"),
             (
                 f" {analysis['workflow_type']} (confidence {analysis['workflow_confidence']:.2f}), "
-                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({estimate['coordination_s']:g}s of it "
-                f"container and coordination), {estimate['tokens']} tokens{budget}",
+                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({basis}), "
+                f"{estimate['tokens']} tokens{budget}",
                 "",
             ),
         )
