@@ -154,6 +154,7 @@ class _Keys:
         self.lease = f"{base}:lease"
         self.attempts = f"{base}:attempts"
         self.done = f"{base}:done"
+        self.cancel = f"{base}:cancel"
 
 
 def keys(run_id: str) -> _Keys:

@@ -25,7 +25,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.distributed.jobs import MAX_INPUTS_BYTES, Job, job_key, keys, sign
+from harness.distributed.jobs import MAX_INPUTS_BYTES, RESULT_TTL_S, Job, job_key, keys, sign
 from harness.distributed.worker import QUEUE, REDELIVERY_MARGIN_S, TASK, celery_app
 from harness.errors import ConfigError, GateRefused, InputError, RunError, Tampered, Unavailable
 from harness.events import EVENT_ADAPTER, LogEvent
@@ -138,7 +138,20 @@ class RemoteBackend(Backend):
                 f"no broker answered at {_redact(self.broker_url)}: {type(exc).__name__}",
                 hint="start redis-server, or check HARNESS_BROKER_URL",
             ) from None
-        return self._follow(job, out_dir, on_event, budget)
+        try:
+            return self._follow(job, out_dir, on_event, budget)
+        except BaseException:
+            # Ctrl-C, or the submitter gave up: the worker stops the run rather than finishing it for no one.
+            self.cancel(job.run_id)
+            raise
+
+    def cancel(self, run_id: str) -> bool:
+        """Ask the worker running ``run_id`` to stop it (within half a second); the run ends ``cancelled``."""
+        try:
+            self.redis.set(keys(run_id).cancel, "1", ex=RESULT_TTL_S)
+        except Exception:  # noqa: BLE001 - the broker is gone: nothing can be asked of the worker
+            return False
+        return True
 
     def _budget_key(self, budget: Any) -> str | None:
         """The Redis counter of ``budget``'s tokens, made on its first run and raised to what it has used here."""

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.distributed.jobs import (
     EVENTS_MAXLEN,
@@ -65,6 +65,7 @@ QUEUE = "harness"
 TASK = "harness.run"
 REDELIVERY_MARGIN_S = 10.0  # past a run's deadline: the supervisor's grace, collection and the result post
 LEASE_TTL_S = 6.0  # a dead holder's lease ends this long after its last heartbeat
+CANCEL_POLL_S = 0.5  # how often a running job looks for its submitter's cancel
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 
@@ -220,7 +221,7 @@ class _Runner:
         if not self._take_lease(job):
             return
         heartbeat = threading.Event()
-        beat = threading.Thread(target=self._heartbeat, args=(k.lease, heartbeat), daemon=True)
+        beat = threading.Thread(target=self._heartbeat, args=(job.run_id, heartbeat), daemon=True)
         beat.start()
         try:
             self._run(job)
@@ -241,10 +242,18 @@ class _Runner:
             time.sleep(0.5)  # polling a key another host holds: there is nothing here to wait on
         return not self.redis.exists(k.done)
 
-    def _heartbeat(self, lease: str, stop: threading.Event) -> None:
-        while not stop.wait(LEASE_TTL_S / 3):
+    def _heartbeat(self, run_id: str, stop: threading.Event) -> None:
+        """Renew the lease, and pass on a cancel the submitter asked for (each checked every half second)."""
+        k = keys(run_id)
+        renewed = time.monotonic()
+        cancelled = False
+        while not stop.wait(CANCEL_POLL_S):
             try:
-                self.redis.pexpire(lease, int(LEASE_TTL_S * 1000))
+                if not cancelled and self.redis.exists(k.cancel):
+                    cancelled = self.services.backend.cancel(run_id)
+                if time.monotonic() - renewed >= LEASE_TTL_S / 3:
+                    self.redis.pexpire(k.lease, int(LEASE_TTL_S * 1000))
+                    renewed = time.monotonic()
             except Exception as exc:  # noqa: BLE001 - the run goes on; a lost lease only allows a redelivery
                 log.warning("lease heartbeat failed: %s", exc)
 
@@ -295,7 +304,10 @@ class _Runner:
 
         ran = True
         try:
-            result_json, outputs = self._execute(job, source)
+            if self.redis.exists(k.cancel):
+                result_json, outputs = _not_run(job, "cancelled before it started; nothing ran", "cancelled"), b""
+            else:
+                result_json, outputs = self._execute(job, source)
         except redis.RedisError:
             self.metrics.running.dec()
             raise  # the broker is gone: the submitter has heard so already; nothing can be posted
@@ -304,7 +316,7 @@ class _Runner:
             log.warning("run %s: the engine failed: %s", job.run_id, reason)
             self.metrics.failures.labels("engine").inc()
             result_json, outputs = (
-                _engine_error(job, f"the engine of worker {self.config.hostname} failed: {reason}"),
+                _not_run(job, f"the engine of worker {self.config.hostname} failed: {reason}"),
                 b"",
             )
             ran = False
@@ -410,13 +422,13 @@ def _shared_budget(limit: int, conn: Any, key: str | None) -> Any:
     return SharedBudget(limit)
 
 
-def _engine_error(job: Job, message: str) -> str:
-    """The result of a run the worker's engine could not carry out: status error, with the reason."""
+def _not_run(job: Job, message: str, status: Literal["error", "cancelled"] = "error") -> str:
+    """The result of a run the worker did not carry out: an engine failure (error) or a cancel, with the reason."""
     from harness.records import PolicyReceipt, RunResult
 
     return RunResult(
         run_id=job.run_id,
-        status="error",
+        status=status,
         exit_code=None,
         message=message[:2000],
         image="",

@@ -86,3 +86,23 @@ def test_an_engine_failure_on_the_worker_ends_the_run_as_error_with_the_reason(f
     assert result.status == "error"
     assert result.message.startswith("the engine of worker harness@w1 failed: ")
     assert "refused" in result.message
+
+
+def test_a_remote_run_is_cancelled_on_its_worker(fleet: Fleet, remote: Remote) -> None:
+    fleet.start("w1")
+    backend = remote()
+    spec = RunSpec(
+        script=(
+            "import json, time\n"
+            'print(json.dumps({"v": 1, "kind": "log", "level": "info", "message": "up"}), flush=True)\n'
+            "time.sleep(4)\n"
+        )
+    )
+
+    def on_event(event: Event) -> None:
+        if event.kind == "log":
+            backend.cancel(spec.run_id)  # as exec_script's cancel token does
+
+    result = backend.run(spec, on_event=on_event)
+    assert result.status == "cancelled", result.message
+    assert result.duration_s < 3
