@@ -64,9 +64,11 @@ def _invocation(
     ),
 ) -> None:
     if broker:
-        # Read by Settings wherever they are resolved (this invocation's services, or serve's).
+        # Read by Settings wherever this invocation resolves them (its services, or serve's); an
+        # in-process caller gets its environment back when the command ends.
+        before = os.environ.get("HARNESS_BROKER_URL")
         os.environ["HARNESS_BROKER_URL"] = broker
-    # Whatever a command opens (stores, the backend and its containers) is closed as it ends, also on error.
+        ctx.call_on_close(lambda: _restore("HARNESS_BROKER_URL", before))
     ctx.call_on_close(close_services)
 
 
@@ -84,6 +86,13 @@ for _group in (
     worker_cmd,
 ):
     _group.register(app)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
