@@ -30,6 +30,8 @@ __all__ = [
     "MAX_OUTPUTS_BYTES",
     "Job",
     "SignedJob",
+    "entry_mac",
+    "entry_ok",
     "job_key",
     "keys",
     "sign",
@@ -142,6 +144,17 @@ def verify(signed: Mapping[str, object], key: bytes, *, now: float | None = None
             hint="start more workers, or allow a longer queue wait (HARNESS_QUEUE_WAIT_S)",
         )
     return job
+
+
+def entry_mac(key: bytes, stream: str, fields: Mapping[str, str]) -> str:
+    """The MAC a worker puts on an entry of a run's stream (bound to that stream), so Redis cannot forge one."""
+    text = stream + "\n" + json.dumps({k: v for k, v in fields.items() if k != "mac"}, sort_keys=True)
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def entry_ok(key: bytes, stream: str, fields: Mapping[str, str]) -> bool:
+    """True when ``fields`` carry the MAC a worker holding ``key`` would have put on them (constant-time)."""
+    return hmac.compare_digest(entry_mac(key, stream, fields), fields.get("mac", ""))
 
 
 class _Keys:

@@ -15,6 +15,8 @@ Host requests (fetches, agent calls) are answered by the worker under the grant 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import io
 import os
 import tarfile
@@ -25,7 +27,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.distributed.jobs import MAX_INPUTS_BYTES, RESULT_TTL_S, Job, job_key, keys, sign
+from harness.distributed.jobs import MAX_INPUTS_BYTES, RESULT_TTL_S, Job, entry_ok, job_key, keys, sign
 from harness.distributed.worker import QUEUE, REDELIVERY_MARGIN_S, TASK, celery_app
 from harness.errors import ConfigError, GateRefused, InputError, RunError, Tampered, Unavailable
 from harness.events import EVENT_ADAPTER, LogEvent
@@ -193,6 +195,13 @@ class RemoteBackend(Backend):
                     last = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
                     fields = {_s(a): _s(b) for a, b in raw.items()}
                     kind = fields.get("t")
+                    # A refusal may come unsigned (a worker cannot sign for a job it could not
+                    # verify) and can only fail the run; everything else must carry the job key's MAC.
+                    if kind != "refused" and not entry_ok(self.key, k.events, fields):
+                        raise Tampered(
+                            f"an entry on run {job.run_id}'s stream is not signed by a worker holding the job key",
+                            hint="something other than a harness worker writes to the broker",
+                        )
                     if kind == "attempt":
                         n = int(fields.get("n", "1"))
                         # A new attempt restarts the clock: the run gets its whole time again, plus
@@ -220,15 +229,20 @@ class RemoteBackend(Backend):
                         # Charged here too (not to the counter again): the request's report counts it.
                         budget.charge(Usage.model_validate_json(fields.get("data", "{}")))
                     elif kind == "result":
-                        return self._result(job, fields.get("data", "{}"), out_dir)
+                        return self._result(job, fields, out_dir)
 
-    def _result(self, job: Job, data: str, out_dir: Path | None) -> RunResult:
+    def _result(self, job: Job, fields: dict[str, str], out_dir: Path | None) -> RunResult:
         """The worker's result with the outputs collected here, as a local run collects them."""
         from harness.execution.outputs import collect_outputs, normalise_output_path
 
-        result = RunResult.model_validate_json(data)
+        result = RunResult.model_validate_json(fields.get("data", "{}"))
         stored: Any = self.redis.get(keys(job.run_id).outputs)
         blob = stored if isinstance(stored, bytes) else b""
+        if not hmac.compare_digest(hashlib.sha256(blob).hexdigest(), fields.get("outputs_sha256", "")):
+            raise Tampered(
+                f"run {job.run_id}'s outputs in the broker are not the ones its worker sent",
+                hint="something other than a harness worker writes to the broker",
+            )
         declared = {
             path: e.description
             for e in result.events

@@ -18,6 +18,7 @@ copy is dropped. Each take-over is a new attempt, counted in Redis and shown to 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -37,6 +38,7 @@ from harness.distributed.jobs import (
     MAX_OUTPUTS_BYTES,
     RESULT_TTL_S,
     Job,
+    entry_mac,
     job_key,
     keys,
     verify,
@@ -327,7 +329,9 @@ class _Runner:
         pipe = self.redis.pipeline()
         pipe.set(k.outputs, outputs, ex=RESULT_TTL_S)
         pipe.set(k.done, self.token, nx=True, ex=RESULT_TTL_S)
-        pipe.xadd(k.events, {"t": "result", "data": result_json}, maxlen=EVENTS_MAXLEN, approximate=True)
+        digest = hashlib.sha256(outputs).hexdigest()
+        entry = self._signed(k.events, {"t": "result", "data": result_json, "outputs_sha256": digest})
+        pipe.xadd(k.events, entry, maxlen=EVENTS_MAXLEN, approximate=True)
         pipe.expire(k.events, RESULT_TTL_S)
         pipe.execute()
         with self._lock:
@@ -382,8 +386,13 @@ class _Runner:
         budget = _shared_budget(job.agent_tokens, self.redis, job.budget_key)
         return AgentBroker(self.services.llm_for(budget), self.services.roles)
 
+    def _signed(self, stream: str, fields: dict[str, Any]) -> dict[Any, Any]:
+        entry = {k: str(v) for k, v in fields.items()}
+        return {**entry, "mac": entry_mac(self.key, stream, entry)}
+
     def _post(self, stream: str, fields: dict[str, Any]) -> None:
-        self.redis.xadd(stream, {k: str(v) for k, v in fields.items()}, maxlen=EVENTS_MAXLEN, approximate=True)
+        # Signed, so whoever can write to Redis cannot make a submitter show or keep forged events.
+        self.redis.xadd(stream, self._signed(stream, fields), maxlen=EVENTS_MAXLEN, approximate=True)
 
     def _refuse(self, run_id: str, kind: str, message: str, hint: str) -> None:
         k = keys(run_id)

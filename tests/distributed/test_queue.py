@@ -180,3 +180,19 @@ def test_the_worker_re_runs_the_gate_and_checks_the_approval_against_the_bytes(f
         backend.run(RunSpec(script='print("swapped")\n', gate_policy="strict", approved_sha256=approved))
     result = backend.run(RunSpec(script='print("approved")\n', gate_policy="strict", approved_sha256=approved))
     assert result.status == "succeeded" and "approved" in result.stdout_tail
+
+
+def test_a_result_forged_on_the_broker_is_refused(redis_server: Redis, remote: Remote) -> None:
+    import redis
+
+    from harness.distributed.jobs import keys
+
+    # No worker: whatever appears on the run's stream was written by someone else on Redis.
+    spec = RunSpec(script='print("hi")\n', run_id="forgedrun01")
+    conn = redis.Redis.from_url(redis_server.url)
+    forged = '{"run_id": "forgedrun01", "status": "succeeded", "exit_code": 0, "image": "", "pooled": false, '
+    forged += '"duration_s": 0.1, "policy": {}}'
+    conn.xadd(keys(spec.run_id).events, {"t": "result", "data": forged, "outputs_sha256": "", "mac": "0" * 64})
+    conn.close()
+    with pytest.raises(Tampered, match="not signed by a worker holding the job key"):
+        remote().run(spec)
