@@ -576,6 +576,6 @@ def _clean_request(request: str) -> str:
     if len(text) > MAX_REQUEST:
         raise ConfigError(
             f"the request is {len(text)} characters long",
-            hint=f"keep it under {MAX_REQUEST}; put data in --input files",
+            hint=f"keep it under {MAX_REQUEST}; give data as input files",
         )
     return text
