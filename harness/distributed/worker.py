@@ -280,7 +280,7 @@ class _Runner:
                 "limit",
                 "ConfigError",
                 f"the run's time limit {job.limits.timeout_s:g}s is over this worker's {self.config.max_run_s:g}s",
-                "lower --timeout, or start workers with a larger --max-run-s",
+                "lower the run's time limit, or start workers that take longer runs (HARNESS_WORKER_MAX_RUN_S)",
             )
             return
         try:
