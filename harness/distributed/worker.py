@@ -92,7 +92,8 @@ def celery_app(broker_url: str, *, visibility_timeout: float | None = None) -> C
         task_default_queue=QUEUE,
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
-        broker_connection_max_retries=3,
+        # A worker waits for its broker to come back; a submitter fails fast and says so.
+        broker_connection_max_retries=None if visibility_timeout is not None else 3,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
         task_send_sent_event=False,

@@ -164,6 +164,8 @@ def test_a_broker_restarted_mid_run_fails_the_run_with_one_clear_error(
     assert not thread.is_alive(), "the submitter hangs after the broker restarted"
     assert len(outcome) == 1 and isinstance(outcome[0], RunError), outcome
     assert "lost the broker" in outcome[0].one_line()
+    # The worker reconnects to the new broker and takes the next job.
+    assert remote().run(RunSpec(script='print("after")\n')).status == "succeeded"
 
 
 def test_the_worker_re_runs_the_gate_and_checks_the_approval_against_the_bytes(fleet: Fleet, remote: Remote) -> None:
