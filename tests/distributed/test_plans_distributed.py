@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import redis
 from fleetkit import Fleet, Redis, Remote
@@ -33,8 +34,9 @@ def test_a_three_phase_plan_spreads_over_two_workers_with_artifact_hand_off(
             PlanPhase(name="bundle", request="zip it", template="archive_builder", depends_on=("summary", "errors")),
         )
     )
+    harness = Harness(Settings.from_env())
     report = run_plan(
-        Harness(Settings.from_env()),
+        harness,
         plan,
         "test",
         inputs=(SALES, LOGS),
@@ -63,3 +65,28 @@ def test_a_three_phase_plan_spreads_over_two_workers_with_artifact_hand_off(
     packed = {f["path"] for f in manifest["files"]}
     assert {"summary/summary.json", "errors/log_report.json"} <= packed
     assert "bundle/archive.zip" in report.deliverables and report.gates_passed == "6/6"
+    # History keeps the plan and its phases' runs as for a local plan.
+    recorded = harness.history.plans()[0]
+    assert recorded["plan_id"] == report.plan_id and recorded["status"] == "succeeded"
+    assert sorted(r["phase"] for r in recorded["runs"]) == ["bundle", "errors", "summary"]
+
+
+def test_harness_run_through_the_broker(fleet: Fleet, redis_server: Redis, cli: Any, tmp_path: Path) -> None:
+    fleet.start("w1")
+    code, out, err = cli(
+        "--broker",
+        redis_server.url,
+        "run",
+        "summarise every CSV in the sales data by region",
+        "--input",
+        str(SALES),
+        "--output",
+        str(tmp_path / "out"),
+    )
+    assert code == 0, err
+    assert "succeeded" in out + err
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary
+    conn = redis.Redis.from_url(redis_server.url)
+    assert len(list(conn.scan_iter("harness:run:*:events"))) == 1  # it ran on the worker
+    conn.close()
