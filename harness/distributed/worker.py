@@ -268,6 +268,8 @@ class _Runner:
         attempt = int(self.redis.incr(k.attempts))
         self.redis.expire(k.attempts, RESULT_TTL_S)
         self._post(k.events, {"t": "attempt", "n": attempt, "worker": self.config.hostname})
+        # Expires even if no attempt ever finishes (every worker lost); the result shortens it.
+        self.redis.expire(k.events, int(RESULT_TTL_S + self.config.max_run_s))
         backend = self.services.backend
         if attempt > 1 and isinstance(backend, DockerBackend):
             # The previous attempt's worker died: its containers (and warm pool) have no owner now.
