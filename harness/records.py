@@ -62,6 +62,12 @@ class RunSpec(_Record):
         (), description="hosts the host may fetch from for the script (a reviewed grant); the container stays offline"
     )
     run_id: str = Field(default_factory=new_run_id)
+    gate_policy: Literal["strict", "standard"] | None = Field(
+        None, description="the gate a remote worker re-runs before it runs the script; None: standard"
+    )
+    approved_sha256: str | None = Field(
+        None, description="a reviewed script's approved hash; a remote worker runs only bytes that match it"
+    )
 
     @field_validator("env")
     @classmethod

@@ -38,6 +38,13 @@ def _docker_backend(settings: Settings) -> Backend:
     return DockerBackend(settings)
 
 
+def _remote_backend(settings: Settings) -> Backend:
+    # Celery and redis are imported only here: a process without a broker never loads them.
+    from harness.distributed.submit import RemoteBackend
+
+    return RemoteBackend.from_settings(settings)
+
+
 class Services:
     """Settings, scaffold library, roles, stores and the backend, each built once and closed on exit."""
 
@@ -111,12 +118,14 @@ class Services:
 
     @property
     def backend(self) -> Backend:
-        """The execution backend: the one given, else a Docker backend made on first use and closed on exit."""
+        """The execution backend: the one given, else (made on first use, closed on exit) a remote or Docker one."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("these services are closed")
             if self._backend is None:
-                self._backend = self._stack.enter_context(self._backend_factory(self.settings))
+                # A broker sends every run (exec, run, each plan phase) to the workers instead.
+                factory = _remote_backend if self.settings.broker_url else self._backend_factory
+                self._backend = self._stack.enter_context(factory(self.settings))
             return self._backend
 
     def llm_for(

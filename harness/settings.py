@@ -61,6 +61,9 @@ class Settings(BaseModel):
     image: str | None = Field(None, description="sandbox image to use as is; default: built from this tree")
     base_image: str = Field("python:3.11-slim", description="base for the sandbox image when it can be pulled")
     runtime: str | None = Field(None, description="OCI runtime, e.g. runsc; default: the engine's")
+    broker_url: str | None = Field(
+        None, description="redis:// broker of harness workers: runs go to the queue instead of the local engine"
+    )
     data_dir: Path = Field(default_factory=default_data_dir, description="runs and history live here")
     pool_size: int = Field(2, ge=0, le=32, description="pre-started containers kept ready; 0 turns the pool off")
     pool_idle_s: float = Field(
@@ -113,6 +116,7 @@ class Settings(BaseModel):
             "image",
             "base_image",
             "runtime",
+            "broker_url",
             "data_dir",
             "pool_size",
             "pool_idle_s",

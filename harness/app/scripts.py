@@ -110,12 +110,14 @@ def exec_script(
             )
     limits = run.limits.apply(settings.limits)
     hosts = parse_allow(run.allow_hosts)
+    approved: str | None = None
     if run.generated_id is not None:
         from harness.review.policy import authorize_rerun
 
         # The reviewed grant travels with the reviewed bytes (hashed as read); allow_hosts narrows it.
         grant = authorize_rerun(services.generated, run.generated_id, limits, hosts)
         source, hosts, name = grant.script, grant.hosts, "main.py"
+        approved = grant.sha256 if grant.status in ("approved", "promoted") else None
     elif run.source is not None:
         source, name = run.source, run.name if run.name.endswith(".py") else "main.py"
     else:
@@ -137,6 +139,9 @@ def exec_script(
         limits=None if limits == settings.limits else limits,
         egress=hosts,
         run_id=run_id,
+        # A worker elsewhere re-checks what it runs: the strict gate, and the approval against the bytes.
+        gate_policy="strict" if run.generated_id is not None else None,
+        approved_sha256=approved,
     )
     broker = FetchBroker(EgressPolicy(allow=hosts)) if hosts else None
     backend = services.backend

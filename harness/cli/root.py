@@ -7,6 +7,7 @@ diagnostics go to stderr. Errors print as one ``Error: ...`` line. Exit codes: 0
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from types import FrameType
@@ -25,6 +26,7 @@ from harness.cli import (
     sandbox,
     serve_cmd,
     templates,
+    worker_cmd,
 )
 from harness.cli.console import err_console
 from harness.cli.context import close_services, set_command_line
@@ -56,8 +58,18 @@ app = typer.Typer(
 
 
 @app.callback()
-def _invocation(ctx: typer.Context) -> None:
-    # Whatever a command opens (stores, the backend and its containers) is closed as it ends, also on error.
+def _invocation(
+    ctx: typer.Context,
+    broker: str | None = typer.Option(
+        None, "--broker", help="send runs to harness workers through this redis:// broker (HARNESS_BROKER_URL)"
+    ),
+) -> None:
+    if broker:
+        # Read by Settings wherever this invocation resolves them (its services, or serve's); an
+        # in-process caller gets its environment back when the command ends.
+        before = os.environ.get("HARNESS_BROKER_URL")
+        os.environ["HARNESS_BROKER_URL"] = broker
+        ctx.call_on_close(lambda: _restore("HARNESS_BROKER_URL", before))
     ctx.call_on_close(close_services)
 
 
@@ -73,8 +85,16 @@ for _group in (
     sandbox,
     serve_cmd,
     mcp_cmd,
+    worker_cmd,
 ):
     _group.register(app)
+
+
+def _restore(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

@@ -40,6 +40,12 @@ def register(app: typer.Typer) -> None:
         concurrency: Annotated[int, typer.Option(min=0, help="runs at once (0: one per core)")] = 0,
         queue: Annotated[int, typer.Option(min=0, help="jobs waiting beyond those (0: 4 per run slot); then 429")] = 0,
         grace: Annotated[float, typer.Option(min=0, help="on SIGTERM, seconds running jobs get to finish")] = 30.0,
+        broker: Annotated[
+            str | None,
+            typer.Option(
+                "--broker", help="send runs to harness workers through this redis:// broker (HARNESS_BROKER_URL)"
+            ),
+        ] = None,
         print_openapi: Annotated[
             bool, typer.Option("--print-openapi", help="print the OpenAPI document and exit")
         ] = False,
@@ -56,7 +62,7 @@ def register(app: typer.Typer) -> None:
         from harness.server.app import ServeOptions
         from harness.settings import Settings
 
-        settings = Settings.from_env()
+        settings = Settings.from_env(broker_url=broker)
         options = ServeOptions(concurrency=concurrency, queue=queue)
         if print_openapi:
             from harness.server.app import create_app

@@ -41,6 +41,7 @@ RANK = {
     "orchestrate": 8,
     "pipeline": 8,
     "services": 8,
+    "distributed": 8,
     "app": 9,
     "testing": 9,
     "cli": 10,
