@@ -11,12 +11,14 @@ files are size-capped and must stay inside the output folder.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import json
+import os
 import tarfile
 import zipfile
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -50,6 +52,12 @@ class Assertion(BaseModel):
         description="a list parameter of conditions (e.g. 'where'): every record of the file (json, jsonl, csv) "
         "that has a condition's fields must meet it, checked on the host",
     )
+    groups_of: str | None = Field(
+        None,
+        description="a parameter naming a column (e.g. 'group_by'): the keys of the JSON object at `at` must be "
+        "exactly that column's distinct values in the run's input tables (files matching the 'pattern' parameter, "
+        "rows meeting 'where' after 'derive'), read on the host with the sandbox's reader",
+    )
 
     def applies(self, params: Mapping[str, Any]) -> bool:
         """True when the run's parameters match ``when``."""
@@ -68,9 +76,9 @@ class AssertionOutcome(BaseModel):
 
 
 def check_outputs(
-    assertions: Sequence[Assertion], output_dir: Path, params: Mapping[str, Any]
+    assertions: Sequence[Assertion], output_dir: Path, params: Mapping[str, Any], inputs: Sequence[Path] = ()
 ) -> tuple[AssertionOutcome, ...]:
-    """Check every assertion that applies to ``params`` against the files in ``output_dir``."""
+    """Check every assertion that applies to ``params`` against the files in ``output_dir`` (and ``inputs``)."""
     root = output_dir.resolve()
     results = []
     for assertion in assertions:
@@ -78,12 +86,101 @@ def check_outputs(
             continue
         pattern = _substitute(assertion.file, params)
         failure = _check(assertion, root, pattern, _conditions(assertion, params))
+        if failure is None and assertion.groups_of is not None:
+            failure = _check_groups(assertion, root / pattern, params, inputs)
         results.append(
             AssertionOutcome(
                 description=assertion.description, file=pattern, passed=failure is None, detail=failure or ""
             )
         )
     return tuple(results)
+
+
+MAX_GROUP_INPUT_BYTES = 256 * 1024 * 1024  # past this the group check is skipped: a check must not cost a rerun
+
+
+def _check_groups(assertion: Assertion, path: Path, params: Mapping[str, Any], inputs: Sequence[Path]) -> str | None:
+    """The groups in the output against the column's distinct values in the inputs, read the script's way."""
+    expected = _input_groups(params, inputs, str(params.get(assertion.groups_of or "", "")))
+    if expected is None or not path.is_file() or path.stat().st_size > MAX_PARSE_BYTES:
+        return None  # nothing to compare against (no inputs, too large): the other assertions stand
+    try:
+        found = _at(json.loads(path.read_bytes()), assertion.at)
+    except ValueError:
+        return None  # the format assertion reports an unreadable file
+    if not isinstance(found, dict):
+        return f"{assertion.at or 'the document'} is not an object of groups"
+    missing, extra = sorted(expected - set(found)), sorted(set(found) - expected)
+    if missing or extra:
+        parts = [f"missing {', '.join(map(repr, missing[:5]))}" if missing else ""]
+        parts.append(f"not in the data {', '.join(map(repr, extra[:5]))}" if extra else "")
+        return f"groups differ from the distinct values in the inputs: {'; '.join(p for p in parts if p)}"
+    return None
+
+
+def _input_view(inputs: Sequence[Path]) -> Iterator[tuple[str, Path]]:
+    """Each regular input file with its path under /input (links are not followed, as in the sandbox's copy)."""
+    for source in inputs:
+        root = Path(source).expanduser().resolve()
+        if root.is_file():
+            yield root.name, root
+            continue
+        for folder, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in names:
+                path = Path(folder) / name
+                if path.is_file() and not path.is_symlink():
+                    yield str(PurePosixPath(root.name or "root", path.relative_to(root).as_posix())), path
+
+
+def _glob_match(parts: tuple[str, ...], pattern: tuple[str, ...]) -> bool:
+    """``Path.glob`` semantics on a relative path: ``**`` is any number of folders, other parts match one name."""
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_glob_match(parts[i:], pattern[1:]) for i in range(len(parts)))
+    return bool(parts) and fnmatch.fnmatchcase(parts[0], pattern[0]) and _glob_match(parts[1:], pattern[1:])
+
+
+def _input_groups(params: Mapping[str, Any], inputs: Sequence[Path], column: str) -> set[str] | None:
+    from harness.runtime_data import data_module
+
+    if not inputs or not column:
+        return None
+    data = data_module()
+
+    def texts(name: str) -> list[str]:
+        raw = params.get(name) or ()
+        return [raw] if isinstance(raw, str) else [str(item) for item in raw]
+
+    try:
+        conditions = [data.compile_condition(t) for t in texts("where") if t.strip()]
+        derived = [data.compile_assignment(t) for t in texts("derive") if t.strip()]
+    except data.ExpressionError:
+        return None
+    pattern = PurePosixPath(str(params.get("pattern") or "**/*.csv")).parts
+    # The files as the script saw them (/input/NAME/...), so the scaffold's glob picks the same ones.
+    seen = sorted((name, path) for name, path in _input_view(inputs) if _glob_match(PurePosixPath(name).parts, pattern))
+    files = [path for _, path in seen]
+    if not files or sum(p.stat().st_size for p in files) > MAX_GROUP_INPUT_BYTES:
+        return None
+    tables, _ = data.read_tables(files, warn=None)
+    groups: set[str] = set()
+    for table in tables:
+        key_column = table.column(column)
+        if key_column is None:
+            continue
+        for row in table.rows:
+            values: dict[str, Any] = {}
+
+            def lookup(name: str, row: Any = row, table: Any = table, values: dict[str, Any] = values) -> Any:
+                return values[name] if name in values else table.value(row, name)
+
+            for name, expr in derived:
+                values[name] = expr.evaluate(lookup)
+            if all(cond.holds(lookup) for cond in conditions):
+                groups.add(row.get(key_column, "").strip() or "(blank)")
+    return groups
 
 
 def _substitute(pattern: str, params: Mapping[str, Any]) -> str:
@@ -296,7 +393,11 @@ def check_counts(run: RunResult) -> str | None:
 
 
 def verify(
-    run: RunResult, assertions: Sequence[Assertion], output_dir: Path | None, params: Mapping[str, Any]
+    run: RunResult,
+    assertions: Sequence[Assertion],
+    output_dir: Path | None,
+    params: Mapping[str, Any],
+    inputs: Sequence[Path] = (),
 ) -> tuple[RunResult, tuple[AssertionOutcome, ...]]:
     """The verify stage: a succeeded run that read nothing, or whose outputs break an assertion, has failed."""
     if not run.ok:
@@ -306,7 +407,7 @@ def verify(
         return run.model_copy(update={"status": "failed", "message": problem}), ()
     if not (assertions and output_dir is not None):
         return run, ()
-    outcomes = tuple(check_outputs(assertions, output_dir, params))
+    outcomes = tuple(check_outputs(assertions, output_dir, params, inputs))
     broken = [a for a in outcomes if not a.passed]
     if not broken:
         return run, outcomes

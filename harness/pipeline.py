@@ -322,7 +322,7 @@ class Harness:
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             filled = self._filled(prepared.decision)
             declared = filled.assertions if filled is not None else ()
-            run, prepared.assertions = verify(run, declared, spec.output_dir, prepared.params)
+            run, prepared.assertions = verify(run, declared, spec.output_dir, prepared.params, spec.inputs)
             run = _explain_missing_grant(prepared, run)
             if egress_warning:  # a withheld grant is said where the run's outcome is read
                 message = run.message if run.ok else f"{run.message}; {egress_warning}"

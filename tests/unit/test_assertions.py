@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.assertions import Assertion, check_counts, check_outputs, processed_line, verify
+from harness.assertions import Assertion, AssertionOutcome, check_counts, check_outputs, processed_line, verify
 from harness.events import MetricEvent
 from harness.records import PolicyReceipt, RunResult
 
@@ -159,3 +159,32 @@ def test_a_run_that_read_nothing_or_lost_records_has_failed() -> None:
     assert verify(failed, (), None, {})[0] == failed
     untold = _ran()
     assert processed_line(untold) == "" and verify(untold, (), None, {})[0] == untold
+
+
+def test_groups_are_checked_against_the_inputs_read_the_scripts_way(tmp_path: Path) -> None:
+    """A summary whose groups are not the column's distinct values (after the filter) has not done what was asked."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("Region;Units\nNorth;3\nSouth;1\n")  # another dialect, same reader
+    (data / "b.csv").write_text("region,units\nEast,5\n")
+    (data / "notes.txt").write_text("not a table\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    check = Assertion(description="groups", file="summary.json", at="groups", min_bytes=0, groups_of="group_by")
+    params = {"group_by": "region", "pattern": "**/*.csv", "where": [], "derive": []}
+
+    def outcome(groups: list[str], **extra: object) -> AssertionOutcome:
+        (out / "summary.json").write_text(json.dumps({"groups": {g: {} for g in groups}}))
+        [result] = check_outputs([check], out, {**params, **extra}, [data])
+        return result
+
+    assert outcome(["East", "North", "South"]).passed
+    wrong = outcome(["North", "South", "West"])
+    assert not wrong.passed and "missing 'East'" in wrong.detail and "not in the data 'West'" in wrong.detail
+    assert outcome(["East"], where=["units > 4"]).passed  # only rows meeting the conditions form groups
+    assert not outcome(["East", "North"], where=["units > 4"]).passed
+    # The scaffold's glob over /input/NAME/...: this input is the folder "data".
+    assert outcome(["North", "South"], pattern="data/a.csv").passed
+    assert not outcome(["East", "North", "South"], pattern="data/a.csv").passed
+    [unchecked] = check_outputs([check], out, params, [])  # no inputs: nothing to compare, not a failure
+    assert unchecked.passed
