@@ -269,7 +269,7 @@ def _sales(tmp_path: Path) -> str:
 def test_run_template_text_and_json(server: RecordingProxy, tmp_path: Path) -> None:
     sales = _sales(tmp_path)
     code, out, err = both_runs(server, "summarise the csv files by region", "--input", sales, "--yes")
-    assert code == 0 and out.startswith("succeeded · csv_summary · 4 phase(s)") and "assertions: 2/2 passed" in out
+    assert code == 0 and out.startswith("succeeded · csv_summary · 4 phase(s)") and "assertions: 3/3 passed" in out
     assert "decision use_template csv_summary" in err and "▶ discover" in err and "│ | north | 2 | 8 |" in err
     code, out, _ = both_runs(server, "summarise the csv files by region", "--input", sales, "--json")
     assert code == 0 and json.loads(out)["execution_result"]["status"] == "succeeded"
