@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness import pysource
 from harness.errors import ConfigError
 from harness.generation.scaffolds import Parameter, Scaffold, Substitution, assigned_literals, check_program
 
@@ -159,9 +160,9 @@ def literal_differences(
 ) -> list[str]:
     """How ``rendered`` differs from ``reviewed`` other than in the substituted literals (empty: it does not)."""
     try:
-        old_tree = ast.parse(reviewed.decode("utf-8"))
+        old_tree = pysource.parse(reviewed.decode("utf-8"))
         data = rendered.encode("utf-8")
-        new_tree = ast.parse(rendered)
+        new_tree = pysource.parse(rendered)
     except (UnicodeError, SyntaxError) as exc:
         return [f"does not parse: {exc}"]
     old_sites, new_sites = assigned_literals(old_tree, reviewed), assigned_literals(new_tree, data)
@@ -256,7 +257,7 @@ def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
             hint="write {{ value | py }} for code and {{ value | text }} in docstrings or comments",
         ) from None
     try:
-        ast.parse(source)
+        pysource.parse(source)
     except SyntaxError as exc:
         raise ConfigError(
             f"scaffold {scaffold.name} rendered invalid Python (line {exc.lineno}): {exc.msg}", hint="fix the template"

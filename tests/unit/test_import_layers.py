@@ -22,6 +22,7 @@ RANK = {
     "events": 0,
     "progress": 0,
     "safe_text": 0,
+    "pysource": 0,
     "_version": 0,
     "runtime_data": 0,
     "limits": 0,
