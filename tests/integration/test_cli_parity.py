@@ -216,7 +216,7 @@ def test_interrupting_a_served_exec_cancels_the_run(
 
 # `harness run`: a request's confidence and estimate learn from the history the first of the two runs wrote.
 _CONFIDENCE = re.compile(r"\b(confidence|score) \d\.\d\d\b")
-_ESTIMATE = re.compile(r"(~|estimated )\d+(\.\d+)?s\b( \([^)]*\))?")
+_ESTIMATE = re.compile(r"(~|estimated )(\d+(\.\d+)?|N)s\b( \([^)]*\))?")  # after _normal's Ns
 _HISTORY = re.compile(r"history: .*")
 _RUN_VARIES = {"confidence", "workflow_confidence", "score", "created_at", "script_path", "plan_id", "id"}
 _RUN_VARIES |= {"total_s", "stages_s", "container_s", "wall_s", "busy_s", "estimate_error", "tokens", "started_s"}
