@@ -39,6 +39,7 @@ from harness.progress import (
     RunEvent,
     Vetted,
 )
+from harness.provenance import Provenance
 from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
@@ -59,6 +60,7 @@ __all__ = [
     "drafted",
     "ensure_runnable",
     "prepare",
+    "provenance_of",
     "route",
     "run",
     "run_plan",
@@ -98,6 +100,8 @@ class RequestIn(BaseModel):
     limits: LimitOverrides = Field(
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
+    argv: tuple[str, ...] = Field((), description="the command line as given, for the report (redacted there)")
+    rerun_of: str | None = Field(None, description="the run this request repeats (harness rerun)")
 
     @field_validator("strategy")
     @classmethod
@@ -387,8 +391,9 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
             emit(RunEvent(event=event))
 
     harness = _harness(services)
+    made_from = provenance_of(req)
     if not prepared.gate_passed:
-        report = harness.execute(prepared)
+        report = harness.execute(prepared, provenance=made_from)
     else:
         report = harness.execute(
             prepared,
@@ -397,10 +402,29 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
             output_mode=req.output_mode,
             on_event=on_event,
             limits=req.limits.apply(services.settings.limits) if req.limits != LimitOverrides() else None,
+            provenance=made_from,
         )
     if sink is not None:
         sink(Finished(run_id=report.run_id, status=report.execution_result.status))
     return report
+
+
+def provenance_of(req: RequestIn) -> Provenance:
+    """The request's part of a run's provenance: command line, inputs hashed now, parameters and limits given."""
+    from harness.provenance import harness_version, record_inputs, redact_argv, redact_params
+
+    return Provenance(
+        kind="run",
+        argv=redact_argv(req.argv),
+        harness_version=harness_version(),
+        request=req.request,
+        inputs=record_inputs(req.inputs),
+        params_given=redact_params(req.params),
+        limit_overrides=req.limits.model_dump(mode="json", exclude_none=True),
+        output_dir=str(req.output_dir) if req.output_dir is not None else None,
+        output_mode=req.output_mode,
+        rerun_of=req.rerun_of,
+    )
 
 
 def run(

@@ -11,8 +11,9 @@ import typer
 from rich.markup import escape
 
 from harness.cli.console import err_console
-from harness.cli.context import services
+from harness.cli.context import command_line, services
 from harness.cli.display import RunDisplay
+from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
 from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
 from harness.cli.render import (
     analysis_lines,
@@ -125,6 +126,7 @@ def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[
 def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
     """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
     from harness.app import requests as app_requests
+    from harness.app.scripts import interrupt
 
     _show_analysis(prepared.analysis, prepared.decision)
     drafted = app_requests.drafted(opened, prepared, req).model_dump(mode="json")
@@ -152,12 +154,14 @@ def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, 
             if event.kind == "run":
                 display.on_event(event.event)
 
-        report = app_requests.run_prepared(opened, prepared, req, sink=sink)
+        with first_ctrl_c_stops(lambda: interrupt(opened, prepared.run_id), say_stopping):
+            report = app_requests.run_prepared(opened, prepared, req, sink=sink)
     if as_json:
         emit_json(json.loads(report.model_dump_json()))
     else:
         _summary(report, prepared.run_dir)
-    raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+    status = report.execution_result.status
+    raise typer.Exit(INTERRUPTED_EXIT if status == "interrupted" else 0 if status == "succeeded" else 1)
 
 
 def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) -> None:
@@ -243,6 +247,7 @@ def register(app: typer.Typer) -> None:
             dry_run=dry_run,
             assume=yes,
             limits=limits,
+            argv=command_line(),
         )
         app_requests.check(req)  # before any LLM call is paid for
         opened = services()

@@ -102,9 +102,14 @@ def _shape(path: Path) -> str:
     return ""
 
 
-def request_message(request: str, inputs: str, strategy: str, base: tuple[str, str] | None) -> str:
-    """The user turn: the request, the inputs' shapes, and how to approach it."""
+def request_message(
+    request: str, inputs: str, strategy: str, base: tuple[str, str] | None, leftover: Sequence[str] = ()
+) -> str:
+    """The user turn: the request, the inputs' shapes, how to approach it, and what no scaffold explains."""
     parts = [f"Request: {request}", "", "Inputs:", inputs, ""]
+    if leftover:
+        # What made the heuristic stop short of a scaffold run: the script must do these too.
+        parts += ["The bundled scaffolds cannot do this part of the request; your script must:", *leftover, ""]
     if strategy == "hybrid" and base is not None:
         parts += [
             f"Start from the scaffold {base[0]!r} below and adapt it to the request; keep its structure "

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness import pysource
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Fix
 from harness.generation.scaffolds import Parameter, Scaffold, Substitution, assigned_literals, check_program
 
 __all__ = ["literal_differences", "py_literal", "render", "validate_params"]
@@ -46,7 +46,7 @@ def py_literal(value: Any) -> str:
     else:
         raise ConfigError(f"cannot put a {type(value).__name__} into a script", hint="use plain data values")
     # repr() escapes everything that could end the literal; prove it parses back to the value.
-    if ast.literal_eval(text) != (list(value) if isinstance(value, tuple) else value):
+    if pysource.literal_eval(text) != (list(value) if isinstance(value, tuple) else value):
         raise ConfigError("a parameter value did not survive quoting", hint="use plain text")
     return text
 
@@ -55,7 +55,7 @@ def _coerce(name: str, spec: Parameter, raw: object) -> object:
     def bad(why: str) -> ConfigError:
         return ConfigError(
             f"invalid value {raw!r} for parameter {name}",
-            hint=f"{why} (e.g. --param {name}={spec.example})",
+            hint=f"{why} (e.g. {name}={spec.example})",
             name=name,
         )
 
@@ -115,9 +115,9 @@ def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, 
         elif spec.required:
             raise ConfigError(
                 f"{scaffold.name} needs parameter {name}",
-                hint=f"pass --param {name}=<{spec.type}> (e.g. {spec.example!r}): {spec.description}",
+                hint=f"give {name} (a {spec.type}, e.g. {spec.example!r}): {spec.description}",
                 name=name,
-            )
+            ).fixed_by(Fix("give_input", f"param:{name}", (spec.type, repr(spec.example), spec.description)))
         else:
             values[name] = spec.default
     return values
@@ -177,7 +177,7 @@ def literal_differences(
             return [f"{sub.constant} at bytes {sub.start}-{sub.end} is not an assignment's value"]
         chosen.append(where)
         try:
-            value = ast.literal_eval(new_sites[where].value)
+            value = pysource.literal_eval(new_sites[where].value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             problems.append(f"{sub.constant} is not a literal")
             continue
@@ -236,6 +236,12 @@ def _render_program(scaffold: Scaffold, params: Mapping[str, object]) -> str:
 
 def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
     """Render the scaffold (its template, or its reviewed program) with validated ``params``; returns source."""
+    # Jinja's lexer and the literal checks parse Python: one thread at a time (harness.pysource).
+    with pysource.exclusive():
+        return _render(scaffold, params)
+
+
+def _render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
     if scaffold.kind == "program":
         return _render_program(scaffold, params)
     from jinja2 import StrictUndefined, TemplateError

@@ -315,7 +315,7 @@ def check_program(scaffold: Scaffold, data: bytes) -> tuple[ast.Module, list[Lit
         if site is None:
             raise ValueError(f"{where} is not the value assigned to {sub.constant} in program.py")
         try:
-            literal = ast.literal_eval(site.value)
+            literal = pysource.literal_eval(site.value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise ValueError(f"{where} is not a literal") from None
         default = scaffold.parameters[sub.parameter].default

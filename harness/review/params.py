@@ -135,7 +135,7 @@ def constants(script: str) -> dict[str, _Found]:
     found: dict[str, _Found] = {}
     for site in assigned_literals(tree, data):
         try:
-            literal = ast.literal_eval(site.value)
+            literal = pysource.literal_eval(site.value)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         kind = _kind(literal)

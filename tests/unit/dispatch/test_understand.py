@@ -195,3 +195,16 @@ def test_customers_do_not_stem_to_custom() -> None:
     from harness.dispatch.text import stem
 
     assert stem("customers") == stem("customer") != stem("custom")
+
+
+def test_the_llm_is_asked_whenever_the_heuristic_leaves_something_unexplained(sales: Path) -> None:
+    from harness.dispatch.analyse import analyse
+    from harness.dispatch.llm_analyse import wanted
+
+    scaffolds = LIBRARY.scaffolds
+    confident = analyse("total sales per region", scaffolds, facts=inspect_inputs([sales]))
+    assert confident.candidates[0].confidence >= 0.45 and not confident.unmet
+    assert not wanted("auto", confident, 0.45)
+    leftover = analyse("total sales per region as a png chart", scaffolds, facts=inspect_inputs([sales]))
+    assert leftover.candidates[0].confidence >= 0.45 and leftover.unmet == ("png output",)
+    assert wanted("auto", leftover, 0.45)
