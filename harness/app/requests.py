@@ -39,7 +39,7 @@ from harness.progress import (
     RunEvent,
     Vetted,
 )
-from harness.provenance import Provenance
+from harness.provenance import InputRecord, Provenance
 from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
@@ -101,6 +101,11 @@ class RequestIn(BaseModel):
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
     argv: tuple[str, ...] = Field((), description="the command line as given, for the report (redacted there)")
+    input_names: tuple[tuple[str, str], ...] = Field(
+        (),
+        description="each input's path as the caller gave it and resolved it, when ``inputs`` are copies "
+        "(a server's staged inputs): the provenance names the caller's paths",
+    )
     rerun_of: str | None = Field(None, description="the run this request repeats (harness rerun)")
 
     @field_validator("strategy")
@@ -409,6 +414,13 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
     return report
 
 
+def _named(records: tuple[InputRecord, ...], names: tuple[tuple[str, str], ...]) -> tuple[InputRecord, ...]:
+    """The records of staged copies under the paths the caller gave (the hashes are the copies', the same bytes)."""
+    if len(names) != len(records):
+        return records
+    return tuple(r.model_copy(update={"given": g, "resolved": v}) for r, (g, v) in zip(records, names, strict=True))
+
+
 def provenance_of(req: RequestIn) -> Provenance:
     """The request's part of a run's provenance: command line, inputs hashed now, parameters and limits given."""
     from harness.provenance import harness_version, record_inputs, redact_argv, redact_params
@@ -418,7 +430,7 @@ def provenance_of(req: RequestIn) -> Provenance:
         argv=redact_argv(req.argv),
         harness_version=harness_version(),
         request=req.request,
-        inputs=record_inputs(req.inputs),
+        inputs=_named(record_inputs(req.inputs), req.input_names),
         params_given=redact_params(req.params),
         limit_overrides=req.limits.model_dump(mode="json", exclude_none=True),
         output_dir=str(req.output_dir) if req.output_dir is not None else None,

@@ -466,6 +466,9 @@ def _run(client: Client, argv: list[str]) -> int:
         "budget": opts.budget,
         "dry_run": opts.dry_run,
         "assume": opts.yes,
+        # For the report's provenance: this command line and the inputs as given here (the server's are copies).
+        "argv": ["harness", "run", *argv],
+        "input_names": [[p, os.path.realpath(os.path.expanduser(p))] for p in opts.input],
         # A plan's outputs are a folder per phase, made in-process: such a request is refused before any work.
         "allow_plan": opts.output is None,
         # As in-process: ask before running only a request no scaffold was named for, at a terminal.

@@ -226,6 +226,9 @@ _RUN_VARIES |= {"estimated_duration_s", "estimate_basis", "estimated_coordinatio
 
 def _run_scrub(value: Any) -> Any:
     if isinstance(value, dict):
+        if isinstance(value.get("argv"), list):
+            # The command line as given: the in-process one was given --local as well.
+            value = {**value, "argv": [arg for arg in value["argv"] if arg != "--local"]}
         return {k: "*" if k in _RUN_VARIES else _run_scrub(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_run_scrub(v) for v in value]
