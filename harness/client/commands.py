@@ -466,9 +466,6 @@ def _run(client: Client, argv: list[str]) -> int:
         "budget": opts.budget,
         "dry_run": opts.dry_run,
         "assume": opts.yes,
-        # For the report's provenance: this command line and the inputs as given here (the server's are copies).
-        "argv": ["harness", "run", *argv],
-        "input_names": [[p, os.path.realpath(os.path.expanduser(p))] for p in opts.input],
         # A plan's outputs are a folder per phase, made in-process: such a request is refused before any work.
         "allow_plan": opts.output is None,
         # As in-process: ask before running only a request no scaffold was named for, at a terminal.
@@ -478,6 +475,8 @@ def _run(client: Client, argv: list[str]) -> int:
     body["limits"] = {k: v for k, v in limits.items() if v is not None}
     if opts.input:
         body["inputs_tar"] = _inputs_tar(opts.input)
+        body["input_origins"] = [os.path.abspath(os.path.expanduser(p)) for p in opts.input]
+    body["argv"] = ["harness", "run", *argv]
     # As in-process: at a terminal, without --yes, missing parameters are asked for (three rounds at most).
     asks = 3 if not opts.yes and sys.stdin.isatty() and sys.stderr.isatty() else 0
     while True:

@@ -71,13 +71,17 @@ class RequestIn(_In):
         False, description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes)"
     )
     limits: LimitOverrides = Field(default_factory=LimitOverrides, description="this run's limits; unset: the server's")
-    argv: list[str] = Field(default_factory=list, max_length=1000, description="the client's command line")
-    input_names: list[tuple[str, str]] = Field(
-        default_factory=list, max_length=1000, description="each input's path as the client gave and resolved it"
-    )
     allow_plan: bool = Field(
         True,
         description="false: a request that splits into a plan is refused (InvalidInput allow_plan) before any work",
+    )
+    argv: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list, max_length=200, description="the caller's command line, recorded in the report"
+    )
+    input_origins: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="the uploaded inputs' paths on the caller's side, in the tar's order, recorded in the report",
     )
     confirm: bool = Field(
         False,

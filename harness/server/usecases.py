@@ -142,7 +142,7 @@ def run_request(
         assume=body.assume,
         limits=body.limits,
         argv=tuple(body.argv),
-        input_names=tuple(body.input_names),
+        input_origins=tuple(body.input_origins),
     )
     if body.template is None and body.strategy is None and not body.dry_run:
         routed = app_requests.route(services, body.request)
