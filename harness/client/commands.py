@@ -54,6 +54,7 @@ from harness.safe_text import visible
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
     from typing import Any
 
 __all__ = ["COMMANDS", "run_remote"]
@@ -130,22 +131,40 @@ def _output_arguments(parser: _Parser) -> None:
     parser.add_argument("--overwrite", action="store_true")
 
 
-def _output_mode(opts: argparse.Namespace) -> str:
-    """The ``--output`` mode, with the destination checked as in-process before anything runs; _Local if refused."""
+def _mode(opts: argparse.Namespace) -> str:
     if opts.merge and opts.overwrite:
         raise _Local("--merge and --overwrite")
-    mode = "merge" if opts.merge else "overwrite" if opts.overwrite else "new"
-    if opts.output is not None:
-        from pathlib import Path
+    return "merge" if opts.merge else "overwrite" if opts.overwrite else "new"
 
-        from harness.errors import HarnessError
-        from harness.execution.outputs import check_destination
 
-        try:
-            check_destination(Path(opts.output), mode)  # type: ignore[arg-type]  # one of the three
-        except HarnessError as exc:
-            raise _Local(str(exc)) from None  # the in-process command refuses it in its own words
-    return mode
+def _check_output(opts: argparse.Namespace) -> None:
+    """Refuse (as _Local: the in-process command words it) an ``--output`` its mode may not write to."""
+    mode = _mode(opts)
+    if opts.output is None:
+        return
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+    from harness.execution.outputs import check_destination
+
+    try:
+        check_destination(Path(opts.output), mode)  # type: ignore[arg-type]  # one of OUTPUT_MODES
+    except HarnessError as exc:
+        raise _Local(str(exc)) from None
+
+
+def _output_folder(opts: argparse.Namespace) -> tuple[Path, bool] | None:
+    """The ``--output`` folder, made ready before anything runs as in-process; _Local when it is refused."""
+    mode = _mode(opts)
+    if opts.output is None:
+        return None
+    from harness.client.outputs import make_destination
+    from harness.errors import HarnessError
+
+    try:
+        return make_destination(opts.output, mode)
+    except HarnessError as exc:
+        raise _Local(str(exc)) from None  # the in-process command refuses it in its own words
 
 
 def _inputs_tar(paths: list[str]) -> str:
@@ -171,7 +190,6 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
 
 def _exec(client: Client, argv: list[str]) -> int:
     opts = _exec_parser().parse_args(argv)
-    mode = _output_mode(opts)
     for path in opts.input:
         if not os.path.exists(path):
             raise _Local(f"input path {path} does not exist")
@@ -192,7 +210,14 @@ def _exec(client: Client, argv: list[str]) -> int:
         raise _Local(f"the server takes no script named {name!r}")
     if opts.input:
         body["inputs_tar"] = _inputs_tar(opts.input)
-    accepted = client.call("POST", "/v1/runs", body)
+    # As in-process, the output folder is made before the run (a folder that cannot be is refused first).
+    output = _output_folder(opts)
+    try:
+        accepted = client.call("POST", "/v1/runs", body)
+    except ClientError:
+        if output is not None and output[1]:
+            os.rmdir(output[0])  # made fresh for a run that never came
+        raise
     run_id = str(accepted["run_id"])
     title = f"{opts.generated or name} · run {run_id}"
     finished = _follow(client, accepted, _run_display(title))
@@ -202,11 +227,11 @@ def _exec(client: Client, argv: list[str]) -> int:
     if result is None:  # cancelled before it ran
         emit([plain(INTERRUPTED)], err=True)
         return 130
-    if opts.output is not None:
+    if output is not None:
         from harness.client.outputs import fetch_outputs, merged_result
 
-        folder, got = fetch_outputs(client, run_id, opts.output, mode, result.get("artifacts") or ())
-        result = merged_result(result, folder, got)
+        got = fetch_outputs(client, run_id, output[0], output[1], result.get("artifacts") or ())
+        result = merged_result(result, output[0], got)
     if opts.json:
         emit_json(result)
     else:
@@ -429,7 +454,7 @@ class _Request:
 
 def _run(client: Client, argv: list[str]) -> int:
     opts = _run_parser().parse_args(argv)
-    opts.mode = _output_mode(opts)
+    _check_output(opts)
     for path in opts.input:
         if not os.path.exists(path):
             raise _Local(f"input path {path} does not exist")
@@ -556,10 +581,12 @@ def _request_end(client: Client, final: dict[str, Any], shown: _Request, opts: a
     if report.get("outcome") == "declined":
         return 1
     if opts.output is not None and report["execution_result"]["status"] not in ("gate_failed", "refused"):
-        from harness.client.outputs import fetch_outputs, merged_report
+        from harness.client.outputs import fetch_outputs, make_destination, merged_report
 
+        # In-process, a request's output folder is made when its run starts: here, once it has run.
+        folder, fresh = make_destination(opts.output, _mode(opts))
         deliverables = report["execution_result"].get("deliverables") or ()
-        folder, got = fetch_outputs(client, str(final["run_id"]), opts.output, opts.mode, deliverables)
+        got = fetch_outputs(client, str(final["run_id"]), folder, fresh, deliverables)
         report = merged_report(report, folder, got)
     if opts.json:
         emit_json(report)

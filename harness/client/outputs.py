@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from harness.client.transport import Client, ServerLost
-from harness.execution.outputs import Collected, collect_outputs, prepare_destination
+from harness.execution.outputs import Collected, collect_outputs, mark_destination, prepare_destination
 
 # Not typing.TYPE_CHECKING: the thin client's start-up would pay for importing typing.
 TYPE_CHECKING = False
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import IO, Any
 
-__all__ = ["download_outputs", "fetch_outputs", "merged_report", "merged_result"]
+__all__ = ["download_outputs", "fetch_outputs", "make_destination", "merged_report", "merged_result"]
 
 _SPOOL_IN_MEMORY = 8 * 1024 * 1024
 _TAR_OVERHEAD = 2 * 512  # a header block and the last block's padding, per member
@@ -54,15 +54,26 @@ def download_outputs(client: Client, run_id: str, limit: int) -> tuple[IO[bytes]
     return spool, cut
 
 
+def make_destination(dest: str, mode: str) -> tuple[Path, bool]:
+    """The ``--output`` folder, made ready before the run as a local run makes it; and whether it is fresh.
+
+    HarnessError (OutputExists, InputError) when ``mode`` may not write there. A fresh folder is
+    marked once the server has named the run (:func:`fetch_outputs`).
+    """
+    folder = prepare_destination(Path(dest), mode, None)  # type: ignore[arg-type]  # one of OUTPUT_MODES
+    return folder, not any(folder.iterdir())
+
+
 def fetch_outputs(
-    client: Client, run_id: str, dest: str, mode: str, artifacts: Sequence[Mapping[str, Any]]
-) -> tuple[Path, Collected]:
-    """Collect run ``run_id``'s outputs into ``dest`` as ``mode`` allows; the folder and what was collected.
+    client: Client, run_id: str, folder: Path, fresh: bool, artifacts: Sequence[Mapping[str, Any]]
+) -> Collected:
+    """Collect run ``run_id``'s outputs into ``folder`` (made by :func:`make_destination`); what was collected.
 
     ``artifacts`` are the files the server says the run produced: they set the caps and say
     which files the script declared.
     """
-    folder = prepare_destination(Path(dest), mode, run_id)  # type: ignore[arg-type]  # checked by the caller
+    if fresh:
+        mark_destination(folder, run_id)
     cap = sum(max(0, int(a["size"])) for a in artifacts)
     # A script run's artifacts say whether the script declared each; a report's deliverables carry descriptions.
     declared = {
@@ -78,7 +89,7 @@ def fetch_outputs(
     missing = len(artifacts) - len(got.files) - len(got.conflicts)
     if missing > 0 and not got.partial:
         got.leave(f"{missing} of the {len(artifacts)} outputs the server listed did not arrive")
-    return folder, got
+    return got
 
 
 def _kept(rows: Sequence[Mapping[str, Any]], got: Collected) -> list[dict[str, Any]]:

@@ -54,6 +54,7 @@ __all__ = [
     "collect_outputs",
     "collect_run_outputs",
     "is_harness_output",
+    "mark_destination",
     "normalise_output_path",
     "output_mode",
     "prepare_destination",
@@ -145,8 +146,12 @@ def check_destination(path: Path, mode: OutputMode) -> None:
         ).fixed_by(Fix("give_input", "output_merge"))
 
 
-def prepare_destination(path: Path, mode: OutputMode, run_id: str) -> Path:
-    """Make ``path`` ready for a run's outputs as ``mode`` allows; returns the resolved folder."""
+def prepare_destination(path: Path, mode: OutputMode, run_id: str | None) -> Path:
+    """Make ``path`` ready for a run's outputs as ``mode`` allows; returns the resolved folder.
+
+    ``run_id`` None: a fresh folder is left unmarked, for a caller that learns the id later
+    (the thin client, before a server names the run) and marks it with :func:`mark_destination`.
+    """
     path = Path(path).expanduser()
     check_destination(path, mode)
     try:
@@ -157,9 +162,8 @@ def prepare_destination(path: Path, mode: OutputMode, run_id: str) -> Path:
             fresh = True
         path.mkdir(mode=0o755, parents=True, exist_ok=True)
         resolved = path.resolve()
-        if fresh:
-            marker = json.dumps({"harness_output": 1, "run_id": run_id}) + "\n"
-            write_new_file(resolved, MARKER, marker.encode())
+        if fresh and run_id is not None:
+            mark_destination(resolved, run_id)
         elif not os.access(resolved, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, "permission denied")
     except OSError as exc:
@@ -167,6 +171,12 @@ def prepare_destination(path: Path, mode: OutputMode, run_id: str) -> Path:
             f"output directory {path} is not writable ({exc.strerror or exc})", hint="pick another output folder"
         ).fixed_by(Fix("give_input", "output")) from None
     return resolved
+
+
+def mark_destination(folder: Path, run_id: str) -> None:
+    """Mark a fresh ``folder`` as one harness made for run ``run_id`` (so ``--overwrite`` may replace it)."""
+    marker = json.dumps({"harness_output": 1, "run_id": run_id}) + "\n"
+    write_new_file(folder, MARKER, marker.encode())
 
 
 def write_new_file(folder: Path, name: str, data: bytes) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from harness.client.endpoint import Endpoint
-from harness.client.outputs import fetch_outputs, merged_report, merged_result
+from harness.client.outputs import fetch_outputs as _fetch_into
+from harness.client.outputs import make_destination, merged_report, merged_result
 from harness.client.transport import Client
 from harness.execution.outputs import MARKER, OUTPUT_MODES
 from harness.records import OutputMode
@@ -71,6 +72,14 @@ def _link(tar: tarfile.TarFile, name: str, target: str, kind: bytes = tarfile.SY
 
 def _listed(*names: str, size: int = 1) -> list[dict[str, Any]]:
     return [{"path": n, "size": size, "declared": False, "description": ""} for n in names]
+
+
+def fetch_outputs(
+    server: Client, run_id: str, dest: str, mode: str, artifacts: list[dict[str, Any]]
+) -> tuple[Path, Any]:
+    """As the thin client does it: the folder made before the run, the outputs collected after."""
+    folder, fresh = make_destination(dest, mode)
+    return folder, _fetch_into(server, run_id, folder, fresh, artifacts)
 
 
 def _everything_under(root: Path) -> set[str]:
@@ -179,14 +188,11 @@ def test_merged_result_and_report_describe_what_was_collected_here(tmp_path: Pat
     assert report["execution_result"]["deliverables"] == deliverables[:1] and report["run_id"] == "r6"
 
 
-def test_a_refused_destination_raises_before_any_download(tmp_path: Path) -> None:
+def test_a_refused_destination_is_refused_before_the_run(tmp_path: Path) -> None:
     from harness.errors import OutputExists
 
     dest = tmp_path / "used"
     dest.mkdir()
     (dest / "x").write_text("x")
-    server = _Server(b"")
-    mode: OutputMode = "new"
     with pytest.raises(OutputExists):
-        fetch_outputs(server, "r7", str(dest), mode, [])
-    assert server.asked == []
+        make_destination(str(dest), "new")
