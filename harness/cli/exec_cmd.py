@@ -12,7 +12,14 @@ import typer
 from harness.cli.console import err_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay
-from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import (
+    LocalOption,
+    MergeOption,
+    OutputOption,
+    OverwriteOption,
+    RuntimeOption,
+    runtime_overrides,
+)
 from harness.cli.render import egress_lines, emit, emit_json, exec_summary, plain
 from harness.errors import ConfigError, InputError
 from harness.events import Event
@@ -65,6 +72,7 @@ def register(app: typer.Typer) -> None:
                 "only what review granted",
             ),
         ] = None,
+        runtime: RuntimeOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
         local: LocalOption = False,
     ) -> None:
@@ -73,6 +81,7 @@ def register(app: typer.Typer) -> None:
         from harness.execution.outputs import output_mode
 
         mode = output_mode(merge=merge, overwrite=overwrite)
+        opened = services(**runtime_overrides(runtime))
         source, name = None, "main.py"
         if generated is None:
             if script is None or not script.is_file():
@@ -104,7 +113,7 @@ def register(app: typer.Typer) -> None:
                     shown.append(stack.enter_context(RunDisplay(err_console, title)))
                 shown[0].on_event(event)
 
-            outcome = exec_script(services(), run, sink=on_event)
+            outcome = exec_script(opened, run, sink=on_event)
         result = outcome.result
         if as_json:
             emit_json(json.loads(result.model_dump_json(exclude={"events"})))

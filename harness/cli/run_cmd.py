@@ -16,7 +16,14 @@ from harness.cli.console import err_console, out_console
 from harness.cli.context import services
 from harness.cli.display import RunDisplay, egress_lines
 from harness.cli.hints import missing_text
-from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import (
+    LocalOption,
+    MergeOption,
+    OutputOption,
+    OverwriteOption,
+    RuntimeOption,
+    runtime_overrides,
+)
 from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
 from harness.errors import ConfigError, InputError
 from harness.execution.outputs import output_mode
@@ -241,6 +248,7 @@ def register(app: typer.Typer) -> None:
         memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
         cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
         pids: Annotated[int | None, typer.Option(help="process limit")] = None,
+        runtime: RuntimeOption = None,
         local: LocalOption = False,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
@@ -248,7 +256,9 @@ def register(app: typer.Typer) -> None:
         from harness.app.scripts import LimitOverrides
 
         limits = LimitOverrides(timeout_s=timeout, memory=memory, cpus=cpus, pids=pids)
-        limits.apply(services().settings.limits)  # a bad value is a usage error before anything is analysed
+        limits.apply(
+            services(**runtime_overrides(runtime)).settings.limits
+        )  # a bad value is a usage error before anything is analysed
 
         mode = output_mode(merge=merge, overwrite=overwrite)
         req = app_requests.RequestIn(

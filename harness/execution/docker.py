@@ -30,6 +30,7 @@ from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_run_outputs, prepare_destination
 from harness.execution.pool import Reaper, WarmPool
+from harness.execution.runtimes import flags_for, registered, resolve
 from harness.execution.stream import Demuxer, RunReader
 from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
@@ -128,6 +129,7 @@ class _Handle:
     sock: Any
     raw: socket.socket
     pooled: bool
+    runtime: str  # as the engine reports it for this container, not as it was asked for
     timings: dict[str, float] = field(default_factory=dict)
     closed: bool = False
     demux: Demuxer = field(default_factory=Demuxer)
@@ -192,10 +194,14 @@ class DockerBackend(Backend):
         # if this process dies, nothing it started waits forever.
         self.idle_timeout_s = self.settings.pool_idle_s if idle_timeout_s is None else idle_timeout_s
         self.client = client or connect(self.settings)
+        info = self.client.info()
+        # What the engine can run, and what this backend's runs get unless a spec names another.
+        self.runtimes = registered(info)
+        self._engine_default = str(info.get("DefaultRuntime") or "runc")
+        self.runtime = resolve(self.settings.runtime, self.runtimes, engine_default=self._engine_default)
         self.swept = sweep(self.client)
         self.image = ImageBuilder(self.client, self.settings, progress).ensure()
         self.owner = owner_token()
-        self.runtime = self.settings.runtime or "engine default (runc)"
         self._active: dict[str, str] = {}
         self._running: set[str] = set()  # run ids between run()'s start and end
         self._cancelled: set[str] = set()  # of those, the ones cancel() was called for
@@ -204,9 +210,9 @@ class DockerBackend(Backend):
         self._reaper = Reaper(self._remove)
         size = self.settings.pool_size if pool_size is None else pool_size
         self._pool: WarmPool[_Handle] | None = (
-            WarmPool(size, lambda: self._launch(self.settings.limits, {}, pooled=True), self._discard)
-            if size > 0
-            else None
+            # The pool holds containers of one configuration: the settings' limits under this
+            # backend's runtime. A run that asks for other limits or another runtime starts cold.
+            WarmPool(size, self._launch_pooled, self._discard) if size > 0 else None
         )
 
     # -- public -------------------------------------------------------------------------------
@@ -253,15 +259,20 @@ class DockerBackend(Backend):
         out_dir = (
             None if spec.output_dir is None else prepare_destination(spec.output_dir, spec.output_mode, spec.run_id)
         )
+        runtime = (
+            self.runtime
+            if spec.runtime is None
+            else resolve(spec.runtime, self.runtimes, engine_default=self._engine_default)
+        )
         handle = None
         inputs_blob = b""
-        if self._pool is not None and limits == self.settings.limits:
+        if self._pool is not None and limits == self.settings.limits and runtime == self.runtime:
             fits = not mounts or _inputs_size(mounts) <= limits.input_size
-            handle = self._take_live() if fits else None
+            handle = self._take_live(runtime) if fits else None
             if handle is not None and mounts:
                 inputs_blob = _inputs_tar(mounts)
         if handle is None:
-            handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id)
+            handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id, runtime=runtime)
         self._track(handle.cid, spec.run_id)
         if self._is_cancelled(spec.run_id):
             self._kill(handle.cid)  # cancelled while the container was being made: it never gets the job
@@ -281,10 +292,15 @@ class DockerBackend(Backend):
             self._pool.refill()
         return result
 
-    def _take_live(self) -> _Handle | None:
-        """A pooled container that is still alive (one killed from outside is discarded)."""
+    def _take_live(self, runtime: str) -> _Handle | None:
+        """A pooled container under ``runtime`` that is still alive (one killed from outside is discarded)."""
         assert self._pool is not None
         while (handle := self._pool.take()) is not None:
+            if handle.runtime != runtime:
+                # The engine ran it under another runtime than asked: never hand out a weaker boundary.
+                log.warning("pooled container %s runs under %s, not %s", handle.cid[:12], handle.runtime, runtime)
+                self._discard(handle)
+                continue
             try:
                 handle.raw.setblocking(False)
                 try:
@@ -334,11 +350,16 @@ class DockerBackend(Backend):
         self._reaper.close()
 
     # -- containers ---------------------------------------------------------------------------
+    def _launch_pooled(self) -> _Handle:
+        return self._launch(self.settings.limits, {}, pooled=True, runtime=self.runtime)
+
     def _labels(self, run_id: str) -> dict[str, str]:
         return {LABEL: "1", "harness.version": __version__, "harness.owner": owner_token(), "harness.run_id": run_id}
 
-    def _launch(self, limits: Limits, mounts: dict[str, Path], *, pooled: bool, run_id: str = "pool") -> _Handle:
-        """Create, attach and start a container that waits for one job on stdin."""
+    def _launch(
+        self, limits: Limits, mounts: dict[str, Path], *, pooled: bool, runtime: str, run_id: str = "pool"
+    ) -> _Handle:
+        """Create, attach and start a container under ``runtime`` that waits for one job on stdin."""
         import docker.errors
         from docker.types import LogConfig, Ulimit
 
@@ -353,6 +374,9 @@ class DockerBackend(Backend):
         if pooled:
             # Owned by the supervisor, which copies the inputs in: the script can read them only.
             tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
+        flags = flags_for(runtime, limits.pids)
+        tmpfs.update(flags.tmpfs)
+        nproc = [] if flags.nproc is None else [Ulimit(name="nproc", soft=flags.nproc, hard=flags.nproc)]
         binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
         t0 = time.monotonic()
         try:
@@ -363,7 +387,7 @@ class DockerBackend(Backend):
                 cap_add=list(SUPERVISOR_CAPS),
                 security_opt=["no-new-privileges"],
                 init=True,
-                pids_limit=limits.pids,
+                pids_limit=flags.pids_limit,
                 mem_limit=limits.memory,
                 memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9),
@@ -371,6 +395,7 @@ class DockerBackend(Backend):
                     Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
                     Ulimit(name="fsize", soft=limits.fsize, hard=limits.fsize),
                     Ulimit(name="core", soft=0, hard=0),
+                    *nproc,
                 ],
                 tmpfs=tmpfs,
                 # No /dev/shm at all: no scaffold needs POSIX shared memory, and Docker would
@@ -380,7 +405,7 @@ class DockerBackend(Backend):
                 restart_policy={"Name": "no"},
                 log_config=LogConfig(type="none"),
                 binds=binds or None,
-                runtime=self.settings.runtime,
+                runtime=runtime,
                 oom_score_adj=500,
             )
             created = api.create_container(
@@ -401,6 +426,8 @@ class DockerBackend(Backend):
         cid = created["Id"]
         t1 = time.monotonic()
         try:
+            # The receipt names the runtime the engine recorded for this container, not the one asked for.
+            actual = str(api.inspect_container(cid)["HostConfig"].get("Runtime") or self._engine_default)
             sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             t2 = time.monotonic()
             api.start(cid)
@@ -412,7 +439,7 @@ class DockerBackend(Backend):
         t3 = time.monotonic()
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, started=t2)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, runtime=actual, started=t2)
         try:
             self._await_ready(handle)
         except BaseException:
@@ -509,7 +536,7 @@ class DockerBackend(Backend):
             archive_cap=2 * limits.output_size + 16 * 1024 * 1024,
             on_event=on_event,
         )
-        reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled))
+        reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled, runtime=handle.runtime))
         header = {
             "v": 1,
             "script": spec.script,
@@ -661,11 +688,12 @@ class DockerBackend(Backend):
                 cap_add=SUPERVISOR_CAPS,
                 capabilities=_CAPABILITIES,
                 ipc="none",
-                runtime=self.settings.runtime or "runc",
+                runtime=handle.runtime,
+                seccomp=flags_for(handle.runtime, limits.pids).seccomp,
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
                 egress=spec.egress,
-                limits=limits.receipt(),
+                limits={**limits.receipt(), **flags_for(handle.runtime, limits.pids).receipt},
             ),
         )
 
