@@ -23,7 +23,6 @@ BOTH_RUNTIMES = {
     "test_output_attacks.py",
     "test_event_lines.py",
     "test_supervisor.py",
-    "test_runtimes.py",
 }
 
 
