@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,6 +57,7 @@ class PlanReport(BaseModel):
 
     plan_id: str
     request: str
+    dispatch: Literal["hybrid"] = Field("hybrid", description="a plan serves the request; phases have their own")
     status: str = Field(description="succeeded only when every phase that had to run succeeded")
     partial: bool
     phases: tuple[PhaseOutcome, ...]
@@ -188,6 +189,7 @@ class PipelinePhases:
                 name=phase.name,
                 status="not_run",
                 template=phase.template,
+                strategy=prepared.decision.strategy,
                 started_s=start,
                 finished_s=time.monotonic() - self.t0,
                 attempts=task.attempt,
@@ -220,6 +222,7 @@ class PipelinePhases:
             name=phase.name,
             status=result.status,
             template=report.dispatch_decision.template,
+            strategy=report.dispatch_decision.strategy,
             started_s=start,
             finished_s=time.monotonic() - self.t0,
             attempts=task.attempt,

@@ -360,7 +360,7 @@ class Harness:
         scaffolds, settings = self.library.scaffolds, self.settings
         outcomes = self.history.evidence({s.name: s.version for s in scaffolds})
         facts = inspect_inputs(inputs) if inputs else None
-        analysis = analyse(request, scaffolds, outcomes=outcomes, facts=facts)
+        analysis = analyse(request, scaffolds, outcomes=outcomes, facts=facts, given=params)
         analysis = llm_analyse.second_opinion(
             analysis,
             llm,

@@ -186,6 +186,9 @@ class MissingInput(_Record):
     strategy: str | None = Field(None, description="the strategy that needs it (template and llm kinds)")
     suggestions: tuple[str, ...] = Field((), description="values the inputs suggest (columns, choices)")
     reason: str = Field("", description="why the request and the data leave it open")
+    sole: str | None = Field(
+        None, description="the one value the data leaves for it, if exactly one: taken only if told not to ask"
+    )
 
     def summary(self) -> str:
         """One line for a report or a log, naming no front-end's way of supplying it."""

@@ -30,6 +30,7 @@ class PhaseOutcome(BaseModel):
     name: str
     status: str
     template: str | None = None
+    strategy: str | None = Field(None, description="how the phase's script was made (use_template, hybrid, ...)")
     started_s: float | None = None
     finished_s: float | None = None
     attempts: int = 0

@@ -21,7 +21,7 @@ from harness.errors import ConfigError, Fix, GateRefused, InputError
 from harness.events import Event
 from harness.orchestrate import PlanReport
 from harness.progress import Analysed, Decided, EventSink, Finished, LlmCall, LlmText, PhaseChanged, RunEvent, Vetted
-from harness.records import Analysis, Decision, OutputMode, Strategy
+from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ __all__ = [
     "run",
     "run_plan",
     "run_prepared",
+    "sole_values",
 ]
 
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
@@ -70,6 +71,11 @@ class RequestIn(BaseModel):
     output_dir: Path | None = None
     output_mode: OutputMode = "new"
     dry_run: bool = False
+    assume: bool = Field(
+        False,
+        description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes); "
+        "otherwise such a request is refused",
+    )
     limits: LimitOverrides = Field(
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
@@ -86,6 +92,9 @@ class PlanSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The seed's "Template Hybridization": a plan combines scaffolds (or scaffolds and custom
+    # scripts), so its dispatch is hybrid by construction; each phase row names its own strategy.
+    dispatch: Literal["hybrid"] = Field("hybrid", description="how the request as a whole is served: by a plan")
     phases: tuple[dict[str, JsonValue], ...]
     estimate: PlanEstimate
 
@@ -210,16 +219,26 @@ def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None
         def call_sink(number: int) -> None:
             emit(LlmCall(number=number))
 
-    prepared = _harness(services).prepare(
-        req.request,
-        template=req.template,
-        params=req.params,
-        strategy=req.strategy,
-        inputs=req.inputs,
-        budget=req.budget,
-        on_text=llm_sink,
-        on_call=call_sink,
-    )
+    def attempt(params: dict[str, str]) -> Prepared:
+        return _harness(services).prepare(
+            req.request,
+            template=req.template,
+            params=params,
+            strategy=req.strategy,
+            inputs=req.inputs,
+            budget=req.budget,
+            on_text=llm_sink,
+            on_call=call_sink,
+        )
+
+    prepared = attempt(req.params)
+    values = sole_values(prepared.decision.missing) if req.assume else None
+    if values:
+        prepared.close()
+        prepared = attempt({**req.params, **values})
+        taken = ", ".join(f"{name}={value!r}" for name, value in values.items())
+        reasoning = f"{prepared.decision.reasoning}; {taken}: the only value the data leaves (assumed, not asked)"
+        prepared.decision = prepared.decision.model_copy(update={"reasoning": reasoning})
     if sink is not None:
         sink(Analysed(analysis=prepared.analysis))
         sink(Decided(decision=prepared.decision))
@@ -227,6 +246,17 @@ def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None
             codes = tuple(f.code for f in prepared.checks.findings)
             sink(Vetted(policy=prepared.gate_policy, passed=prepared.gate_passed, findings=codes))
     return prepared
+
+
+def sole_values(missing: Sequence[MissingInput]) -> dict[str, str] | None:
+    """A value for every missing parameter when the data leaves exactly one for each; else None.
+
+    The rule behind ``--yes``: a value is never guessed between several candidates, and anything
+    other than a parameter (a scaffold, an LLM, a capability) cannot be assumed at all.
+    """
+    if not missing or any(m.kind != "param" or m.sole is None for m in missing):
+        return None
+    return {m.name: m.sole for m in missing if m.sole is not None}
 
 
 def ensure_runnable(services: Services, prepared: Prepared) -> None:

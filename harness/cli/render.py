@@ -210,8 +210,14 @@ def check_verdict(
     return ((f"{visible(name)}: gate ", ""), verdict, (f" under the {policy} policy ({summary}; {total:.0f} ms)", ""))
 
 
-def analysis_lines(analysis: Mapping[str, Any], decision: Mapping[str, Any]) -> list[Line]:
-    """The analysis, decision and parameters of a request (``Analysis``/``Decision`` as JSON), for stderr."""
+def analysis_lines(
+    analysis: Mapping[str, Any], decision: Mapping[str, Any], plan: Mapping[str, Any] | None = None
+) -> list[Line]:
+    """The analysis, decision and parameters of a request (``Analysis``/``Decision`` as JSON), for stderr.
+
+    A request served by a plan is dispatched as the plan's (``hybrid``), each phase with its own
+    strategy beneath; the decision for the request as one script would mislead there.
+    """
     estimate = analysis["estimate"]
     budget = f" of a {estimate['token_budget']} budget" if estimate.get("token_budget") else ""
     lines: list[Line] = [
@@ -225,6 +231,17 @@ def analysis_lines(analysis: Mapping[str, Any], decision: Mapping[str, Any]) -> 
             ),
         )
     ]
+    if plan is not None:
+        phases = plan["phases"]
+        shown = ", ".join(f"{row['phase']} ({row.get('strategy') or 'decided when run'})" for row in phases)
+        lines.append(
+            (
+                ("decision", "bold"),
+                (f" {plan.get('dispatch', 'hybrid')}", ""),
+                (f": a plan of {len(phases)} phases in {phases[-1]['stage']} stage(s): {visible(shown)}", ""),
+            )
+        )
+        return lines
     target: tuple[tuple[str, str], ...] = ((" ", ""), (decision["template"], "bold")) if decision["template"] else ()
     lines.append(
         (
@@ -256,11 +273,13 @@ def analyze_lines(
             f"  candidate {candidate['name']}: confidence {candidate['confidence']:.2f}, "
             f"score {candidate['score']:.2f}, matched {', '.join(candidate['matched_terms']) or 'nothing'}"
         )
-    lines += [f"  missing: {item}" for item in decision["missing"]]
+    if plan is None:
+        lines += [f"  missing: {visible(missing_text(item))}" for item in decision["missing"]]
     for row in plan["phases"] if plan else ():
         together = " (in parallel)" if row["parallel"] else ""
         after = f", after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        lines.append(f"  plan stage {row['stage']}{together}: {row['phase']} ← {row['request']!r}{after}")
+        how = f" [{row['strategy']}]" if row.get("strategy") else ""
+        lines.append(visible(f"  plan stage {row['stage']}{together}: {row['phase']}{how} ← {row['request']!r}{after}"))
     estimate = plan["estimate"] if plan else None
     if estimate is not None:
         lines.append(

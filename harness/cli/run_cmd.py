@@ -118,6 +118,37 @@ def _summary(report: Any, run_dir: Path) -> None:
     out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
 
 
+def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[Prepared, RequestIn]:
+    """In a terminal, ask for the parameters the request and the data leave open, then decide again.
+
+    Only parameters are asked for (a missing scaffold or LLM is not something to type in), with
+    the data's suggestions shown and the only candidate, if there is one, as the default. Off a
+    terminal nothing is asked: the request is refused as before.
+    """
+    from harness.app import requests as app_requests
+
+    for _ in range(3):  # an answer the scaffold rejects is asked again, with the reason
+        missing = prepared.decision.missing
+        if not missing or any(m.kind != "param" for m in missing):
+            break
+        if not (sys.stdin.isatty() and sys.stderr.isatty()):
+            break
+        answers: dict[str, str] = {}
+        for item in missing:
+            why = item.reason or item.description
+            err_console.print(
+                f"[bold]{escape(prepared.decision.template or 'the script')}[/] needs "
+                f"[bold]{escape(item.name)}[/]{escape(visible(f': {why}' if why else ''))}",
+                highlight=False,
+            )
+            options = f" (one of: {', '.join(item.suggestions)})" if item.suggestions else ""
+            answers[item.name] = typer.prompt(visible(f"  {item.name}{options}"), default=item.sole, err=True)
+        prepared.close()
+        req = req.model_copy(update={"params": {**req.params, **answers}})
+        prepared = app_requests.prepare(opened, req)
+    return prepared, req
+
+
 def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
     """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
     from harness.app import requests as app_requests
@@ -185,9 +216,11 @@ def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) ->
 
     plan = routed.plan
     assert plan is not None
+    err_console.print(f"[bold]decision[/] hybrid: a plan of {len(plan.phases)} phases", highlight=False)
     for row in describe(plan):
         after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}){after}")
+        how = f", {row['strategy']}" if row["strategy"] else ""
+        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}{how}){after}")
         err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
     opened.backend  # noqa: B018 - made before the display starts; the invocation's services close it
     with PlanDisplay(err_console, describe(plan)) as display:
@@ -238,7 +271,15 @@ def register(app: typer.Typer) -> None:
         overwrite: OverwriteOption = False,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="show the script and findings; run nothing")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON on stdout")] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="do not ask before running")] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes",
+                "-y",
+                help="do not ask: run without confirming, and take a missing parameter only when the data "
+                "leaves exactly one value for it (else refuse)",
+            ),
+        ] = False,
         strategy: Annotated[
             str | None,
             typer.Option(help="force use_template, customise_template, hybrid or generate_custom"),
@@ -271,6 +312,7 @@ def register(app: typer.Typer) -> None:
             output_dir=output,
             output_mode=mode,
             dry_run=dry_run,
+            assume=yes,
             limits=limits,
         )
         app_requests.check(req)  # before any LLM call is paid for
@@ -290,6 +332,8 @@ def register(app: typer.Typer) -> None:
 
         prepared = app_requests.prepare(opened, req, sink=None if as_json else sink)
         stream.end()
+        if not yes:
+            prepared, req = _ask_missing(opened, prepared, req)
         try:
             _serve(opened, prepared, req, as_json, yes)
         finally:
@@ -329,7 +373,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             emit_json(payload)
         else:
-            emit(analysis_lines(payload["analysis"], payload["decision"]), err=True)
+            emit(analysis_lines(payload["analysis"], payload["decision"], payload["plan"]), err=True)
             emit([plain(line) for line in analyze_lines(payload["analysis"], payload["decision"], payload["plan"])])
         if refused:
             raise typer.Exit(2)

@@ -263,7 +263,7 @@ def _analyze(client: Client, argv: list[str]) -> int:
     if opts.json:
         emit_json(answer)
         return code
-    emit(analysis_lines(answer["analysis"], answer["decision"]), err=True)
+    emit(analysis_lines(answer["analysis"], answer["decision"], answer.get("plan")), err=True)
     emit([plain(line) for line in analyze_lines(answer["analysis"], answer["decision"], answer["plan"])])
     return code
 

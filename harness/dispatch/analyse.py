@@ -417,10 +417,12 @@ def analyse(
     *,
     outcomes: Mapping[str, tuple[float, float]] | None = None,
     facts: InputFacts | None = None,
+    given: Mapping[str, str] | None = None,
 ) -> Analysis:
     """Analyse a request against the scaffold library; ``outcomes`` (from history) steer the ranking.
 
-    ``facts`` (what the inputs hold) let parameters come from the data as well as the request.
+    ``facts`` (what the inputs hold) let parameters come from the data as well as the request;
+    ``given`` values (from the caller) are checked against the data like the request's own.
     """
     request = request.strip()
     candidates = rank_scaffolds(request, scaffolds)
@@ -454,7 +456,7 @@ def analyse(
     stated: dict[str, str | list[str]] = {}
     binding = None
     if top is not None and top.name in by_name:
-        stated, binding = stated_params(request, by_name[top.name], facts)
+        stated, binding = stated_params(request, by_name[top.name], facts, given)
     return Analysis(
         request=request,
         workflow_type=workflow,
@@ -474,7 +476,7 @@ def analyse(
 
 
 def stated_params(
-    request: str, scaffold: Any, facts: InputFacts | None = None
+    request: str, scaffold: Any, facts: InputFacts | None = None, given: Mapping[str, str] | None = None
 ) -> tuple[dict[str, str | list[str]], Binding]:
     """The parameter values for ``scaffold`` that the request states, checked against the inputs.
 
@@ -483,11 +485,11 @@ def stated_params(
     found no support for is never filled from the plain text: ``by colour`` is not a choice.
     """
     declared = getattr(scaffold, "parameters", {}) or {}
-    binding = bind(read_request(request), scaffold, facts)
-    stated: dict[str, str | list[str]] = dict(binding.params)
+    binding = bind(read_request(request), scaffold, facts, given)
+    stated = {k: v for k, v in binding.params.items() if given is None or k not in given or v != given[k]}
     open_names = {m.name for m in binding.missing}
     for name, value in extract_params(request, declared).items():
-        if name not in stated and name not in open_names:
+        if name not in stated and name not in open_names and name not in (given or {}):
             stated[name] = value
     return stated, binding
 
@@ -503,6 +505,7 @@ def _unbound(binding: Binding | None) -> tuple[MissingInput, ...]:
             example=m.suggestions[0] if m.suggestions else None,
             suggestions=m.suggestions,
             reason=m.reason,
+            sole=m.sole,
         )
         for m in binding.missing
     )

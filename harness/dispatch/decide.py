@@ -27,6 +27,16 @@ def _open(analysis: Analysis, parameters: Mapping[str, Any], chosen: Mapping[str
     return tuple(merged)
 
 
+def _checked(analysis: Analysis, given: Mapping[str, object]) -> dict[str, object]:
+    """The caller's values as the data checked them: columns in the data's spelling, rejected ones dropped.
+
+    A rejected value is in ``analysis.unbound`` with the data's suggestions, so it is asked for
+    again (or refused) instead of failing inside the run.
+    """
+    rejected = {m.name for m in analysis.unbound}
+    return {k: analysis.stated_params.get(k, v) for k, v in given.items() if k not in rejected}
+
+
 def _required(
     analysis: Analysis, parameters: Mapping[str, Any], chosen: Mapping[str, object]
 ) -> tuple[MissingInput, ...]:
@@ -118,7 +128,7 @@ def _decide(
         scaffold = scaffolds[template]
         same = top is not None and top.name == template
         stated = analysis.stated_params if same else {}
-        chosen = {**stated, **given}
+        chosen = {**stated, **(_checked(analysis, given) if same else given)}
         return Decision(
             strategy="use_template",
             template=template,
@@ -130,7 +140,7 @@ def _decide(
             else missing_params(scaffold.parameters, chosen),
         )
     if top is not None and top.confidence >= threshold and top.name in scaffolds:
-        chosen = {**analysis.stated_params, **given}
+        chosen = {**analysis.stated_params, **_checked(analysis, given)}
         terms = ", ".join(t for t in top.matched_terms[:6] if t != LLM_MARK)
         why = (
             f"the LLM's analysis picks {top.name}"

@@ -75,6 +75,12 @@ class InputFacts(_Facts):
                 seen.setdefault(column.casefold(), column)
         return list(seen.values())
 
+    @property
+    def label_columns(self) -> list[str]:
+        """Columns that are not numbers: the ones whose values can name groups."""
+        numeric = {c.casefold() for c in self.numeric_columns}
+        return [c for c in self.columns if c.casefold() not in numeric]
+
     def find_column(self, wanted: str) -> str | None:
         """The column ``wanted`` names (case, spacing, ``_``/``-``/``.`` ignored), if exactly one does."""
         data = data_module()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.records import Decision, Estimate
+from harness.records import Decision, Estimate, Strategy
 
 __all__ = ["FailurePolicy", "Plan", "PlanEstimate", "PlanPhase", "describe", "estimate_plan", "split_request"]
 
@@ -35,6 +35,7 @@ class PlanPhase(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,60}$")
     request: str
     template: str | None = None
+    strategy: Strategy | None = Field(None, description="how this phase's script is made, as decided when planning")
     params: dict[str, str] = Field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
     on_failure: FailurePolicy = "stop"
@@ -104,6 +105,7 @@ def split_request(request: str, decide: Callable[[str], Decision]) -> Plan | Non
                     name=name,
                     request=part,
                     template=decision.template,
+                    strategy=decision.strategy,
                     params={k: str(v) for k, v in decision.params.items()},
                     depends_on=tuple(previous),
                 )
@@ -137,6 +139,7 @@ def describe(plan: Plan) -> list[dict[str, Any]]:
                     "stage": index,
                     "phase": name,
                     "template": phase.template,
+                    "strategy": phase.strategy,
                     "depends_on": list(phase.depends_on),
                     "parallel": len(layer) > 1,
                     "request": phase.request,

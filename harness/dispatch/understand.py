@@ -59,6 +59,7 @@ class Missing(_Model):
     description: str = ""
     suggestions: tuple[str, ...] = ()
     reason: str = ""
+    sole: str | None = None
 
 
 class Binding(_Model):
@@ -368,7 +369,16 @@ def bind(
             params[name] = value
             notes.append(f"{name}={value}: {why}")
 
-    def refuse(name: str, spec: Any, reason: str, suggestions: list[str] | tuple[str, ...] = ()) -> None:
+    def refuse(
+        name: str,
+        spec: Any,
+        reason: str,
+        suggestions: list[str] | tuple[str, ...] = (),
+        *,
+        candidates: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        # ``candidates`` are the values the data allows for what the request says; only when
+        # there is exactly one may a caller that said "do not ask" (--yes) take it.
         if name in params:
             return
         missing.append(
@@ -378,6 +388,7 @@ def bind(
                 description=str(getattr(spec, "description", "")),
                 suggestions=tuple(dict.fromkeys(suggestions))[:8],
                 reason=reason,
+                sole=candidates[0] if len(set(candidates)) == 1 else None,
             )
         )
 
@@ -387,21 +398,38 @@ def bind(
         makes = _produces(scaffold)
         unmet.extend(f"{fmt} output" for fmt in reading.formats if fmt not in makes)
     for name, spec in parameters.items():
+        kind = _param_type(spec)
+        if name in params and name.endswith("by") and kind == "str" and facts is not None and facts.has_tables:
+            # A column given by the caller is checked against the data too, so a typo is asked
+            # again (or refused) before anything runs, with the columns it probably meant.
+            stated = str(params[name])
+            found = facts.find_column(stated)
+            if found is not None:
+                params[name] = found
+            else:
+                del params[name]
+                near = facts.suggest_columns(stated)
+                reason = f"no column of the inputs matches {stated!r}"
+                refuse(name, spec, reason, near or facts.columns, candidates=near)
+            continue
         if name in params:
             continue
-        kind = _param_type(spec)
         if name.endswith("by") and kind == "str":
             phrase = reading.group_by[0] if reading.group_by else None
             if phrase is None:
                 if getattr(spec, "required", False):
-                    refuse(name, spec, "the request does not say what to group by", facts.columns if facts else ())
+                    # Groups are made of labels: the non-numeric columns are the ones worth offering.
+                    labels = facts.label_columns if facts else []
+                    shown = [*labels, *(facts.columns if facts else ())]
+                    refuse(name, spec, "the request does not say what to group by", shown, candidates=labels)
                 continue
             column = _column(facts, phrase)
             if column is not None:
                 take(name, column, f"'by {phrase}' names the column {column!r}")
             elif facts is not None and facts.has_tables:
-                near = facts.suggest_columns(phrase) or facts.columns
-                refuse(name, spec, f"no column of the inputs matches {phrase!r}", near)
+                near = facts.suggest_columns(phrase)
+                reason = f"no column of the inputs matches {phrase!r}"
+                refuse(name, spec, reason, near or facts.columns, candidates=near)
             else:
                 take(name, phrase, f"'by {phrase}' in the request")
         elif kind == "choice":

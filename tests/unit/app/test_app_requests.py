@@ -51,6 +51,9 @@ def test_analyse_and_route_tell_a_single_run_from_a_plan() -> None:
         "archive_builder",
     ]
     assert routed.kind == "plan" and routed.plan is not None and routed.estimate == several.plan.estimate
+    # The seed's vocabulary: the plan is the request's (hybrid) dispatch; each phase has its own strategy.
+    assert several.plan.dispatch == "hybrid"
+    assert [row["strategy"] for row in several.plan.phases] == ["use_template"] * 3
 
 
 def test_what_can_be_refused_before_any_llm_call_is(tmp_path: Path) -> None:
@@ -137,6 +140,10 @@ def test_a_plan_reports_each_phase_and_ends_with_its_status(tmp_path: Path) -> N
     failed = [e for e in seen if e.kind == "phase_changed" and e.state == "failed"]
     assert failed and all(e.run_id and "nothing to do here" in e.message for e in failed)
     assert seen[-1].kind == "finished" and seen[-1].status == done.report.status != "succeeded"
+    assert done.report.dispatch == "hybrid"
+    assert {p.name: p.strategy for p in done.report.phases if p.status != "skipped"} == {
+        p.name: "use_template" for p in done.report.phases if p.status != "skipped"
+    }
 
 
 def test_the_library_and_the_app_refuse_the_same_requests() -> None:

@@ -104,3 +104,15 @@ def test_analyze_json_includes_the_plan_and_its_estimate(capsys: pytest.CaptureF
     assert plan["estimate"]["duration_s"] < plan["estimate"]["sequential_s"]
     assert main(["analyze", "summarise every CSV by region", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["plan"] is None
+
+
+def test_analyze_reports_a_plan_as_hybrid_with_each_phase_strategy(capsys: pytest.CaptureFixture[str]) -> None:
+    """The request as a whole is dispatched as the plan (the seed's hybrid), not as one custom script."""
+    from harness.cli import main
+
+    request = "research asyncio best practices, then build a rate limiter with tests, then audit it"
+    assert main(["analyze", "--local", request]) == 0
+    captured = capsys.readouterr()
+    assert "decision hybrid: a plan of 3 phases in 3 stage(s)" in captured.err
+    assert "generate_custom" not in captured.err
+    assert "plan stage 2: project_skeleton [use_template]" in captured.out

@@ -128,11 +128,29 @@ def test_a_format_the_scaffold_cannot_write_is_unmet(orders: Path) -> None:
     assert binding.unmet == ("xlsx output",)
 
 
-def test_stated_values_win_over_readings(sales: Path) -> None:
-    binding = bind(
-        read_request("total sales per region"), LIBRARY.get("csv_summary"), inspect_inputs([sales]), {"group_by": "x"}
-    )
-    assert binding.params["group_by"] == "x"
+def test_stated_values_win_over_readings_and_are_checked_against_the_data(sales: Path) -> None:
+    scaffold, facts = LIBRARY.get("csv_summary"), inspect_inputs([sales])
+    binding = bind(read_request("total sales per region"), scaffold, facts, {"group_by": "product"})
+    assert binding.params["group_by"] == "Product"  # the caller's column, in the data's spelling
+    typo = bind(read_request("total sales per region"), scaffold, facts, {"group_by": "prodcut"})
+    assert "group_by" not in typo.params
+    [missing] = typo.missing
+    assert missing.reason == "no column of the inputs matches 'prodcut'"
+    assert missing.suggestions == ("Product",) and missing.sole == "Product"
+    nonsense = bind(read_request("total sales per region"), scaffold, facts, {"group_by": "x"})
+    assert nonsense.missing[0].sole is None and "Region" in nonsense.missing[0].suggestions
+
+
+def test_only_one_label_column_is_the_sole_candidate_for_groups(tmp_path: Path) -> None:
+    one = tmp_path / "one.csv"
+    one.write_text("Region,Units,Price\nNorth,3,2.5\nSouth,4,1\n")
+    [missing] = bind(read_request("summarise the sales"), LIBRARY.get("csv_summary"), inspect_inputs([one])).missing
+    assert missing.name == "group_by" and missing.sole == "Region"
+    assert missing.suggestions[0] == "Region"
+    two = tmp_path / "two.csv"
+    two.write_text("Region,Product,Units\nNorth,widget,3\n")
+    [missing] = bind(read_request("summarise the sales"), LIBRARY.get("csv_summary"), inspect_inputs([two])).missing
+    assert missing.sole is None and missing.suggestions[:2] == ("Region", "Product")
 
 
 def test_a_large_csv_is_inspected_quickly(tmp_path: Path) -> None:

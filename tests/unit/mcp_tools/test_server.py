@@ -308,7 +308,8 @@ def test_a_request_of_several_jobs_runs_as_a_plan(services: Services, specs: lis
     # the scaffolds' assertions, and once one phase has failed the plan starts no phase that has
     # not begun (on a machine with fewer workers the second may not have); the archive never runs.
     assert 1 <= len(specs) <= 2
-    assert any(note.startswith("plan phase csv_summary:") for note in notes), notes
+    # Progress notes are rate-limited (dropped, not queued): which phase's note survives depends on timing.
+    assert any(note.startswith(("plan phase csv_summary:", "plan phase log_analysis:")) for note in notes), notes
 
 
 def test_a_gate_refusal_names_its_first_findings_on_the_line() -> None:
