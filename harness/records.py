@@ -100,6 +100,7 @@ class PolicyReceipt(_Record):
     init: bool = True
     seccomp: str = "engine default"
     runtime: str = Field("runc", description="the OCI runtime the engine ran the container under, as it reported it")
+    engine: str = Field("docker", description="the container engine and its version (docker, podman)")
     ipc: str = "none"
     log_driver: str = "none"
     input_mode: Literal["none", "bind_read_only", "copied_read_only"] = "none"

@@ -26,6 +26,7 @@ from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
 from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, RunStarted
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
+from harness.execution.engines import copy_image, engine_flags, engine_name
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_run_outputs, prepare_destination
@@ -195,12 +196,19 @@ class DockerBackend(Backend):
         self.idle_timeout_s = self.settings.pool_idle_s if idle_timeout_s is None else idle_timeout_s
         self.client = client or connect(self.settings)
         info = self.client.info()
+        version = self.client.version()
+        self.engine = engine_name(version)
+        self.engine_version = f"{self.engine} {version.get('Version', '?')}"
         # What the engine can run, and what this backend's runs get unless a spec names another.
-        self.runtimes = registered(info)
+        # Podman lists every runtime its configuration names, installed or not: keep the installed.
+        self.runtimes = registered(info, installed_only=self.engine == "podman")
         self._engine_default = str(info.get("DefaultRuntime") or "runc")
         self.runtime = resolve(self.settings.runtime, self.runtimes, engine_default=self._engine_default)
         self.swept = sweep(self.client)
-        self.image = ImageBuilder(self.client, self.settings, progress).ensure()
+        builder = ImageBuilder(self.client, self.settings, progress)
+        if self.engine == "podman" and builder.current() is None and not self.settings.image:
+            _image_from_docker(self.settings, self.client, progress)
+        self.image = builder.ensure()
         self.owner = owner_token()
         self._active: dict[str, str] = {}
         self._running: set[str] = set()  # run ids between run()'s start and end
@@ -364,19 +372,26 @@ class DockerBackend(Backend):
         from docker.types import LogConfig, Ulimit
 
         api = self.client.api
-        opts = f"rw,noexec,nosuid,nodev,nr_inodes={limits.inodes}"
-        owned = f"{opts},uid={_UID},gid={_UID}"
+        engine = engine_flags(self.engine)
+        opts = "rw,noexec,nosuid,nodev" + (f",nr_inodes={limits.inodes}" if engine.inodes else "")
+        if engine.tmpfs_owner:
+            owned = f"{opts},uid={_UID},gid={_UID}"
+            work, output = f"{owned},mode=0700", f"{owned},mode=0755"
+        else:
+            # The engine cannot give the script's uid the folder: it gets a sticky, shared one.
+            work = output = f"{opts},mode=1777"
         tmpfs = {
             "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
-            "/work": f"{owned},size={limits.work_size},mode=0700",
-            "/output": f"{owned},size={limits.output_size},mode=0755",
+            "/work": f"{work},size={limits.work_size}",
+            "/output": f"{output},size={limits.output_size}",
         }
         if pooled:
             # Owned by the supervisor, which copies the inputs in: the script can read them only.
             tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
         flags = flags_for(runtime, limits.pids)
         tmpfs.update(flags.tmpfs)
-        nproc = [] if flags.nproc is None else [Ulimit(name="nproc", soft=flags.nproc, hard=flags.nproc)]
+        limit = flags.nproc if flags.nproc is not None else engine.nproc
+        nproc = [] if limit is None else [Ulimit(name="nproc", soft=limit, hard=limit)]
         binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
         t0 = time.monotonic()
         try:
@@ -689,13 +704,21 @@ class DockerBackend(Backend):
                 capabilities=_CAPABILITIES,
                 ipc="none",
                 runtime=handle.runtime,
+                engine=self.engine_version,
                 seccomp=flags_for(handle.runtime, limits.pids).seccomp,
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
                 egress=spec.egress,
-                limits={**limits.receipt(), **flags_for(handle.runtime, limits.pids).receipt},
+                limits=self._receipt_limits(limits, handle.runtime),
             ),
         )
+
+    def _receipt_limits(self, limits: Limits, runtime: str) -> dict[str, object]:
+        """The limits as applied under ``runtime`` on this engine, with how each differs from the common way."""
+        applied: dict[str, object] = {**limits.receipt(), **flags_for(runtime, limits.pids).receipt}
+        if not engine_flags(self.engine).inodes:
+            applied["inodes"] = "not enforced (the engine refuses nr_inodes)"
+        return applied
 
     def _kill(self, cid: str) -> None:
         import docker.errors
@@ -732,6 +755,29 @@ _CAPABILITIES = (
     " (for the output collector)",
     "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
 )
+
+
+def _image_from_docker(settings: Settings, target: Any, progress: Progress | None) -> None:
+    """Copy the sandbox image into Podman from the local Docker engine (built there first when missing).
+
+    Podman's store is its own; the image is built once, offline, the way Docker builds it. With
+    no local Docker engine, Podman builds it itself (``ImageBuilder.ensure`` on its socket).
+    """
+    import docker
+    import docker.errors
+
+    try:
+        source = docker.DockerClient(base_url="unix:///var/run/docker.sock", timeout=300)
+        source.ping()
+    except docker.errors.DockerException:
+        return
+    try:
+        tag = ImageBuilder(source, settings.model_copy(update={"docker_host": None}), progress).ensure()
+        if progress is not None:
+            progress(f"copying {tag} from Docker into Podman ...")
+        copy_image(source, target, tag)
+    finally:
+        source.close()
 
 
 def _report_decides(reader: RunReader) -> bool:

@@ -9,6 +9,7 @@ fails for lack of runsc. What a run actually got is read back from the engine (t
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,10 +38,26 @@ _KNOWN = {
 }
 
 
-def registered(info: Mapping[str, Any]) -> tuple[str, ...]:
-    """The runtimes an engine has registered, from its ``docker info`` answer (``Runtimes``), sorted."""
+def registered(info: Mapping[str, Any], *, installed_only: bool = False) -> tuple[str, ...]:
+    """The runtimes an engine has registered, from its ``docker info`` answer (``Runtimes``), sorted.
+
+    ``installed_only`` drops those whose binary is named by an absolute path that does not exist
+    here (Podman lists every runtime its configuration knows; its service runs on this machine).
+    """
     runtimes = info.get("Runtimes") or {}
-    return tuple(sorted(runtimes)) if isinstance(runtimes, Mapping) else ()
+    if not isinstance(runtimes, Mapping):
+        return ()
+    return tuple(
+        sorted(
+            name
+            for name, entry in runtimes.items()
+            if not installed_only or not _missing(entry.get("path", "") if isinstance(entry, Mapping) else "")
+        )
+    )
+
+
+def _missing(path: str) -> bool:
+    return os.path.isabs(path) and not os.path.exists(path)
 
 
 def resolve(requested: str, available: Iterable[str], *, engine_default: str = DEFAULT) -> str:

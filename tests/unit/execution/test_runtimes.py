@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from harness.cli.hints import error_line
 from harness.cli.render import RunView, exec_summary
 from harness.errors import ConfigError, Fix, RuntimeMissing
+from harness.execution.engines import engine_flags, engine_name
 from harness.execution.runtimes import flags_for, registered, resolve
 from harness.settings import Settings
 
@@ -89,3 +92,24 @@ def test_the_display_title_and_summary_name_the_runtime(capsys: pytest.CaptureFi
     }
     first = "".join(text for text, _ in exec_summary(result, "/runs/abc")[0])
     assert first.endswith("pooled container under runsc")
+
+
+def test_podman_lists_uninstalled_runtimes_which_are_dropped(tmp_path: Path) -> None:
+    present = tmp_path / "runsc"
+    present.write_text("")
+    info = {"Runtimes": {"runc": {"path": "runc"}, "runsc": {"path": str(present)}, "kata": {"path": "/nope/kata"}}}
+    assert registered(info) == ("kata", "runc", "runsc")
+    assert registered(info, installed_only=True) == ("runc", "runsc")
+
+
+def test_the_engine_is_named_from_its_version_answer() -> None:
+    podman = {"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}], "Version": "4.3.1"}
+    docker = {"Components": [{"Name": "Engine", "Version": "20.10.24"}], "Version": "20.10.24"}
+    assert engine_name(podman) == "podman" and engine_name(docker) == "docker" and engine_name({}) == "docker"
+
+
+def test_podman_gets_explicit_nproc_and_no_tmpfs_options_it_refuses() -> None:
+    podman, docker = engine_flags("podman"), engine_flags("docker")
+    assert podman.nproc is not None and 128 <= podman.nproc <= 32768  # within conmon's hard limit
+    assert not podman.inodes and not podman.tmpfs_owner
+    assert docker.nproc is None and docker.inodes and docker.tmpfs_owner
