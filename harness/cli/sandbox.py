@@ -38,13 +38,16 @@ def register(app: typer.Typer) -> None:
         """Say which engine, runtime and image are in use, and what harness containers exist."""
         from harness.errors import RuntimeMissing
         from harness.execution.docker import LABEL, connect
+        from harness.execution.engines import engine_name, selectable_runtimes
         from harness.execution.image import ImageBuilder
-        from harness.execution.runtimes import describe, registered, resolve
+        from harness.execution.runtimes import describe, resolve
 
         settings = services().settings
         client = connect(settings)
         info: dict[str, Any] = client.info()
-        available = registered(info)
+        version: dict[str, Any] = client.version()
+        kind = engine_name(version)
+        available = selectable_runtimes(kind, info)
         try:
             runtime: str | None = resolve(
                 settings.runtime, available, engine_default=str(info.get("DefaultRuntime") or "runc")
@@ -53,9 +56,9 @@ def register(app: typer.Typer) -> None:
         except RuntimeMissing as exc:
             # Status reports the problem instead of failing on it: this is where one looks.
             runtime, problem = None, exc.one_line()
-        version: dict[str, Any] = client.version()
         containers = client.api.containers(all=True, filters={"label": LABEL})
         engine: dict[str, Any] = {
+            "name": kind,
             "version": version.get("Version"),
             "api_version": version.get("ApiVersion"),
             "os": info.get("OperatingSystem"),
@@ -80,7 +83,9 @@ def register(app: typer.Typer) -> None:
         if as_json:
             out_console.print_json(json.dumps(report), ensure_ascii=True)
             return
-        out_console.print(f"engine   Docker {engine['version']} (API {engine['api_version']}) on {engine['os']}")
+        out_console.print(
+            f"engine   {kind.capitalize()} {engine['version']} (API {engine['api_version']}) on {engine['os']}"
+        )
         asked = "" if settings.runtime == runtime else f" ({settings.runtime})"
         shown_runtime = describe(runtime) + asked if runtime else f"none usable: {problem}"
         out_console.print(f"runtime  {shown_runtime}", markup=False, highlight=False)

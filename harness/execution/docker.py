@@ -26,12 +26,12 @@ from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, InputError
 from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, RunStarted
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
-from harness.execution.engines import copy_image, engine_flags, engine_name
+from harness.execution.engines import copy_image, engine_flags, engine_name, selectable_runtimes
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_run_outputs, prepare_destination
 from harness.execution.pool import Reaper, WarmPool
-from harness.execution.runtimes import flags_for, registered, resolve
+from harness.execution.runtimes import flags_for, resolve
 from harness.execution.stream import Demuxer, RunReader
 from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
@@ -200,8 +200,7 @@ class DockerBackend(Backend):
         self.engine = engine_name(version)
         self.engine_version = f"{self.engine} {version.get('Version', '?')}"
         # What the engine can run, and what this backend's runs get unless a spec names another.
-        # Podman lists every runtime its configuration names, installed or not: keep the installed.
-        self.runtimes = registered(info, installed_only=self.engine == "podman")
+        self.runtimes = selectable_runtimes(self.engine, info)
         self._engine_default = str(info.get("DefaultRuntime") or "runc")
         self.runtime = resolve(self.settings.runtime, self.runtimes, engine_default=self._engine_default)
         self.swept = sweep(self.client)
@@ -378,8 +377,8 @@ class DockerBackend(Backend):
             owned = f"{opts},uid={_UID},gid={_UID}"
             work, output = f"{owned},mode=0700", f"{owned},mode=0755"
         else:
-            # The engine cannot give the script's uid the folder: it gets a sticky, shared one.
-            work = output = f"{opts},mode=1777"
+            # The engine cannot give the script's uid the folder: the supervisor does (CAP_CHOWN).
+            work = output = opts
         tmpfs = {
             "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
             "/work": f"{work},size={limits.work_size}",
@@ -387,7 +386,8 @@ class DockerBackend(Backend):
         }
         if pooled:
             # Owned by the supervisor, which copies the inputs in: the script can read them only.
-            tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
+            owner = ",uid=0,gid=0" if engine.tmpfs_owner else ""  # root's either way; Podman refuses the option
+            tmpfs["/input"] = f"{opts}{owner},size={limits.input_size},mode=0755"
         flags = flags_for(runtime, limits.pids)
         tmpfs.update(flags.tmpfs)
         limit = flags.nproc if flags.nproc is not None else engine.nproc
@@ -399,7 +399,7 @@ class DockerBackend(Backend):
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
-                cap_add=list(SUPERVISOR_CAPS),
+                cap_add=[*SUPERVISOR_CAPS, *engine.cap_add],
                 security_opt=["no-new-privileges"],
                 init=True,
                 pids_limit=flags.pids_limit,
@@ -442,7 +442,13 @@ class DockerBackend(Backend):
         t1 = time.monotonic()
         try:
             # The receipt names the runtime the engine recorded for this container, not the one asked for.
-            actual = str(api.inspect_container(cid)["HostConfig"].get("Runtime") or self._engine_default)
+            actual = self._runtime_of(cid)
+            if actual != runtime:
+                # Never run a script under another boundary than the one asked for.
+                raise EngineRefused(
+                    f"the engine created the container under {actual}, not {runtime} as asked",
+                    hint="check the engine's runtime configuration (harness sandbox status)",
+                )
             sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             t2 = time.monotonic()
             api.start(cid)
@@ -467,6 +473,15 @@ class DockerBackend(Backend):
             "ready_s": time.monotonic() - t3,
         }
         return handle
+
+    def _runtime_of(self, cid: str) -> str:
+        """The OCI runtime the engine recorded for container ``cid``."""
+        api = self.client.api
+        if self.engine == "podman":
+            # Podman's Docker-compatible inspect says "oci"; its own API names the runtime.
+            reply = api._get(f"{api.base_url}/v4.0.0/libpod/containers/{cid}/json")
+            return str(api._result(reply, json=True).get("OCIRuntime") or self._engine_default)
+        return str(api.inspect_container(cid)["HostConfig"].get("Runtime") or self._engine_default)
 
     def _await_ready(self, handle: _Handle, timeout: float = 60.0) -> None:
         """Read until the entrypoint says it waits for its job (its interpreter is up)."""
@@ -496,7 +511,13 @@ class DockerBackend(Backend):
         import docker.errors
 
         try:
-            self.client.api.remove_container(cid, force=True)
+            try:
+                self.client.api.remove_container(cid, force=True)
+            except docker.errors.APIError as exc:
+                if "could not be stopped" not in _api_text(exc):
+                    raise
+                # Podman refuses a forced removal of a container that stopped meanwhile: once more, unforced.
+                self.client.api.remove_container(cid)
         except docker.errors.NotFound:
             pass
         except Exception as exc:  # noqa: BLE001 - cleanup failures are logged, not raised
@@ -638,6 +659,10 @@ class DockerBackend(Backend):
                 if exit_code != 0:
                     state = self.client.api.inspect_container(handle.cid)["State"]
                     oom = bool(state.get("OOMKilled"))
+                    if self.engine == "podman":
+                        # Podman 4.3 on cgroup v1 never sets OOMKilled: the container's own cgroup
+                        # count, which the supervisor read from the kernel, is the evidence there.
+                        oom = oom or bool(reader.oom_kills)
             except (docker.errors.DockerException, OSError, KeyError, ValueError) as exc:
                 engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
@@ -700,7 +725,7 @@ class DockerBackend(Backend):
             policy=PolicyReceipt(
                 user=SCRIPT_USER,
                 supervisor_user=SUPERVISOR_USER,
-                cap_add=SUPERVISOR_CAPS,
+                cap_add=(*SUPERVISOR_CAPS, *engine_flags(self.engine).cap_add),
                 capabilities=_CAPABILITIES,
                 ipc="none",
                 runtime=handle.runtime,
