@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 if TYPE_CHECKING:
     from harness.records import RunResult
 
-__all__ = ["Assertion", "AssertionOutcome", "check_outputs", "verify"]
+__all__ = ["Assertion", "AssertionOutcome", "check_counts", "check_outputs", "processed_line", "verify"]
 
 MAX_PARSE_BYTES = 64 * 1024 * 1024  # larger files are checked for existence and size only
 _MISSING = object()
@@ -260,11 +260,51 @@ def _check_archive(kind: str, data: bytes) -> str | None:
         return f"not a valid {kind} archive ({exc})"
 
 
+_COUNTS = ("records_in", "records_out", "records_skipped")  # what ``hr.processed`` reports
+
+
+def _counts(run: RunResult) -> dict[str, tuple[float, str]]:
+    counts: dict[str, tuple[float, str]] = {}
+    for event in run.events:
+        if event.kind == "metric" and event.name in _COUNTS:
+            counts[event.name] = (event.value, event.unit)  # the last report of each counts
+    return counts
+
+
+def processed_line(run: RunResult) -> str:
+    """What the script says it went through, as words ("600 lines read, 598 parsed, 2 skipped"); "" if untold."""
+    counts = _counts(run)
+    return ", ".join(
+        f"{value:g} {unit}".rstrip() for name in _COUNTS if name in counts for value, unit in [counts[name]]
+    )
+
+
+def check_counts(run: RunResult) -> str | None:
+    """Why the script's own account of its work rules out success, if it does.
+
+    A run that read nothing has not answered anything, and counts that do not add up mean
+    records went missing. Script-reported numbers can only ever turn a success into a failure.
+    """
+    counts = _counts(run)
+    if "records_in" in counts and counts["records_in"][0] <= 0:
+        return f"nothing was read ({processed_line(run)})"
+    if len(counts) == len(_COUNTS):
+        read, out, skipped = (counts[name][0] for name in _COUNTS)
+        if read != out + skipped:
+            return f"the script's counts do not add up: {processed_line(run)}"
+    return None
+
+
 def verify(
     run: RunResult, assertions: Sequence[Assertion], output_dir: Path | None, params: Mapping[str, Any]
 ) -> tuple[RunResult, tuple[AssertionOutcome, ...]]:
-    """The verify stage: a succeeded run whose outputs break an assertion has failed, and says which."""
-    if not (run.ok and assertions and output_dir is not None):
+    """The verify stage: a succeeded run that read nothing, or whose outputs break an assertion, has failed."""
+    if not run.ok:
+        return run, ()
+    problem = check_counts(run)
+    if problem is not None:
+        return run.model_copy(update={"status": "failed", "message": problem}), ()
+    if not (assertions and output_dir is not None):
         return run, ()
     outcomes = tuple(check_outputs(assertions, output_dir, params))
     broken = [a for a in outcomes if not a.passed]

@@ -311,8 +311,8 @@ class Harness:
                     run = runner.run(spec, on_event=record, on_agent=broker, on_fetch=prepared.fetcher)
                     run = self._repair_runs(prepared, run, spec, runner, record, broker)
             filled = self._filled(prepared.decision)
-            if filled is not None:
-                run, prepared.assertions = verify(run, filled.assertions, spec.output_dir, prepared.params)
+            declared = filled.assertions if filled is not None else ()
+            run, prepared.assertions = verify(run, declared, spec.output_dir, prepared.params)
             run = _explain_missing_grant(prepared, run)
             if egress_warning:  # a withheld grant is said where the run's outcome is read
                 message = run.message if run.ok else f"{run.message}; {egress_warning}"
@@ -576,6 +576,6 @@ def _clean_request(request: str) -> str:
     if len(text) > MAX_REQUEST:
         raise ConfigError(
             f"the request is {len(text)} characters long",
-            hint=f"keep it under {MAX_REQUEST}; put data in --input files",
+            hint=f"keep it under {MAX_REQUEST}; give data as input files",
         )
     return text

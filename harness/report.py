@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from harness.assertions import AssertionOutcome
+from harness.assertions import AssertionOutcome, processed_line
 from harness.records import Analysis, Decision, PolicyReceipt, RunResult, RunStatus
 
 __all__ = [
@@ -116,6 +116,7 @@ class ExecutionResult(_Part):
     outputs_partial: bool = Field(False, description="some of /output was refused, skipped or past a cap")
     output_conflicts: tuple[str, ...] = Field((), description="outputs skipped because the destination had them")
     result: JsonValue = None
+    processed: str = Field("", description="what the script went through, e.g. '600 lines read, 598 parsed, 2 skipped'")
     events_count: int = 0
 
     @classmethod
@@ -139,6 +140,7 @@ class ExecutionResult(_Part):
             outputs_partial=run.outputs_partial,
             output_conflicts=run.output_conflicts,
             result=data,
+            processed=processed_line(run),
             events_count=run.events_count,
         )
 

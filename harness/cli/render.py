@@ -116,6 +116,11 @@ def missing_text(item: Mapping[str, Any]) -> str:
 # How the CLI supplies each input a use case may ask for.
 _GIVE = {
     "inputs": "check the path given with --input",
+    "output": "pick another --output",
+    "output_mode": "use --merge to add new files only, or --overwrite to replace a folder harness made",
+    "output_merge": "only a folder harness made can be replaced; use --merge to add new files, or pick a new folder",
+    "llm": "export ANTHROPIC_API_KEY=sk-ant-... (or pass --template NAME to use a scaffold offline)",
+    "budget": "raise it with --budget or HARNESS_BUDGET; what was made so far is kept",
     "script": "give the path of a Python file, or --generated ID",
     "against": "pass --against SCAFFOLD",
     "hosts": "pass --allow-host HOST, or --replace alone to revoke the grant",
@@ -125,6 +130,9 @@ _GIVE = {
 def fix_text(fix: Mapping[str, Any]) -> str | None:
     """The flags or commands that carry out a fix (``action``, ``target``, ``values``); None when a hint says it all."""
     target, values = str(fix.get("target", "")), list(fix.get("values") or ())
+    if fix.get("action") == "give_input" and target.startswith("param:") and len(values) == 3:
+        kind, example, description = values
+        return f"pass --param {target[6:]}=<{kind}> (e.g. {example}): {description}"
     if fix.get("action") == "give_input":
         return _GIVE.get(target)
     if fix.get("action") == "review":
@@ -220,13 +228,19 @@ def analysis_lines(
     """
     estimate = analysis["estimate"]
     budget = f" of a {estimate['token_budget']} budget" if estimate.get("token_budget") else ""
+    # A prior splits out the container's share; a median of past runs has it inside.
+    basis = (
+        estimate.get("basis", "past runs")
+        if estimate.get("from_history")
+        else f"{estimate['coordination_s']:g}s of it container and coordination"
+    )
     lines: list[Line] = [
         (
             ("analysis", "bold"),
             (
                 f" {analysis['workflow_type']} (confidence {analysis['workflow_confidence']:.2f}), "
-                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({estimate['coordination_s']:g}s of it "
-                f"container and coordination), {estimate['tokens']} tokens{budget}",
+                f"{analysis['complexity']}, ~{estimate['duration_s']:g}s ({basis}), "
+                f"{estimate['tokens']} tokens{budget}",
                 "",
             ),
         )

@@ -98,6 +98,8 @@ def _summary(report: Any, run_dir: Path) -> None:
     )
     if result.status != "succeeded" and result.message:
         out_console.print(f"  {visible(result.message)}", markup=False)
+    if result.processed:
+        out_console.print(visible(f"  {result.processed}"), markup=False)
     checked = report.quality_metrics.assertions if report.quality_metrics else ()
     if checked:
         passed = sum(a.passed for a in checked)
@@ -142,7 +144,10 @@ def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[
                 highlight=False,
             )
             options = f" (one of: {', '.join(item.suggestions)})" if item.suggestions else ""
-            answers[item.name] = typer.prompt(visible(f"  {item.name}{options}"), default=item.sole, err=True)
+            # A person confirms what is shown: the only close match may be the default here,
+            # where --yes would not take it.
+            default = item.sole or (item.suggestions[0] if len(item.suggestions) == 1 else None)
+            answers[item.name] = typer.prompt(visible(f"  {item.name}{options}"), default=default, err=True)
         prepared.close()
         req = req.model_copy(update={"params": {**req.params, **answers}})
         prepared = app_requests.prepare(opened, req)

@@ -139,6 +139,16 @@ def _decide(
             if same
             else missing_params(scaffold.parameters, chosen),
         )
+    if llm and top is not None and top.confidence >= threshold and top.name in scaffolds and analysis.unmet:
+        # The scaffold is right for most of the request but cannot do all of it: the LLM writes
+        # a script from it that does, told what is left (instead of a refusal offline).
+        return Decision(
+            strategy="hybrid",
+            template=top.name,
+            params=given,
+            confidence=round(top.confidence, 3),
+            reasoning=f"{top.name} matches but cannot do: {'; '.join(analysis.unmet)}; the LLM writes a script from it",
+        )
     if top is not None and top.confidence >= threshold and top.name in scaffolds:
         chosen = {**analysis.stated_params, **_checked(analysis, given)}
         terms = ", ".join(t for t in top.matched_terms[:6] if t != LLM_MARK)

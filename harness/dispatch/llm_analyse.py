@@ -98,7 +98,10 @@ def wanted(mode: str, analysis: Analysis, threshold: float) -> bool:
     if mode != "auto":
         return False
     top = analysis.candidates[0].confidence if analysis.candidates else 0.0
-    return top < threshold or analysis.workflow_confidence < threshold
+    # The heuristic was confidently wrong before: anything it could not explain (an ask the best
+    # scaffold cannot meet, a value the data does not settle) is worth a second opinion too.
+    unexplained = bool(analysis.unmet or analysis.unbound)
+    return top < threshold or analysis.workflow_confidence < threshold or unexplained
 
 
 # Past this many scaffolds, only the heuristic's best matches are described in full; the rest

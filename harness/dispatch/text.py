@@ -49,10 +49,14 @@ _SUFFIXES = (
 )
 
 _ENDINGS = ("it", "iz", "is", "ys", "yz", "i")
+# Words whose stripped form is a different word: "customers" is not "custom".
+_WHOLE = {"customer": "customer", "customers": "customer"}
 
 
 def stem(word: str) -> str:
     """A light suffix-stripping stem: ``summarise``/``summary``/``summaries`` -> ``summar``."""
+    if word in _WHOLE:
+        return _WHOLE[word]
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]

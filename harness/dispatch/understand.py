@@ -40,6 +40,7 @@ class RequestReading(_Model):
     """What a request asks for, in scaffold-neutral terms."""
 
     group_by: tuple[str, ...] = ()
+    each: tuple[str, ...] = Field((), description="nouns after a bare 'each': groups only where they name a column")
     top: int | None = None
     conditions: tuple[Condition, ...] = ()
     name: str | None = None
@@ -84,6 +85,7 @@ _GROUP = re.compile(
     rf"(?P<what>[\w][\w .-]{{0,40}}?){_END}",
     re.IGNORECASE,
 )
+_EACH = re.compile(r"\beach\s+(?P<what>[A-Za-z][\w-]{1,40})\b", re.IGNORECASE)
 _TOP = re.compile(r"\b(?:top|first|largest|biggest|most common|most frequent)\s+(?P<n>\d{1,6})\b", re.IGNORECASE)
 _TOP_AFTER = re.compile(r"\b(?P<n>\d{1,6})\s+(?:largest|biggest|most|top|highest|latest)\b", re.IGNORECASE)
 _COMPARE_WORDS = {
@@ -229,8 +231,10 @@ def read_request(request: str) -> RequestReading:
             last_days = _UNIT_DAYS[unit["unit"].lower()]
     # Data nouns stay among the words: "sales data" must read as the data, not as an amount.
     words = tuple(w for w in re.findall(r"[a-z0-9][a-z0-9_'-]*", text.lower()) if w not in _STOP - _DATA_WORDS)
+    each = [m["what"] for m in _EACH.finditer(text) if m["what"].lower() not in _STOP | {"other"}]
     return RequestReading(
         group_by=tuple(dict.fromkeys(groups)),
+        each=tuple(dict.fromkeys(each)),
         top=top,
         conditions=tuple(conditions),
         name=called["name"] if called else None,
@@ -410,12 +414,17 @@ def bind(
                 del params[name]
                 near = facts.suggest_columns(stated)
                 reason = f"no column of the inputs matches {stated!r}"
-                refuse(name, spec, reason, near or facts.columns, candidates=near)
+                # A close spelling is a suggestion, never a candidate to assume: "county" is
+                # not "country". A person may take it at the prompt; --yes may not.
+                refuse(name, spec, reason, near or facts.columns)
             continue
         if name in params:
             continue
         if name.endswith("by") and kind == "str":
             phrase = reading.group_by[0] if reading.group_by else None
+            if phrase is None and facts is not None:
+                # "how many units did each region sell": a bare "each X" groups only when X is a column.
+                phrase = next((word for word in reading.each if facts.find_column(word) is not None), None)
             if phrase is None:
                 if getattr(spec, "required", False):
                     # Groups are made of labels: the non-numeric columns are the ones worth offering.
@@ -429,7 +438,9 @@ def bind(
             elif facts is not None and facts.has_tables:
                 near = facts.suggest_columns(phrase)
                 reason = f"no column of the inputs matches {phrase!r}"
-                refuse(name, spec, reason, near or facts.columns, candidates=near)
+                # A close spelling is a suggestion, never a candidate to assume: "county" is
+                # not "country". A person may take it at the prompt; --yes may not.
+                refuse(name, spec, reason, near or facts.columns)
             else:
                 take(name, phrase, f"'by {phrase}' in the request")
         elif kind == "choice":

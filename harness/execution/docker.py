@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness import __version__
-from harness.errors import EngineRefused, EngineUnavailable, InputError
+from harness.errors import EngineRefused, EngineUnavailable, Fix, InputError
 from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, RunStarted
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
 from harness.execution.engines import copy_image, engine_flags, engine_name, selectable_runtimes
@@ -143,7 +143,9 @@ def _input_mounts(inputs: Iterable[Path]) -> dict[str, Path]:
     for path in inputs:
         resolved = Path(path).expanduser().resolve()
         if not resolved.exists():
-            raise InputError(f"input path {path} does not exist", hint="check the path given with --input")
+            raise InputError(f"input path {path} does not exist", hint="check the input's path").fixed_by(
+                Fix("give_input", "inputs")
+            )
         name = resolved.name or "root"
         if name in mounts:
             raise InputError(f"two inputs are both called {name!r}", hint="inputs appear as /input/<name>; rename one")

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, get_args
 
-from harness.errors import ConfigError, InputError, OutputExists
+from harness.errors import ConfigError, Fix, InputError, OutputExists
 from harness.records import Artifact, OutputMode
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXE
 _EXECUTED_ON_DISCOVERY = frozenset({"conftest.py", "sitecustomize.py", "usercustomize.py"})
 # Bidirectional controls reorder what a reader sees; they are format characters, not Cc.
 _BIDI = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_FLAGS_HINT = "use --merge to add new files only, or --overwrite to replace a folder harness made"
+_MODES_HINT = "merge to add new files only, or overwrite to replace a folder harness made"
 
 
 def output_mode(*, merge: bool, overwrite: bool) -> OutputMode:
@@ -116,23 +116,27 @@ def check_destination(path: Path, mode: OutputMode) -> None:
     if not path.exists() and not path.is_symlink():
         return
     if not path.is_dir():
-        raise OutputExists(f"output {path} exists and is not a folder", hint="pick another --output", path=str(path))
+        raise OutputExists(
+            f"output {path} exists and is not a folder", hint="pick another output folder", path=str(path)
+        ).fixed_by(Fix("give_input", "output"))
     try:
         empty = not any(path.iterdir())
     except OSError as exc:
         raise InputError(
-            f"output folder {path} cannot be read ({exc.strerror})", hint="pick another --output"
-        ) from None
+            f"output folder {path} cannot be read ({exc.strerror})", hint="pick another output folder"
+        ).fixed_by(Fix("give_input", "output")) from None
     if empty:
         return
     if mode == "new":
-        raise OutputExists(f"output folder {path} is not empty", hint=_FLAGS_HINT, path=str(path))
+        raise OutputExists(f"output folder {path} is not empty", hint=_MODES_HINT, path=str(path)).fixed_by(
+            Fix("give_input", "output_mode")
+        )
     if mode == "overwrite" and not is_harness_output(path.resolve()):
         raise OutputExists(
             f"--overwrite refused: {path} was not made by harness (no {MARKER} marker)",
-            hint="only a folder harness made can be replaced; use --merge to add new files, or pick a new folder",
+            hint="only a folder harness made can be replaced; merge to add new files, or pick a new folder",
             path=str(path),
-        )
+        ).fixed_by(Fix("give_input", "output_merge"))
 
 
 def prepare_destination(path: Path, mode: OutputMode, run_id: str) -> Path:
@@ -154,8 +158,8 @@ def prepare_destination(path: Path, mode: OutputMode, run_id: str) -> Path:
             raise PermissionError(errno.EACCES, "permission denied")
     except OSError as exc:
         raise InputError(
-            f"output directory {path} is not writable ({exc.strerror or exc})", hint="pick another --output"
-        ) from None
+            f"output directory {path} is not writable ({exc.strerror or exc})", hint="pick another output folder"
+        ).fixed_by(Fix("give_input", "output")) from None
     return resolved
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.errors import BudgetExhausted
+from harness.errors import BudgetExhausted, Fix
 
 __all__ = ["PRICES", "Budget", "BudgetExhausted", "Usage", "cost_usd"]
 
@@ -94,8 +94,8 @@ class Budget:
                 raise BudgetExhausted(
                     f"token budget exhausted before {what}: {self.used.total} of {self.limit} used, "
                     f"about {estimate} more needed",
-                    hint="raise it with --budget or HARNESS_BUDGET; what was made so far is kept",
-                )
+                    hint="raise the request's token budget; what was made so far is kept",
+                ).fixed_by(Fix("give_input", "budget"))
 
     def charge(self, usage: Usage) -> None:
         """Record what a call used."""

@@ -126,7 +126,9 @@ class Generator:
         base_source = None
         if strategy == "hybrid" and base is not None:
             base_source = (base, examples[0][1]) if examples else None
-        first = prompts.request_message(request, prompts.describe_inputs(inputs), strategy, base_source)
+        first = prompts.request_message(
+            request, prompts.describe_inputs(inputs), strategy, base_source, [f"- {u}" for u in analysis.unmet]
+        )
         if not generation.record.prompt_hash:
             generation.record.prompt_hash = prompts.prompt_hash(system, first)
         stage = "run_repair" if strategy == "run_repair" else "generate"

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from harness.errors import ConfigError, LLMError
+from harness.errors import ConfigError, Fix, LLMError
 from harness.generation.budget import Budget, Usage
 from harness.settings import Settings
 
@@ -116,8 +116,8 @@ def client_for(settings: Settings) -> Any:
     if settings.anthropic_api_key is None or not settings.anthropic_api_key.get_secret_value():
         raise ConfigError(
             "no Anthropic API key is configured",
-            hint="export ANTHROPIC_API_KEY=sk-ant-... (or pass --template NAME to use a scaffold offline)",
-        )
+            hint="set ANTHROPIC_API_KEY, or choose a scaffold to run offline",
+        ).fixed_by(Fix("give_input", "llm"))
     import anthropic
 
     return anthropic.Anthropic(

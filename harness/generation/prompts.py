@@ -26,14 +26,19 @@ Conventions:
   os.environ.get("HARNESS_INPUT", "/input").
 - Write every result under /output (os.environ.get("HARNESS_OUTPUT", "/output")). Scratch files go to /tmp.
 - Structure: a main() function returning an exit code, and `if __name__ == "__main__": sys.exit(main())`.
-  Exit 0 on success; on failure print one clear line to stderr and exit non-zero. The exit code
-  decides success; nothing the script prints does.
+  Exit 0 on success; on failure print one clear line to stderr and exit non-zero: 2 when the
+  inputs or parameters cannot serve the request (a missing file or column: name it and what is
+  there), 3 when nothing usable could be read, 1 for anything else. The exit code decides
+  success; nothing the script prints does. Finding nothing that matches is an answer (exit 0,
+  say so); reading nothing is not.
 - Report progress with the helper module (already importable):
     import harness_runtime as hr
     with hr.phase("name"): ...            # a named phase
     hr.progress(done, total, "message")   # progress inside a phase
     hr.log("message", level="info")      # debug, info, warning, error
     hr.metric("name", value, "unit")
+    hr.processed(read, out, skipped, unit="rows", out_as="kept")  # what was read, used and left out
+                                          # (read == out + skipped); the host fails a run that read nothing
     hr.artifact("file.json", "what it is")  # a file written under /output
     hr.result({...})                      # a JSON-serialisable summary
     hr.agent("role", "prompt") -> str     # ask the host for an LLM answer; raises hr.AgentError
@@ -97,9 +102,14 @@ def _shape(path: Path) -> str:
     return ""
 
 
-def request_message(request: str, inputs: str, strategy: str, base: tuple[str, str] | None) -> str:
-    """The user turn: the request, the inputs' shapes, and how to approach it."""
+def request_message(
+    request: str, inputs: str, strategy: str, base: tuple[str, str] | None, leftover: Sequence[str] = ()
+) -> str:
+    """The user turn: the request, the inputs' shapes, how to approach it, and what no scaffold explains."""
     parts = [f"Request: {request}", "", "Inputs:", inputs, ""]
+    if leftover:
+        # What made the heuristic stop short of a scaffold run: the script must do these too.
+        parts += ["The bundled scaffolds cannot do this part of the request; your script must:", *leftover, ""]
     if strategy == "hybrid" and base is not None:
         parts += [
             f"Start from the scaffold {base[0]!r} below and adapt it to the request; keep its structure "

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Fix
 from harness.generation.scaffolds import Parameter, Scaffold, Substitution, assigned_literals, check_program
 
 __all__ = ["literal_differences", "py_literal", "render", "validate_params"]
@@ -54,7 +54,7 @@ def _coerce(name: str, spec: Parameter, raw: object) -> object:
     def bad(why: str) -> ConfigError:
         return ConfigError(
             f"invalid value {raw!r} for parameter {name}",
-            hint=f"{why} (e.g. --param {name}={spec.example})",
+            hint=f"{why} (e.g. {name}={spec.example})",
             name=name,
         )
 
@@ -114,9 +114,9 @@ def validate_params(scaffold: Scaffold, raw: Mapping[str, object]) -> dict[str, 
         elif spec.required:
             raise ConfigError(
                 f"{scaffold.name} needs parameter {name}",
-                hint=f"pass --param {name}=<{spec.type}> (e.g. {spec.example!r}): {spec.description}",
+                hint=f"give {name} (a {spec.type}, e.g. {spec.example!r}): {spec.description}",
                 name=name,
-            )
+            ).fixed_by(Fix("give_input", f"param:{name}", (spec.type, repr(spec.example), spec.description)))
         else:
             values[name] = spec.default
     return values

@@ -221,7 +221,7 @@ def promote(
         raise Refused(f"{record_id}'s script is not UTF-8 Python", hint="it cannot be promoted") from None
     library: Library = load_library(library_root)
     if name in library or (library_root / name).exists():
-        raise Conflict(f"a scaffold called {name!r} already exists", hint="pick another --name", id=name)
+        raise Conflict(f"a scaffold called {name!r} already exists", hint="pick another name", id=name)
     folder = library_root / name
     folder.mkdir(parents=True)
     try:

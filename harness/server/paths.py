@@ -8,7 +8,6 @@ authentication on a Unix socket. TCP needs the bearer token kept 0600 in the dat
 from __future__ import annotations
 
 import os
-import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -104,6 +103,8 @@ def token_for_serving(settings_data_dir: Path) -> str:
         return existing
     path = token_path(settings_data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
+    import secrets  # only the server makes a token; the thin client's start-up need not import it
+
     token = secrets.token_urlsafe(32)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="ascii") as fh:

@@ -107,6 +107,25 @@ def metric(name: str, value: float, unit: str = "") -> None:
     emit("metric", name=name, value=value, unit=unit)
 
 
+def processed(
+    read: int,
+    out: int,
+    skipped: int = 0,
+    *,
+    unit: str = "records",
+    out_as: str = "used",
+    skipped_as: str = "skipped",
+) -> None:
+    """Account for the work: ``read`` items in, ``out`` of them in the result, ``skipped`` left out.
+
+    ``read`` must equal ``out + skipped``: the host checks it, and fails a run that read nothing.
+    The words make the summary line ("600 lines read, 598 parsed, 2 skipped").
+    """
+    metric("records_in", read, f"{unit} read")
+    metric("records_out", out, f"{unit} {out_as}")
+    metric("records_skipped", skipped, f"{unit} {skipped_as}" if skipped_as != "skipped" else "skipped")
+
+
 def artifact(path: str, description: str = "") -> None:
     """Declare a file written under /output as a deliverable of the run."""
     emit("artifact", path=str(path), description=description)

@@ -304,3 +304,18 @@ def test_model_text_and_a_forged_script_reach_the_terminal_escaped(
     assert "thinking\\x1b]0;pwned\\x07 \\x9b2K done" in captured.err
     assert "attempt 1 (generate): HS012@14" in captured.err  # the gate refused the forged script
     assert "return 0\n" in captured.out
+
+
+def test_what_the_scaffold_cannot_do_goes_to_the_llm_named(
+    fake: FakeAnthropic, capsys: pytest.CaptureFixture[str], no_leftovers: None
+) -> None:
+    """Offline this is refused ("png output"); with an LLM, a script from the scaffold is told the leftover."""
+    data = Path(__file__).resolve().parents[2] / "examples" / "data"
+    fake.add(write(GOOD))
+    code, report, err = run(capsys, "summarise the sales by region as a png chart", "--input", str(data))
+    assert code == 0, err
+    decision = report["dispatch_decision"]  # type: ignore[index]
+    assert decision["strategy"] == "hybrid" and decision["template"] == "csv_summary"
+    assert "cannot do: png output" in decision["reasoning"]
+    prompt = fake.requests[0].body["messages"][0]["content"]
+    assert "The bundled scaffolds cannot do this part of the request; your script must:\n- png output" in prompt

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.assertions import Assertion, check_outputs
+from harness.assertions import Assertion, check_counts, check_outputs, processed_line, verify
+from harness.events import MetricEvent
+from harness.records import PolicyReceipt, RunResult
 
 
 def verdict(tmp_path: Path, params: dict[str, object] | None = None, **fields: object) -> tuple[bool, str]:
@@ -130,3 +132,30 @@ def test_records_must_meet_the_conditions_asked_for(tmp_path: Path) -> None:
     assert check_outputs([rule], tmp_path, {"format": "csv", "where": ["status == paid"]})[0].passed
     # No conditions asked: nothing to check.
     assert check_outputs([rule], tmp_path, {"format": "json", "where": []})[0].passed
+
+
+def _ran(*counts: tuple[str, float, str]) -> RunResult:
+    events = tuple(MetricEvent(name=name, value=value, unit=unit) for name, value, unit in counts)
+    return RunResult(
+        run_id="r1", status="succeeded", exit_code=0, image="img", pooled=False, duration_s=0.1,
+        events=events, policy=PolicyReceipt(),
+    )  # fmt: skip
+
+
+def test_a_run_that_read_nothing_or_lost_records_has_failed() -> None:
+    """The script's own account can turn a success into a failure, never the reverse."""
+    good = _ran(
+        ("records_in", 600, "lines read"), ("records_out", 598, "lines parsed"), ("records_skipped", 2, "skipped")
+    )
+    assert processed_line(good) == "600 lines read, 598 lines parsed, 2 skipped"
+    assert check_counts(good) is None and verify(good, (), None, {})[0].status == "succeeded"
+    nothing = _ran(("records_in", 0, "rows read"), ("records_out", 0, "rows used"), ("records_skipped", 0, "skipped"))
+    run, _ = verify(nothing, (), None, {})
+    assert run.status == "failed" and run.message == "nothing was read (0 rows read, 0 rows used, 0 skipped)"
+    lost = _ran(("records_in", 10, "rows read"), ("records_out", 7, "rows used"), ("records_skipped", 1, "skipped"))
+    run, _ = verify(lost, (), None, {})
+    assert run.status == "failed" and run.message.startswith("the script's counts do not add up: 10 rows read")
+    failed = nothing.model_copy(update={"status": "failed", "exit_code": 3})
+    assert verify(failed, (), None, {})[0] == failed
+    untold = _ran()
+    assert processed_line(untold) == "" and verify(untold, (), None, {})[0] == untold

@@ -136,7 +136,7 @@ def test_stated_values_win_over_readings_and_are_checked_against_the_data(sales:
     assert "group_by" not in typo.params
     [missing] = typo.missing
     assert missing.reason == "no column of the inputs matches 'prodcut'"
-    assert missing.suggestions == ("Product",) and missing.sole == "Product"
+    assert missing.suggestions == ("Product",) and missing.sole is None  # a close spelling is not assumed
     nonsense = bind(read_request("total sales per region"), scaffold, facts, {"group_by": "x"})
     assert nonsense.missing[0].sole is None and "Region" in nonsense.missing[0].suggestions
 
@@ -178,3 +178,33 @@ def test_an_amount_word_naming_the_data_derives_nothing(sales: Path, request_tex
     binding = bind(read_request(request_text), LIBRARY.get("csv_summary"), inspect_inputs([sales]))
     assert binding.params["group_by"] == "Region"
     assert "derive" not in binding.params
+
+
+def test_a_bare_each_groups_only_by_a_column_the_data_has(sales: Path) -> None:
+    scaffold, facts = LIBRARY.get("csv_summary"), inspect_inputs([sales])
+    reading = read_request("how many units did each region sell")
+    assert reading.group_by == () and reading.each == ("region",)
+    assert bind(reading, scaffold, facts).params["group_by"] == "Region"
+    # "each other" is not a group, and a noun that is no column leaves the question open.
+    assert read_request("which photos are copies of each other").each == ()
+    [missing] = bind(read_request("how many units did each shop sell"), scaffold, facts).missing
+    assert missing.name == "group_by" and missing.reason == "the request does not say what to group by"
+
+
+def test_customers_do_not_stem_to_custom() -> None:
+    from harness.dispatch.text import stem
+
+    assert stem("customers") == stem("customer") != stem("custom")
+
+
+def test_the_llm_is_asked_whenever_the_heuristic_leaves_something_unexplained(sales: Path) -> None:
+    from harness.dispatch.analyse import analyse
+    from harness.dispatch.llm_analyse import wanted
+
+    scaffolds = LIBRARY.scaffolds
+    confident = analyse("total sales per region", scaffolds, facts=inspect_inputs([sales]))
+    assert confident.candidates[0].confidence >= 0.45 and not confident.unmet
+    assert not wanted("auto", confident, 0.45)
+    leftover = analyse("total sales per region as a png chart", scaffolds, facts=inspect_inputs([sales]))
+    assert leftover.candidates[0].confidence >= 0.45 and leftover.unmet == ("png output",)
+    assert wanted("auto", leftover, 0.45)

@@ -68,11 +68,15 @@ def test_a_new_folder_is_made_and_marked(tmp_path: Path) -> None:
     assert stat.S_IMODE((dest / MARKER).stat().st_mode) & 0o111 == 0
 
 
-def test_a_non_empty_folder_is_refused_naming_both_flags(tmp_path: Path) -> None:
+def test_a_non_empty_folder_is_refused_naming_both_modes(tmp_path: Path) -> None:
+    from harness.cli.hints import error_line
+
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(InputError) as caught:
         prepare_destination(tmp_path, "new", "run1")
-    assert "--merge" in caught.value.hint and "--overwrite" in caught.value.hint
+    # The library names the modes; the CLI words them as its flags.
+    assert "merge" in caught.value.hint and "overwrite" in caught.value.hint and "--" not in caught.value.hint
+    assert "--merge" in error_line(caught.value) and "--overwrite" in error_line(caught.value)
     assert tree(tmp_path) == {"notes.txt": b"mine"}
 
 

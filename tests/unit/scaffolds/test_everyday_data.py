@@ -104,7 +104,7 @@ def test_csv_group_column_matches_case_insensitively(tmp_path: Path) -> None:
     assert summary["group_by"] == "Region"
     assert summary["groups"]["North"]["count"] == 2
     assert summary["groups"]["North"]["columns"]["Units"]["sum"] == 5
-    assert summary["rows_read"] == 4 and ran.metric("rows_read") == 4
+    assert summary["rows_read"] == 4 and ran.metric("records_in") == 4
 
 
 def test_csv_total_sales_is_a_derived_column(tmp_path: Path) -> None:
@@ -235,7 +235,7 @@ def test_logs_in_three_formats_are_all_parsed(tmp_path: Path) -> None:
     assert report["counts"]["program"][0] == {"value": "sshd", "count": 2}
     assert report["top_errors"][0] == {"level": "ERROR", "message": "db timeout after <n> ms", "count": 2}
     assert report["levels"]["ERROR"] == 2 + 1 + 1  # two JSON errors, one 502, one failed password
-    assert ran.metric("lines_parsed") == 10
+    assert (ran.metric("records_in"), ran.metric("records_out"), ran.metric("records_skipped")) == (10, 10, 0)
     assert "10 lines read, 10 parsed, 0 skipped" in ran.stdout
 
 
@@ -270,7 +270,7 @@ def test_json_filter_sort_select_to_csv(tmp_path: Path) -> None:
     assert ran.code == 0, ran.stderr
     text = (ran.output / "records.csv").read_text()
     assert text.splitlines() == ["id,customer,total", "4,Edsger,250", "1,Ada,120.5"]
-    assert ran.metric("records_read") == 4 and ran.metric("records_written") == 2
+    assert (ran.metric("records_in"), ran.metric("records_out"), ran.metric("records_skipped")) == (4, 2, 2)
 
 
 def test_csv_to_json_with_a_derived_field(tmp_path: Path) -> None:
@@ -376,3 +376,26 @@ def test_merge_matches_columns_across_dialects_and_drops_duplicates(tmp_path: Pa
     ]
     report = ran.json("merge_report.json")
     assert (report["rows_read"], report["rows_written"], report["duplicates_dropped"]) == (5, 4, 1)
+
+
+def test_data_report_reads_everyday_csv_through_the_shared_reader(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    # Semicolons, a BOM and a decimal comma: the dialect people's spreadsheets export.
+    (data / "survey.csv").write_bytes("Région;Score\nNord;1,5\nSüd;2\nNord;10\n".encode("utf-8-sig"))
+    ran = run_scaffold("data_report", {}, data, tmp_path)
+    assert ran.code == 0, ran.stderr
+    profile = ran.json("profile.json")
+    assert profile["rows"] == 3
+    score = profile["columns"]["Score"]
+    assert score["type"] == "number" and (score["min"], score["max"], score["median"]) == (1.5, 10, 2)
+    assert profile["columns"]["Région"]["top"][0] == ["Nord", 2]
+    assert (ran.metric("records_in"), ran.metric("records_out")) == (3, 3)
+
+
+def test_data_report_on_an_empty_table_says_nothing_was_read(tmp_path: Path) -> None:
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "empty.csv").write_text("a,b\n")
+    ran = run_scaffold("data_report", {}, data, tmp_path)
+    assert ran.code == 3 and "has no rows" in ran.stderr
