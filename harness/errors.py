@@ -29,6 +29,7 @@
     ├── BudgetExhausted             the next LLM call would go over the request's token budget
     ├── RemoteError                 a server refused or failed a job; ``kind`` names its error class
     └── RunError                    a run was attempted and did not complete
+        └── Cancelled               a cancel or a drain stopped a request before it finished
 
 Placement keeps the old meaning of ``isinstance(exc, UserError)``: every class that was a UserError
 still is one (so the CLI still exits 2 for it), and no class that was not has become one. The cause
@@ -56,6 +57,7 @@ __all__ = [
     "HTTP_STATUS",
     "BudgetExhausted",
     "Busy",
+    "Cancelled",
     "ConfigError",
     "Conflict",
     "Draining",
@@ -275,6 +277,10 @@ class RunError(HarnessError):
         super().__init__(message, hint=hint)
         self.run_id = run_id
         self.stderr_tail = stderr_tail
+
+
+class Cancelled(RunError):
+    """Raised when a use case stops because its cancel token was set (a cancel, a drain) before it finished."""
 
 
 class RunPrunedError(NotFound):

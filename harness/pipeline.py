@@ -36,6 +36,7 @@ from harness.generation.llm import Llm
 from harness.generation.scaffolds import Library, Scaffold
 from harness.history.record import record_broken_off, record_finished, record_started
 from harness.history.store import HistoryStore, success_factor
+from harness.provenance import Provenance, harness_version, record_inputs, redact_params, sha256_text
 from harness.records import Analysis, Decision, OutputMode, RunResult, RunSpec, new_run_id
 from harness.report import (
     DispatchDecision,
@@ -161,8 +162,9 @@ class Harness:
         budget: int | None = None,
         on_text: Callable[[str], None] | None = None,
         on_call: Callable[[int], None] | None = None,
+        run_id: str | None = None,
     ) -> Prepared:
-        """analyse > decide > estimate > author > vet; stops short of running anything."""
+        """analyse > decide > estimate > author > vet; stops short of running anything (as run ``run_id``, if given)."""
         request = _clean_request(request)
         if template is not None:
             self.library.get(template)  # unknown names fail here, with close matches
@@ -173,7 +175,7 @@ class Harness:
             analysis, decision = self._analyse_and_decide(
                 request, template, dict(params or {}), strategy, llm=llm, inputs=inputs
             )
-            run_id = new_run_id()
+            run_id = run_id or new_run_id()
             prepared = Prepared(
                 run_id=run_id,
                 run_dir=self.settings.runs_dir / run_id,
@@ -225,8 +227,14 @@ class Harness:
         phase: str | None = None,
         attempt: int = 1,
         limits: Limits | None = None,
+        provenance: Provenance | None = None,
     ) -> Report:
-        """run > verify > report > record: run a prepared request (if it may run) and write its report."""
+        """run > verify > report > record: run a prepared request (if it may run) and write its report.
+
+        ``provenance`` is what the caller knows of where the run came from (command line, inputs
+        hashed before the run, parameters given); the rest (parameters used, scaffold version,
+        script hash, limits, runtime) is filled in here.
+        """
         scaffold = self._filled(prepared.decision)
         record_started(
             self.history,
@@ -248,6 +256,7 @@ class Harness:
                 on_event=on_event,
                 backend=backend,
                 limits=limits,
+                provenance=provenance,
             )
         except BaseException as exc:
             record_broken_off(self.history, prepared.run_id, exc)
@@ -274,6 +283,7 @@ class Harness:
         on_event: Callable[[Event], None] | None,
         backend: Backend | None,
         limits: Limits | None = None,
+        provenance: Provenance | None = None,
     ) -> Report:
         started = time.monotonic()
         folder = self.services.runs.create(prepared.run_id)
@@ -322,6 +332,8 @@ class Harness:
             prepared.stages_s["run_s"] = time.monotonic() - t_run
             folder.write_text("result.json", run.model_dump_json(indent=2, exclude={"events"}))
         report = self._report(prepared, run, script_path, time.monotonic() - started)
+        made_from = self._provenance(prepared, run, provenance, inputs, output_dir, output_mode, limits)
+        report = report.model_copy(update={"provenance": made_from})
         folder.write_text("report.json", report.model_dump_json(indent=2))
         return report
 
@@ -431,6 +443,47 @@ class Harness:
         if scaffold is None:
             return (), None  # never LLM code
         return scaffold_egress(self.services.generated.trust, scaffold)
+
+    def _provenance(
+        self,
+        prepared: Prepared,
+        run: RunResult | None,
+        given: Provenance | None,
+        inputs: Sequence[Path],
+        output_dir: Path | None,
+        output_mode: OutputMode,
+        limits: Limits | None,
+    ) -> Provenance:
+        """The caller's part of the provenance (or a bare one), completed with what only this run knows."""
+        base = given or Provenance(
+            kind="run", harness_version=harness_version(), request=prepared.request, inputs=record_inputs(inputs)
+        )
+        scaffold = self._filled(prepared.decision)
+        applied = run.policy.limits if run is not None else (limits or self.settings.limits).receipt()
+        runtime = {"runtime": self.settings.runtime or "runc"}
+        if run is not None:
+            runtime["image"] = run.image
+        if prepared.generation is not None:
+            runtime["model"] = self.settings.model
+        used = json.loads(json.dumps(redact_params(prepared.params), default=str))
+        stated = prepared.analysis.stated_params
+        return base.model_copy(
+            update={
+                "request": prepared.request,
+                "params_used": used,
+                "params_bound": {k: v for k, v in used.items() if k in stated and k not in base.params_given},
+                "param_notes": prepared.analysis.param_notes,
+                "strategy": prepared.decision.strategy,
+                "template": prepared.decision.template,
+                "template_version": scaffold.version if scaffold is not None else None,
+                "generated_id": prepared.generation.record.id if prepared.generation is not None else None,
+                "script_sha256": sha256_text(prepared.script) if prepared.script is not None else None,
+                "limits": json.loads(json.dumps(applied, default=str)),
+                "output_dir": str(output_dir) if output_dir is not None else base.output_dir,
+                "output_mode": output_mode,
+                "runtime": runtime,
+            }
+        )
 
     def _backend_for_run(self, stack: contextlib.ExitStack) -> Backend:
         """The services' long-lived backend, or one made for this run alone and closed with ``stack``."""

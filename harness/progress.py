@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.events import Event
 from harness.records import Analysis, Decision
@@ -18,11 +18,13 @@ from harness.records import Analysis, Decision
 __all__ = [
     "Analysed",
     "Decided",
+    "Drafted",
     "EventSink",
     "Finished",
     "LlmCall",
     "LlmText",
     "PhaseChanged",
+    "Planned",
     "RequestEvent",
     "RunEvent",
     "Vetted",
@@ -70,6 +72,48 @@ class Vetted(_Progress):
     findings: tuple[str, ...] = Field((), description="finding codes, in the order found")
 
 
+class AttemptLine(_Progress):
+    """One generation attempt as a front-end lists it: its number, stage, and what went wrong, if anything."""
+
+    number: int
+    stage: str
+    problem: str = ""
+    findings: tuple[str, ...] = ()
+
+
+class GenerationLine(_Progress):
+    """A generated script as a front-end announces it: its id, where it is kept for review, attempts, tokens."""
+
+    id: str
+    folder: str
+    tokens: int
+    attempts: tuple[AttemptLine, ...] = ()
+
+
+class Drafted(_Progress):
+    """The request is prepared (after ``vetted``): what a front-end shows before anything runs.
+
+    Plain JSON-safe data, so a remote front-end renders it as the in-process one does: the run
+    id and folder, the generated script's summary, every finding in full, and the script itself
+    when the request is a dry run (which shows it and stops).
+    """
+
+    kind: Literal["drafted"] = "drafted"
+    run_id: str
+    run_dir: str
+    generation: GenerationLine | None = None
+    findings: tuple[dict[str, JsonValue], ...] = Field((), description="the gate's findings, as Finding JSON")
+    script: str | None = Field(None, description="the script, for a dry run only")
+
+
+class Planned(_Progress):
+    """The request became a plan: its phases by stage (as ``analyze`` lists them), before any runs."""
+
+    kind: Literal["planned"] = "planned"
+    phases: tuple[dict[str, JsonValue], ...]
+    output_dir: str
+
+
 class RunEvent(_Progress):
     """An event from the sandbox run (of a plan's ``phase``, when in a plan)."""
 
@@ -97,6 +141,7 @@ class Finished(_Progress):
 
 
 RequestEvent = Annotated[
-    Analysed | Decided | LlmCall | LlmText | Vetted | RunEvent | PhaseChanged | Finished, Field(discriminator="kind")
+    Analysed | Decided | LlmCall | LlmText | Vetted | Drafted | Planned | RunEvent | PhaseChanged | Finished,
+    Field(discriminator="kind"),
 ]
 EventSink = Callable[[RequestEvent], None]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from harness.assertions import AssertionOutcome, processed_line
+from harness.provenance import Provenance
 from harness.records import Analysis, Decision, PolicyReceipt, RunResult, RunStatus
 
 __all__ = [
@@ -27,7 +28,8 @@ __all__ = [
     "write_schema",
 ]
 
-SCHEMA_VERSION = 1
+# 2: ``provenance`` (what the run was made from); reports of version 1 still load, without it.
+SCHEMA_VERSION = 2
 ReportStatus = RunStatus | Literal["gate_failed", "not_run", "dry_run"]
 
 
@@ -190,6 +192,9 @@ class Report(_Part):
     )
     script_path: str | None = Field(None, description="the exact script that was checked and run")
     generation: dict[str, JsonValue] | None = Field(None, description="the LLM attempts, for generated scripts")
+    provenance: Provenance | None = Field(
+        None, description="what the run was made from (command line, inputs and hashes, parameters); None before v2"
+    )
 
 
 def write_schema(path: Path) -> None:

@@ -21,7 +21,7 @@ Protocol (container -> host, on stdout): first, once the interpreter is up,
     {"v": 1, "kind": "_harness_ready"}
 then, after the script has ended and no other process is left alive:
     {"v": 1, "kind": "_harness_end", "nonce": str, "exit_code": int,
-     "settled": bool, "oom_kills": int | null}
+     "settled": bool, "timed_out": bool, "interrupted": bool, "oom_kills": int | null}
     then a tar stream of /output (at most max_outputs + 1 entries, when max_outputs is
     set: the host collects no more), then, once the tar is sent in full,
     {"v": 1, "kind": "_harness_sent", "nonce": str}
@@ -34,7 +34,10 @@ for the status: the exit code comes from this process (its end report, which the
 cannot forge: it never learns the nonce) or from the engine. ``settled`` says every other
 process was gone when the report was written; ``oom_kills`` is the container's memory
 cgroup's OOM-kill count at that moment (null when unreadable). The container runs the job
-exactly once and exits; it is never reused. ``deadline_s`` seconds after the header
+exactly once and exits; it is never reused. SIGUSR1 (which only the engine, through init,
+can send: the script may not signal this process) asks for the script to be stopped now; its
+/output is still sent and the report says ``interrupted`` (the host's Ctrl-C and output cap).
+``deadline_s`` seconds after the header
 arrived, this process kills the script and exits without an end marker, so a run whose
 host died ends anyway.
 
@@ -443,6 +446,29 @@ def _fork_as_script_user(nonce: bytearray) -> int:
 def _stop_script(pid: int, stopped: threading.Event) -> None:
     """The run's time limit has passed: kill the script (what it started goes in the settle that follows)."""
     stopped.set()
+    _kill_script(pid)
+
+
+class _Interrupt:
+    """The host's request (SIGUSR1) to stop the script now and still send /output."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.stopped = False  # the script was killed for it (not merely asked after it had ended)
+        self.pid = 0  # the script's process while it runs; 0 before the fork and once it is reaped
+
+    def handle(self, signum: int, frame: object) -> None:
+        # Runs in the main thread between two bytecodes; waitpid() resumes after it (PEP 475).
+        self.requested = True
+        if self.pid:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stopped = True
+        _kill_script(self.pid)
+
+
+def _kill_script(pid: int) -> None:
     try:
         os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -481,6 +507,9 @@ def main(argv: list[str]) -> int:
     _set_dumpable(False)
     signal.signal(signal.SIGALRM, _on_deadline)
     signal.alarm(_idle_timeout(argv))
+    # Installed before the ready line: the host only interrupts a run whose container said it was up.
+    interrupt = _Interrupt()
+    signal.signal(signal.SIGUSR1, interrupt.handle)
     # Tell the host this interpreter is up and waiting, so a pooled container is handed out
     # only once it can take its job at once.
     os.write(1, READY)
@@ -504,6 +533,7 @@ def main(argv: list[str]) -> int:
     if pid == 0:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, signal.SIG_DFL)
         os.close(replies_w)
         os.dup2(replies_r, REPLY_FD)
         if replies_r != REPLY_FD:
@@ -515,6 +545,9 @@ def main(argv: list[str]) -> int:
     # replies_r stays open here too: an answer that arrives after the script ended then fills
     # the pipe (the copy blocks, harmlessly) instead of raising SIGPIPE while /output travels.
     _set_effective(1 << CAP_KILL)
+    interrupt.pid = pid
+    if interrupt.requested:
+        interrupt.stop()  # asked before the script existed: it is stopped at once
     threading.Thread(target=_forward_replies, args=(replies_w,), daemon=True).start()
     # The run's time limit is enforced here first, so that what the script already wrote to
     # /output is still sent (a tmpfs the engine cannot copy out once the container is killed);
@@ -527,6 +560,7 @@ def main(argv: list[str]) -> int:
         timer.daemon = True
         timer.start()
     _, status = os.waitpid(pid, 0)
+    interrupt.pid = 0  # reaped: the pid may be reused, never signal it again
     if timer is not None:
         timer.cancel()
     exit_code = os.waitstatus_to_exitcode(status)
@@ -540,6 +574,7 @@ def main(argv: list[str]) -> int:
     text = nonce[:NONCE_LEN].decode("ascii")
     report = {"v": 1, "kind": "_harness_end", "nonce": text, "exit_code": exit_code, "settled": settled}
     report["timed_out"] = stopped.is_set()
+    report["interrupted"] = interrupt.stopped
     report["oom_kills"] = _oom_kills(int(job.get("memory_limit") or 0)) if settled else None
     # The leading newlines end any partial line the script left, so each marker starts a line.
     # stderr first: once the host has the stdout report, stderr is complete too.

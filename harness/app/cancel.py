@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-__all__ = ["CancelToken"]
+from harness.errors import Cancelled
+
+__all__ = ["CancelToken", "Cancelled"]
 
 
 class CancelToken:

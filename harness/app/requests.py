@@ -4,23 +4,42 @@ These are the rules of ``harness run`` and ``harness analyze`` for every front-e
 checked before any LLM call is paid for, when a request cannot run (a missing parameter, no
 usable script, a refused gate: its report is still written), how a multi-job request becomes
 a plan. Progress goes to one ``EventSink`` (``harness.progress``). Asking a person to confirm
-stays with the front-end: ``run`` takes a ``confirm`` callable.
+stays with the front-end: ``run`` takes a ``confirm`` callable. A ``CancelToken`` stops a request
+wherever it is: before an LLM call, while one is under way (the request is let go at once and
+the call's answer thrown away), or in its container.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
+from harness.app.cancel import Cancelled, CancelToken
 from harness.app.scripts import LimitOverrides
 from harness.dispatch.plan import Plan, PlanEstimate
 from harness.errors import ConfigError, Fix, GateRefused, InputError
 from harness.events import Event
 from harness.orchestrate import PlanReport
-from harness.progress import Analysed, Decided, EventSink, Finished, LlmCall, LlmText, PhaseChanged, RunEvent, Vetted
+from harness.progress import (
+    Analysed,
+    AttemptLine,
+    Decided,
+    Drafted,
+    EventSink,
+    Finished,
+    GenerationLine,
+    LlmCall,
+    LlmText,
+    PhaseChanged,
+    Planned,
+    RunEvent,
+    Vetted,
+)
+from harness.provenance import Provenance
 from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
@@ -38,8 +57,10 @@ __all__ = [
     "Route",
     "analyse",
     "check",
+    "drafted",
     "ensure_runnable",
     "prepare",
+    "provenance_of",
     "route",
     "run",
     "run_plan",
@@ -79,6 +100,8 @@ class RequestIn(BaseModel):
     limits: LimitOverrides = Field(
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
+    argv: tuple[str, ...] = Field((), description="the command line as given, for the report (redacted there)")
+    rerun_of: str | None = Field(None, description="the run this request repeats (harness rerun)")
 
     @field_validator("strategy")
     @classmethod
@@ -206,18 +229,34 @@ def check(req: RequestIn) -> None:
         raise ConfigError(f"unknown strategy {req.strategy!r}", hint=f"use one of: {', '.join(STRATEGIES)}")
 
 
-def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None) -> Prepared:
-    """Analyse, decide, render or generate, and vet ``req``; runs nothing. The caller closes what it returns."""
+def prepare(
+    services: Services,
+    req: RequestIn,
+    *,
+    sink: EventSink | None = None,
+    cancel: CancelToken | None = None,
+    run_id: str | None = None,
+) -> Prepared:
+    """Analyse, decide, render or generate, and vet ``req``; runs nothing. The caller closes what it returns.
+
+    ``run_id`` names the run (a server passes its job id, so both name one run). Cancelled when
+    ``cancel`` is set: no further LLM call starts, and one under way is let go at once.
+    """
     llm_sink: Callable[[str], None] | None = None
-    call_sink: Callable[[int], None] | None = None
+
+    def call_sink(number: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the request was cancelled before its script was ready")
+        if sink is not None:
+            sink(LlmCall(number=number))
+
     if sink is not None:
         emit = sink
 
         def llm_sink(text: str) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("the request was cancelled while its script was being written")
             emit(LlmText(text=text))
-
-        def call_sink(number: int) -> None:
-            emit(LlmCall(number=number))
 
     def attempt(params: dict[str, str]) -> Prepared:
         return _harness(services).prepare(
@@ -229,22 +268,95 @@ def prepare(services: Services, req: RequestIn, *, sink: EventSink | None = None
             budget=req.budget,
             on_text=llm_sink,
             on_call=call_sink,
+            run_id=run_id,
         )
 
-    prepared = attempt(req.params)
-    values = sole_values(prepared.decision.missing) if req.assume else None
-    if values:
-        prepared.close()
-        prepared = attempt({**req.params, **values})
-        taken = ", ".join(f"{name}={value!r}" for name, value in values.items())
-        reasoning = f"{prepared.decision.reasoning}; {taken}: the only value the data leaves (assumed, not asked)"
-        prepared.decision = prepared.decision.model_copy(update={"reasoning": reasoning})
+    def work() -> Prepared:
+        prepared = attempt(req.params)
+        values = sole_values(prepared.decision.missing) if req.assume else None
+        if values:
+            prepared.close()
+            prepared = attempt({**req.params, **values})
+            taken = ", ".join(f"{name}={value!r}" for name, value in values.items())
+            reasoning = f"{prepared.decision.reasoning}; {taken}: the only value the data leaves (assumed, not asked)"
+            prepared.decision = prepared.decision.model_copy(update={"reasoning": reasoning})
+        return prepared
+
+    prepared = work() if cancel is None else _cancellable(work, cancel)
     if sink is not None:
         sink(Analysed(analysis=prepared.analysis))
         sink(Decided(decision=prepared.decision))
         if prepared.checks is not None:
             codes = tuple(f.code for f in prepared.checks.findings)
             sink(Vetted(policy=prepared.gate_policy, passed=prepared.gate_passed, findings=codes))
+        sink(drafted(services, prepared, req))
+    return prepared
+
+
+def drafted(services: Services, prepared: Prepared, req: RequestIn) -> Drafted:
+    """What a front-end shows of a prepared request before it runs, as plain data."""
+    generation = None
+    if prepared.generation is not None:
+        record = prepared.generation.record
+        generation = GenerationLine(
+            id=record.id,
+            folder=str(services.settings.generated_dir / record.id),
+            tokens=record.tokens.get("input_tokens", 0) + record.tokens.get("output_tokens", 0),
+            attempts=tuple(
+                AttemptLine(number=a.number, stage=a.stage, problem=a.problem, findings=a.findings)
+                for a in record.attempts
+            ),
+        )
+    findings = prepared.checks.findings if prepared.checks is not None else ()
+    return Drafted(
+        run_id=prepared.run_id,
+        run_dir=str(prepared.run_dir),
+        generation=generation,
+        findings=tuple(f.model_dump(mode="json") for f in findings),
+        script=prepared.script if req.dry_run else None,
+    )
+
+
+def _cancellable(work: Callable[[], Prepared], cancel: CancelToken) -> Prepared:
+    """``work()``, given up at once when ``cancel`` is set (Cancelled); a late result is closed, not used.
+
+    An LLM call blocks in the SDK until the model answers; the request must not wait for it. The
+    call's thread finishes on its own, and its next LLM call or streamed token raises Cancelled.
+    """
+    lock = threading.Lock()
+    wake = threading.Event()
+    box: dict[str, Any] = {}
+
+    def thread() -> None:
+        try:
+            value: Any = work()
+            key = "value"
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread, which raises it
+            value, key = exc, "error"
+        with lock:
+            if box.get("abandoned"):
+                if key == "value":
+                    value.close()
+                return
+            box[key] = value
+        wake.set()
+
+    unregister = cancel.on_cancel(wake.set)
+    threading.Thread(target=thread, name="harness-prepare", daemon=True).start()
+    try:
+        wake.wait()
+        with lock:
+            if "error" in box:
+                raise box["error"]
+            if "value" not in box:
+                box["abandoned"] = True
+                raise Cancelled("the request was cancelled before its script was ready")
+            prepared: Prepared = box["value"]
+    finally:
+        unregister()
+    if cancel.is_set():
+        prepared.close()
+        raise Cancelled("the request was cancelled before it ran")
     return prepared
 
 
@@ -279,8 +391,9 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
             emit(RunEvent(event=event))
 
     harness = _harness(services)
+    made_from = provenance_of(req)
     if not prepared.gate_passed:
-        report = harness.execute(prepared)
+        report = harness.execute(prepared, provenance=made_from)
     else:
         report = harness.execute(
             prepared,
@@ -289,10 +402,29 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
             output_mode=req.output_mode,
             on_event=on_event,
             limits=req.limits.apply(services.settings.limits) if req.limits != LimitOverrides() else None,
+            provenance=made_from,
         )
     if sink is not None:
         sink(Finished(run_id=report.run_id, status=report.execution_result.status))
     return report
+
+
+def provenance_of(req: RequestIn) -> Provenance:
+    """The request's part of a run's provenance: command line, inputs hashed now, parameters and limits given."""
+    from harness.provenance import harness_version, record_inputs, redact_argv, redact_params
+
+    return Provenance(
+        kind="run",
+        argv=redact_argv(req.argv),
+        harness_version=harness_version(),
+        request=req.request,
+        inputs=record_inputs(req.inputs),
+        params_given=redact_params(req.params),
+        limit_overrides=req.limits.model_dump(mode="json", exclude_none=True),
+        output_dir=str(req.output_dir) if req.output_dir is not None else None,
+        output_mode=req.output_mode,
+        rerun_of=req.rerun_of,
+    )
 
 
 def run(
@@ -301,14 +433,18 @@ def run(
     *,
     sink: EventSink | None = None,
     confirm: Callable[[Prepared], bool] | None = None,
+    cancel: CancelToken | None = None,
+    run_id: str | None = None,
 ) -> RequestOutcome:
     """Serve ``req`` as one run: check, prepare, refuse what cannot run, ask ``confirm``, run, report.
 
     A refused gate still writes the report, then raises GateRefused with the findings; a dry run
     stops after vetting. Plans are not routed here: call ``route`` first (``run_plan`` runs one).
+    ``cancel`` stops it before its container starts (Cancelled); the front-end stops a started
+    container (``backend.cancel``) when it sees ``run_started``.
     """
     check(req)
-    prepared = prepare(services, req, sink=sink)
+    prepared = prepare(services, req, sink=sink, cancel=cancel, run_id=run_id)
     try:
         ensure_runnable(services, prepared)
         if req.dry_run:
@@ -324,6 +460,8 @@ def run(
             )
         if confirm is not None and not confirm(prepared):
             return RequestOutcome(run_id=prepared.run_id, run_dir=prepared.run_dir, outcome="declined")
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the request was cancelled before it ran")
         report = run_prepared(services, prepared, req, sink=sink)
         return RequestOutcome(run_id=prepared.run_id, run_dir=prepared.run_dir, outcome="ran", report=report)
     finally:
@@ -339,6 +477,7 @@ def run_plan(
     sink: EventSink | None = None,
 ) -> PlanOutcome:
     """Run ``plan`` on the services' backend, phases in parallel where they may be; its report and folder."""
+    from harness.dispatch.plan import describe
     from harness.orchestrate import run_plan as run_phases
     from harness.records import new_run_id
 
@@ -346,6 +485,7 @@ def run_plan(
     on_phase = on_event = None
     if sink is not None:
         emit = sink
+        sink(Planned(phases=tuple(describe(plan)), output_dir=str(target)))
 
         def on_phase(name: str, state: str, report: Report | None) -> None:
             message = report.execution_result.message if report is not None else ""

@@ -11,6 +11,7 @@ run list, and retention. A front-end only builds a :class:`ScriptRun` and render
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,13 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from harness.errors import Fix, InputError
 from harness.events import Event
 from harness.execution.limits import Limits
+from harness.provenance import Provenance
 from harness.records import OutputMode, RunResult, RunSpec, new_run_id
 
 if TYPE_CHECKING:
     from harness.app.cancel import CancelToken
     from harness.services import Services
 
-__all__ = ["LimitOverrides", "ScriptOutcome", "ScriptRun", "exec_script"]
+__all__ = ["PROVENANCE_FILE", "LimitOverrides", "ScriptOutcome", "ScriptRun", "exec_script", "interrupt"]
+
+PROVENANCE_FILE = "provenance.json"  # an exec run's provenance (a request's is in its report.json)
 
 EventSink = Callable[[Event], None]
 
@@ -61,6 +65,8 @@ class ScriptRun(BaseModel):
     limits: LimitOverrides = Field(default_factory=LimitOverrides)
     allow_hosts: tuple[str, ...] = Field((), description="hosts to fetch from; a generated script: at most its grant")
     run_id: str | None = Field(None, description="None: a new id")
+    argv: tuple[str, ...] = Field((), description="the command line as given, for the provenance (redacted there)")
+    rerun_of: str | None = Field(None, description="the run this one repeats (harness rerun)")
 
 
 class ScriptOutcome(BaseModel):
@@ -91,6 +97,7 @@ def exec_script(
     """
     from harness.execution.egress import EgressPolicy, FetchBroker, parse_allow
     from harness.execution.outputs import check_destination
+    from harness.provenance import harness_version, record_inputs, redact_argv, sha256_text
     from harness.runs import apply_retention
 
     settings = services.settings
@@ -117,6 +124,9 @@ def exec_script(
         )
     run_id = run.run_id or new_run_id()
     folder = services.runs.create(run_id)
+    # Hashed before the run: the inputs as the script saw them.
+    inputs_then = record_inputs(run.inputs)
+    folder.write_text("script.py", source)
     spec = RunSpec(
         script=source,
         name=name,
@@ -151,6 +161,23 @@ def exec_script(
             if stop is not None:
                 stop()
     folder.write_text("result.json", result.model_dump_json(indent=2, exclude={"events"}))
+    made_from = Provenance(
+        kind="exec",
+        argv=redact_argv(run.argv),
+        harness_version=harness_version(),
+        inputs=inputs_then,
+        generated_id=run.generated_id,
+        script_sha256=sha256_text(source),
+        limits=json.loads(json.dumps(result.policy.limits or limits.receipt(), default=str)),
+        limit_overrides=run.limits.model_dump(mode="json", exclude_none=True),
+        output_dir=str(run.output_dir) if run.output_dir is not None else None,
+        output_mode=run.output_mode,
+        env_keys=tuple(sorted(run.env)),
+        allow_hosts=hosts,
+        runtime={"runtime": settings.runtime or "runc", **({"image": result.image} if result.image else {})},
+        rerun_of=run.rerun_of,
+    )
+    folder.write_text(PROVENANCE_FILE, made_from.model_dump_json(indent=2))
     if run.generated_id is not None:
         # Appended, never a rewrite of a record loaded before the run: a decision made meanwhile stands.
         services.generated.record_run(run.generated_id, run_id, result.status)
@@ -163,6 +190,15 @@ def exec_script(
         egress=tuple(_json_rows(broker.summary())) if broker else (),
         generated_id=run.generated_id,
     )
+
+
+def interrupt(services: Services, run_id: str) -> bool:
+    """Stop run ``run_id`` now but keep what it wrote to /output (it ends ``interrupted``, partial).
+
+    False when the services' backend is not running it (not started yet, over, or a backend that
+    cannot keep a stopped run's outputs): the caller then stops it the hard way, or lets it be.
+    """
+    return services.backend.interrupt(run_id)
 
 
 def _not_started(spec: RunSpec, limits: Limits) -> RunResult:

@@ -57,12 +57,12 @@ HX001  a checker failed on this script
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
+from harness import pysource
 from harness.checks.bandit_check import check_bandit, warm_bandit
 from harness.checks.gate import POLICIES, GateDecision, GatePolicy, gate, get_policy
 from harness.checks.models import CHECKERS, Checker, CheckReport, Finding, Severity
@@ -94,7 +94,6 @@ __all__ = [
 # One check at a time. Each checker is safe on its own (bandit gets a fresh visitor per script,
 # warnings are silenced under a lock), but the checks are CPU-bound, so taking turns costs
 # nothing under the GIL and keeps every process-wide side effect (warning filters) orderly.
-_CHECK_LOCK = threading.RLock()
 
 
 def _crash(checker: Checker, exc: BaseException) -> Finding:
@@ -126,7 +125,9 @@ def warm_up() -> None:
 
 def run_checks(source: str | bytes, policy: GatePolicy | str = "strict") -> CheckReport:
     """Run every checker on ``source`` under ``policy``; never raises. Safe to call from several threads."""
-    with _CHECK_LOCK:
+    # One lock with every other parse in the process (harness.pysource): the checkers are not
+    # thread-safe, and CPython 3.11's AST state is shared with renders running in other threads.
+    with pysource.exclusive():
         return _run_checks(source, policy)
 
 

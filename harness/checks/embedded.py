@@ -18,6 +18,7 @@ import doctest
 import re
 import string
 
+from harness import pysource
 from harness.checks.rules import INTROSPECTION_ATTRS, SAFE_DUNDER_READS
 
 __all__ = [
@@ -89,7 +90,7 @@ def doctest_examples(text: str) -> list[tuple[int, ast.Module]]:
     parsed = []
     for example in examples:
         try:
-            parsed.append((example.lineno, ast.parse(example.source)))
+            parsed.append((example.lineno, pysource.parse(example.source)))
         except (SyntaxError, ValueError):
             continue  # doctest reports it; it never runs
     return parsed
@@ -98,6 +99,6 @@ def doctest_examples(text: str) -> list[tuple[int, ast.Module]]:
 def annotation_expression(text: str) -> ast.expr | None:
     """The expression a string annotation holds, if it is one (typing cannot evaluate anything else)."""
     try:
-        return ast.parse(text.strip(), mode="eval").body
+        return pysource.parse_expression(text.strip()).body
     except (SyntaxError, ValueError):
         return None

@@ -30,6 +30,7 @@ from __future__ import annotations
 import ast
 import re
 
+from harness import pysource
 from harness.checks.models import Finding, Severity
 from harness.checks.rules import DUNDER_NAMES_READ, DUNDER_NAMES_STORE, INSTANCE_DUNDER_READS, SAFE_DUNDER_READS
 from harness.checks.syntax import quiet_warnings
@@ -81,7 +82,8 @@ def check_restricted(tree: ast.Module | str, strict: bool = True) -> list[Findin
     with quiet_warnings():  # its SyntaxWarnings and "prints but never reads" notes
         from RestrictedPython.compile import compile_restricted_exec
 
-        result = compile_restricted_exec(tree, filename="<script>")
+        with pysource.exclusive():  # it compiles the tree: one thread at a time (see harness.pysource)
+            result = compile_restricted_exec(tree, filename="<script>")
     findings = []
     for error in result.errors:
         match = _LINE.match(error)

@@ -25,6 +25,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from harness import pysource
 from harness.checks.models import Finding, Severity
 
 __all__ = ["Limits", "Parsed", "parse", "quiet_warnings"]
@@ -289,7 +290,7 @@ def parse(source: str | bytes, limits: Limits | None = None) -> Parsed:
     _lone_cr(text, out)
     try:
         with quiet_warnings():  # "invalid escape sequence" and friends are the interpreter's business
-            tree = ast.parse(text, filename="<script>")
+            tree = pysource.parse(text, filename="<script>")
     except SyntaxError as exc:
         out.findings.append(
             _finding(
@@ -336,7 +337,7 @@ def parse(source: str | bytes, limits: Limits | None = None) -> Parsed:
     try:
         with quiet_warnings():
             # Some errors only appear when compiling: `return` outside a function, `break` outside a loop...
-            compile(tree, "<script>", "exec", dont_inherit=True)
+            pysource.compile_tree(tree, "<script>")
     except SyntaxError as exc:
         out.findings.append(
             _finding(

@@ -10,9 +10,20 @@ if TYPE_CHECKING:
     from harness.services import Services
     from harness.settings import Settings
 
-__all__ = ["close_services", "services"]
+__all__ = ["close_services", "command_line", "services", "set_command_line"]
 
 _current: ContextVar[tuple[Services, dict[str, Any]] | None] = ContextVar("harness_cli_services", default=None)
+_argv: ContextVar[tuple[str, ...]] = ContextVar("harness_cli_argv", default=())
+
+
+def set_command_line(args: list[str]) -> None:
+    """Remember this invocation's arguments as given (a run's provenance records them, redacted)."""
+    _argv.set(("harness", *args))
+
+
+def command_line() -> tuple[str, ...]:
+    """This invocation's command line as given (``harness`` and its arguments); empty if unknown."""
+    return _argv.get()
 
 
 def _cli_backend(settings: Settings) -> Backend:

@@ -10,8 +10,9 @@ from typing import Annotated
 import typer
 
 from harness.cli.console import err_console
-from harness.cli.context import services
+from harness.cli.context import command_line, services
 from harness.cli.display import RunDisplay
+from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
 from harness.cli.options import (
     LocalOption,
     MergeOption,
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
         local: LocalOption = False,
     ) -> None:
         """Run SCRIPT (or a generated script, by id) once in a hardened, throwaway container."""
-        from harness.app.scripts import LimitOverrides, ScriptRun, exec_script
+        from harness.app.scripts import LimitOverrides, ScriptRun, exec_script, interrupt
         from harness.execution.outputs import output_mode
 
         mode = output_mode(merge=merge, overwrite=overwrite)
@@ -101,6 +102,7 @@ def register(app: typer.Typer) -> None:
             limits=LimitOverrides(timeout_s=timeout, memory=memory, cpus=cpus, pids=pids),
             allow_hosts=tuple(allow_host or ()),
             run_id=new_run_id(),
+            argv=command_line(),
         )
         with ExitStack() as stack:
             shown: list[RunDisplay] = []
@@ -113,7 +115,8 @@ def register(app: typer.Typer) -> None:
                     shown.append(stack.enter_context(RunDisplay(err_console, title)))
                 shown[0].on_event(event)
 
-            outcome = exec_script(opened, run, sink=on_event)
+            with first_ctrl_c_stops(lambda: interrupt(opened, run.run_id or ""), say_stopping):
+                outcome = exec_script(opened, run, sink=on_event)
         result = outcome.result
         if as_json:
             emit_json(json.loads(result.model_dump_json(exclude={"events"})))
@@ -122,4 +125,4 @@ def register(app: typer.Typer) -> None:
             if outcome.events_dropped:
                 emit([plain(f"  {outcome.events_dropped} events past the log's caps were counted, not kept")])
             emit([plain(line) for line in egress_lines(outcome.egress)])
-        raise typer.Exit(0 if result.ok else 1)
+        raise typer.Exit(INTERRUPTED_EXIT if result.status == "interrupted" else 0 if result.ok else 1)

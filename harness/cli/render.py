@@ -29,7 +29,10 @@ __all__ = [
     "RunView",
     "analysis_lines",
     "analyze_lines",
+    "attempt_line",
     "check_verdict",
+    "drafted_lines",
+    "dry_run_verdict",
     "egress_lines",
     "emit",
     "emit_json",
@@ -37,9 +40,16 @@ __all__ = [
     "exec_summary",
     "findings_table",
     "fix_text",
+    "gate_refused_line",
     "missing_text",
     "plain",
+    "plan_lines",
+    "plan_phase_line",
+    "plan_summary",
     "problem_line",
+    "refusal",
+    "run_summary",
+    "script_listing",
 ]
 
 Line = tuple[tuple[str, str], ...]
@@ -372,15 +382,15 @@ class RunView:
 _SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "dim"}
 
 
-def findings_table(findings: Sequence[Mapping[str, Any]], *, include_info: bool) -> None:
-    """The gate's findings (``Finding`` as JSON) as a table on stdout; rich loads only when there is one to draw."""
+def findings_table(findings: Sequence[Mapping[str, Any]], *, include_info: bool, err: bool = False) -> None:
+    """The gate's findings (``Finding`` as JSON) as a table on stdout (or stderr); rich loads only to draw one."""
     shown = [f for f in findings if include_info or f["severity"] != "info"]
     if not shown:
         return
     from rich.table import Table
     from rich.text import Text
 
-    from harness.cli.console import out_console
+    from harness.cli.console import err_console, out_console
 
     table = Table(header_style="bold", expand=False)
     for column in ("code", "severity", "line:col", "message", "hint"):
@@ -390,4 +400,177 @@ def findings_table(findings: Sequence[Mapping[str, Any]], *, include_info: bool)
         # Messages quote the script (names, strings): control characters are shown, not obeyed.
         message, hint = Text(visible(str(f["message"]))), Text(visible(str(f["hint"])))
         table.add_row(f["code"], severity, f"{f['line']}:{f['col']}", message, hint)
-    out_console.print(table)
+    (err_console if err else out_console).print(table)
+
+
+# -- harness run ---------------------------------------------------------------------------------
+# A request's lines, from its ``RequestEvent``s and report as JSON: the in-process ``run`` and the
+# thin client print these same lines.
+
+
+def attempt_line(number: int) -> Line:
+    """The line that starts an LLM call's streamed tokens."""
+    return (("generating", "bold"), (f" (LLM call {number})…", ""))
+
+
+def drafted_lines(decision: Mapping[str, Any], drafted: Mapping[str, Any]) -> list[Line]:
+    """What is shown of a prepared request after its analysis (``Drafted`` as JSON): more missing inputs, attempts."""
+    lines = [plain(f"  also missing: {visible(missing_text(item))}") for item in decision.get("missing", [])[1:]]
+    generation = drafted.get("generation")
+    if generation:
+        attempts = generation["attempts"]
+        lines.append(
+            (
+                ("generated", "bold"),
+                (
+                    f" {generation['id']} in {len(attempts)} attempt(s), {generation['tokens']} tokens; "
+                    f"kept in {generation['folder']} for review",
+                    "",
+                ),
+            )
+        )
+        for attempt in attempts:
+            if attempt.get("problem") or attempt.get("findings"):
+                why = attempt.get("problem") or ", ".join(list(attempt["findings"])[:6])
+                lines.append(plain(f"  attempt {attempt['number']} ({attempt['stage']}): {visible(why)}"))
+    return lines
+
+
+def script_listing(script: str) -> None:
+    """A dry run's script on stdout: highlighted with line numbers on a terminal, as visible text otherwise."""
+    shown = visible(script, lines=True)
+    if sys.stdout.isatty():
+        from rich.syntax import Syntax
+
+        from harness.cli.console import out_console
+
+        out_console.print(Syntax(shown, "python", line_numbers=True), markup=False, highlight=False)
+        return
+    sys.stdout.write(shown + "\n")
+    sys.stdout.flush()
+
+
+def dry_run_verdict(passed: bool, policy: str) -> Line:
+    """The line that ends a dry run."""
+    return plain(f"dry run: the script {'passes' if passed else 'fails'} the {policy} gate; nothing was run")
+
+
+def gate_refused_line(run_dir: str) -> Line:
+    """The line for a script the gate refused (its report was still written)."""
+    return (
+        ("the static-check gate refused the script", "red"),
+        (f"; script, findings and report are in {run_dir}", ""),
+    )
+
+
+def run_summary(report: Mapping[str, Any], run_dir: str | Path) -> list[Line]:
+    """A request's run as the summary on stdout (``Report`` as JSON)."""
+    result, perf = report["execution_result"], report["performance_metrics"]
+    status = str(result["status"])
+    lines: list[Line] = [
+        (
+            (status, f"bold {'green' if status == 'succeeded' else 'red'}"),
+            (
+                f" · {report['dispatch_decision']['template']} · {result['phases_completed']} phase(s) · "
+                f"{perf['total_s']:.2f}s (estimated {perf['estimated_duration_s']:g}s)",
+                "",
+            ),
+        )
+    ]
+    if status != "succeeded" and result.get("message"):
+        lines.append(plain(f"  {visible(str(result['message']))}"))
+    if result.get("processed"):
+        lines.append(plain(visible(f"  {result['processed']}")))
+    quality = report.get("quality_metrics")
+    checked = quality["assertions"] if quality else ()
+    if checked:
+        lines.append(plain(f"  assertions: {sum(bool(a['passed']) for a in checked)}/{len(checked)} passed"))
+        lines += [plain(visible(f"  ✗ {a['description']}: {a['detail']}")) for a in checked if not a["passed"]]
+    lines += [plain(line) for line in egress_lines(report.get("egress") or ())]
+    for item in result["deliverables"]:
+        note = f" - {item['description']}" if item.get("description") else ""
+        lines.append(plain(visible(f"  {item['path']} ({item['size']} bytes){note}")))
+    if result.get("outputs_partial"):
+        conflicts = result.get("output_conflicts") or ()
+        skipped = f", {len(conflicts)} already there" if conflicts else ""
+        lines.append((("  ", ""), ("outputs partial", "yellow"), (f": not everything was collected{skipped}", "")))
+    if result.get("output_dir"):
+        lines.append(plain(visible(f"  outputs: {result['output_dir']}")))
+    lines.append(plain(f"  report: {_join(str(run_dir), 'report.json')}"))
+    return lines
+
+
+def plan_lines(phases: Sequence[Mapping[str, Any]]) -> list[Line]:
+    """A plan's decision and stages, before it runs (``describe(plan)`` rows)."""
+    lines: list[Line] = [(("decision", "bold"), (f" hybrid: a plan of {len(phases)} phases", ""))]
+    for row in phases:
+        after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
+        how = f", {row['strategy']}" if row.get("strategy") else ""
+        shown = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}{how}){after}")
+        lines.append((("plan", "bold"), (f" {shown}", "")))
+    return lines
+
+
+_PHASE_MARK = {"waiting": "·", "running": "▶", "succeeded": "✓", "skipped": "-"}
+
+
+def plan_phase_line(name: str, state: str) -> str:
+    """The line a plan's phase is worth when it changes state, off a terminal."""
+    return visible(f"{_PHASE_MARK.get(state, '✗')} {name}: {state}")
+
+
+def plan_summary(report: Mapping[str, Any], output_dir: str) -> list[Line]:
+    """A finished plan as the summary on stdout (``PlanReport`` as JSON)."""
+    status = str(report["status"])
+    estimate = report.get("estimate")
+    lines: list[Line] = [
+        (
+            (status, f"bold {'green' if status == 'succeeded' else 'red'}"),
+            (
+                f" · {report['phases_completed']}/{len(report['phases'])} phases · {report['wall_s']:.2f}s wall, "
+                f"{report['parallel_execution_percentage']:g}% saved by running in parallel"
+                + (f" (estimated {estimate['duration_s']:g}s)" if estimate else ""),
+                "",
+            ),
+        )
+    ]
+    lines += [plain(visible(f"  {item}")) for item in report["deliverables"]]
+    lines += [
+        plain(visible(f"  {phase['name']}: outputs partial, not everything was collected"))
+        for phase in report["phases"]
+        if phase.get("outputs_partial")
+    ]
+    lines.append(plain(f"  outputs: {output_dir}"))
+    lines.append(plain(f"  report: {_join(output_dir, str(report['report_file']))}"))
+    return lines
+
+
+def _join(folder: str, name: str) -> str:
+    # As pathlib joins (the in-process CLI prints Path objects): no doubled separator.
+    return f"{folder.rstrip('/') or '/'}/{name}".replace("//", "/")
+
+
+def refusal(problem: Mapping[str, Any]) -> dict[str, object]:
+    """A refusal (problem JSON of a usage error) as the one JSON object ``--json`` prints: what is missing, and how."""
+    raw = problem.get("data")
+    data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    missing = list(data.get("missing") or ()) if problem.get("type") == "MissingInputs" else []
+    wanted = [m for m in missing if m.get("kind") != "unsupported"]
+    return {
+        "status": "refused",
+        "reason": problem_line(problem),
+        "missing": [
+            {
+                "name": m.get("name"),
+                "kind": m.get("kind"),
+                "type": m.get("type"),
+                "description": m.get("description"),
+                "suggestions": list(m.get("suggestions") or ())
+                or ([str(m["example"])] if m.get("example") is not None else []),
+                **({"reason": m["reason"]} if m.get("reason") else {}),
+            }
+            for m in wanted
+        ],
+        "unexplained": [m.get("description") for m in missing if m.get("kind") == "unsupported"],
+        "how": missing_text(missing[0]) if missing else str(problem.get("hint") or ""),
+    }

@@ -18,6 +18,7 @@ from harness.cli import (
     exec_cmd,
     history_cmd,
     mcp_cmd,
+    rerun_cmd,
     review_cmd,
     run_cmd,
     runs_cmd,
@@ -26,7 +27,7 @@ from harness.cli import (
     templates,
 )
 from harness.cli.console import err_console
-from harness.cli.context import close_services
+from harness.cli.context import close_services, set_command_line
 from harness.cli.render import emit, error_line
 from harness.errors import BudgetExhausted, HarnessError, Refused, RunError, Unavailable, UserError
 
@@ -60,7 +61,19 @@ def _invocation(ctx: typer.Context) -> None:
     ctx.call_on_close(close_services)
 
 
-for _group in (run_cmd, exec_cmd, check, templates, review_cmd, history_cmd, runs_cmd, sandbox, serve_cmd, mcp_cmd):
+for _group in (
+    run_cmd,
+    rerun_cmd,
+    exec_cmd,
+    check,
+    templates,
+    review_cmd,
+    history_cmd,
+    runs_cmd,
+    sandbox,
+    serve_cmd,
+    mcp_cmd,
+):
     _group.register(app)
 
 
@@ -77,6 +90,7 @@ def exit_code_for(exc: HarnessError) -> int:
 def run(args: list[str]) -> int:
     """Run the CLI in-process; return its exit code instead of letting exceptions escape."""
     signal.signal(signal.SIGTERM, _terminate)
+    set_command_line(args)
     debug = "--debug" in args
     try:
         result = app(args=[a for a in args if a != "--debug"], standalone_mode=False)

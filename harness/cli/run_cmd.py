@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.syntax import Syntax
-from rich.table import Table
 
-from harness.cli.console import err_console, out_console
-from harness.cli.context import services
-from harness.cli.display import RunDisplay, egress_lines
-from harness.cli.hints import missing_text
+from harness.cli.console import err_console
+from harness.cli.context import command_line, services
+from harness.cli.display import RunDisplay
+from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
 from harness.cli.options import (
     LocalOption,
     MergeOption,
@@ -24,7 +22,22 @@ from harness.cli.options import (
     RuntimeOption,
     runtime_overrides,
 )
-from harness.cli.render import analysis_lines, analyze_lines, emit, emit_json, plain
+from harness.cli.render import (
+    analysis_lines,
+    analyze_lines,
+    attempt_line,
+    drafted_lines,
+    dry_run_verdict,
+    emit,
+    emit_json,
+    findings_table,
+    gate_refused_line,
+    plain,
+    plan_lines,
+    plan_summary,
+    run_summary,
+    script_listing,
+)
 from harness.errors import ConfigError, InputError
 from harness.execution.outputs import output_mode
 from harness.safe_text import visible
@@ -54,15 +67,7 @@ def _show_analysis(analysis: Any, decision: Any) -> None:
 
 
 def _show_findings(findings: Any, *, include_info: bool = False) -> None:
-    shown = [f for f in findings if include_info or f.severity != "info"]
-    if not shown:
-        return
-    table = Table(header_style="bold")
-    for column in ("code", "severity", "where", "message", "hint"):
-        table.add_column(column, overflow="fold")
-    for f in shown:
-        table.add_row(f.code, f.severity, f"{f.line}:{f.col}", escape(visible(f.message)), escape(visible(f.hint)))
-    err_console.print(table)
+    findings_table([f.model_dump(mode="json") for f in findings], include_info=include_info, err=True)
 
 
 class _TokenStream:
@@ -73,7 +78,7 @@ class _TokenStream:
 
     def attempt(self, number: int) -> None:
         self.end()
-        err_console.print(f"[bold]generating[/] (LLM call {number})…", highlight=False)
+        emit([attempt_line(number)], err=True)
         self.started = True
 
     def __call__(self, text: str) -> None:
@@ -88,36 +93,7 @@ class _TokenStream:
 
 
 def _summary(report: Any, run_dir: Path) -> None:
-    result = report.execution_result
-    style = "green" if result.status == "succeeded" else "red"
-    perf = report.performance_metrics
-    out_console.print(
-        f"[bold {style}]{result.status}[/] · {report.dispatch_decision.template} · "
-        f"{result.phases_completed} phase(s) · {perf.total_s:.2f}s (estimated {perf.estimated_duration_s:g}s)",
-        highlight=False,
-    )
-    if result.status != "succeeded" and result.message:
-        out_console.print(f"  {visible(result.message)}", markup=False)
-    if result.processed:
-        out_console.print(visible(f"  {result.processed}"), markup=False)
-    checked = report.quality_metrics.assertions if report.quality_metrics else ()
-    if checked:
-        passed = sum(a.passed for a in checked)
-        out_console.print(f"  assertions: {passed}/{len(checked)} passed", markup=False)
-        for item in checked:
-            if not item.passed:
-                out_console.print(visible(f"  ✗ {item.description}: {item.detail}"), markup=False)
-    for line in egress_lines(report.egress):
-        out_console.print(line, markup=False)
-    for item in result.deliverables:
-        note = f" - {item.description}" if item.description else ""
-        out_console.print(visible(f"  {item.path} ({item.size} bytes){note}"), markup=False)
-    if result.outputs_partial:
-        skipped = f", {len(result.output_conflicts)} already there" if result.output_conflicts else ""
-        out_console.print(f"  [yellow]outputs partial[/]: not everything was collected{skipped}", highlight=False)
-    if result.output_dir:
-        out_console.print(visible(f"  outputs: {result.output_dir}"), markup=False)
-    out_console.print(f"  report: {run_dir / 'report.json'}", markup=False)
+    emit(run_summary(json.loads(report.model_dump_json()), run_dir))
 
 
 def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[Prepared, RequestIn]:
@@ -157,44 +133,24 @@ def _ask_missing(opened: Services, prepared: Prepared, req: RequestIn) -> tuple[
 def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, yes: bool) -> None:
     """Show the decision, then dry-run, refuse, or run a prepared request and report it."""
     from harness.app import requests as app_requests
+    from harness.app.scripts import interrupt
 
     _show_analysis(prepared.analysis, prepared.decision)
-    for item in prepared.decision.missing[1:]:
-        err_console.print(f"  also missing: {escape(visible(missing_text(item)))}", highlight=False)
-    if prepared.generation is not None:
-        record = prepared.generation.record
-        err_console.print(
-            f"[bold]generated[/] {record.id} in {len(record.attempts)} attempt(s), "
-            f"{record.tokens.get('input_tokens', 0) + record.tokens.get('output_tokens', 0)} tokens; "
-            f"kept in {opened.settings.generated_dir / record.id} for review",
-            highlight=False,
-        )
-        for attempt in record.attempts:
-            if attempt.problem or attempt.findings:
-                why = attempt.problem or ", ".join(attempt.findings[:6])
-                err_console.print(
-                    f"  attempt {attempt.number} ({attempt.stage}): {escape(visible(why))}", highlight=False
-                )
+    drafted = app_requests.drafted(opened, prepared, req).model_dump(mode="json")
+    emit(drafted_lines(prepared.decision.model_dump(mode="json"), drafted), err=True)
     app_requests.ensure_runnable(opened, prepared)
     assert prepared.checks is not None and prepared.script is not None
     if req.dry_run:
-        shown = visible(prepared.script, lines=True)
-        out_console.print(
-            Syntax(shown, "python", line_numbers=True) if sys.stdout.isatty() else shown,
-            markup=False,
-            highlight=False,
-        )
+        script_listing(prepared.script)
         _show_findings(prepared.checks.findings, include_info=True)
-        verdict = "passes" if prepared.gate_passed else "fails"
-        err_console.print(f"dry run: the script {verdict} the {prepared.gate_policy} gate; nothing was run")
+        emit([dry_run_verdict(prepared.gate_passed, prepared.gate_policy)], err=True)
         raise typer.Exit(0 if prepared.gate_passed else 1)
     if not prepared.gate_passed:
         report = app_requests.run_prepared(opened, prepared, req)
         _show_findings(prepared.checks.findings)
-        kept = f"script, findings and report are in {prepared.run_dir}"
-        err_console.print(f"[red]the static-check gate refused the script[/]; {kept}")
+        emit([gate_refused_line(str(prepared.run_dir))], err=True)
         if as_json:
-            out_console.print_json(report.model_dump_json(), ensure_ascii=True)
+            emit_json(json.loads(report.model_dump_json()))
         raise typer.Exit(1)
     if not yes and req.template is None and sys.stdin.isatty() and not typer.confirm("Run it?", default=True):
         raise typer.Exit(1)
@@ -205,12 +161,14 @@ def _serve(opened: Services, prepared: Prepared, req: RequestIn, as_json: bool, 
             if event.kind == "run":
                 display.on_event(event.event)
 
-        report = app_requests.run_prepared(opened, prepared, req, sink=sink)
+        with first_ctrl_c_stops(lambda: interrupt(opened, prepared.run_id), say_stopping):
+            report = app_requests.run_prepared(opened, prepared, req, sink=sink)
     if as_json:
-        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
+        emit_json(json.loads(report.model_dump_json()))
     else:
         _summary(report, prepared.run_dir)
-    raise typer.Exit(0 if report.execution_result.status == "succeeded" else 1)
+    status = report.execution_result.status
+    raise typer.Exit(INTERRUPTED_EXIT if status == "interrupted" else 0 if status == "succeeded" else 1)
 
 
 def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) -> None:
@@ -221,12 +179,7 @@ def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) ->
 
     plan = routed.plan
     assert plan is not None
-    err_console.print(f"[bold]decision[/] hybrid: a plan of {len(plan.phases)} phases", highlight=False)
-    for row in describe(plan):
-        after = f" after {', '.join(row['depends_on'])}" if row["depends_on"] else ""
-        how = f", {row['strategy']}" if row["strategy"] else ""
-        line = visible(f"stage {row['stage']}: {row['phase']} ({row['template']}{how}){after}")
-        err_console.print(f"[bold]plan[/] {escape(line)}", highlight=False)
+    emit(plan_lines(describe(plan)), err=True)
     opened.backend  # noqa: B018 - made before the display starts; the invocation's services close it
     with PlanDisplay(err_console, describe(plan)) as display:
 
@@ -239,24 +192,9 @@ def _run_plan(opened: Services, routed: Route, req: RequestIn, as_json: bool) ->
         done = app_requests.run_plan(opened, plan, req, estimate=routed.estimate, sink=sink)
     report, target = done.report, done.output_dir
     if as_json:
-        out_console.print_json(report.model_dump_json(), ensure_ascii=True)
+        emit_json(json.loads(report.model_dump_json()))
     else:
-        style = "green" if report.status == "succeeded" else "red"
-        out_console.print(
-            f"[bold {style}]{report.status}[/] · {report.phases_completed}/{len(report.phases)} phases · "
-            f"{report.wall_s:.2f}s wall, {report.parallel_execution_percentage:g}% saved by running in parallel"
-            + (f" (estimated {report.estimate.duration_s:g}s)" if report.estimate else ""),
-            highlight=False,
-        )
-        for item in report.deliverables:
-            out_console.print(visible(f"  {item}"), markup=False)
-        for phase in report.phases:
-            if phase.outputs_partial:
-                out_console.print(
-                    visible(f"  {phase.name}: outputs partial, not everything was collected"), markup=False
-                )
-        out_console.print(f"  outputs: {target}", markup=False)
-        out_console.print(f"  report: {target / report.report_file}", markup=False)
+        emit(plan_summary(json.loads(report.model_dump_json()), str(target)))
     raise typer.Exit(0 if report.status == "succeeded" else 1)
 
 
@@ -319,6 +257,7 @@ def register(app: typer.Typer) -> None:
             dry_run=dry_run,
             assume=yes,
             limits=limits,
+            argv=command_line(),
         )
         app_requests.check(req)  # before any LLM call is paid for
         opened = services()

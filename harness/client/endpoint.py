@@ -31,7 +31,7 @@ __all__ = [
 
 PROBE_TIMEOUT_S = 0.25  # a server on this machine accepts in well under a millisecond
 # The commands a server can serve, and the flags that keep a command in-process.
-REMOTE_COMMANDS = frozenset({"exec", "check", "analyze"})
+REMOTE_COMMANDS = frozenset({"exec", "run", "check", "analyze"})
 _LOCAL_FLAGS = frozenset({"--local", "--help", "-h", "--debug"})
 
 

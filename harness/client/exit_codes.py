@@ -11,6 +11,7 @@ __all__ = ["EXIT_CODES_BY_NAME", "exit_code_for_type"]
 EXIT_CODES_BY_NAME: dict[str, int] = {
     "BudgetExhausted": 1,
     "Busy": 1,
+    "Cancelled": 1,
     "ConfigError": 2,
     "Conflict": 2,
     "Draining": 1,

@@ -104,6 +104,13 @@ class Backend(ABC):
         """
         return False
 
+    def interrupt(self, run_id: str) -> bool:
+        """Stop the run ``run_id`` but keep what it wrote to /output, so it ends ``interrupted``; False when it cannot.
+
+        A backend that cannot keep a stopped run's outputs keeps this default; callers then fall back to ``cancel``.
+        """
+        return False
+
     def __enter__(self) -> Backend:
         return self
 

@@ -214,6 +214,7 @@ class DockerBackend(Backend):
         self._active: dict[str, str] = {}
         self._running: set[str] = set()  # run ids between run()'s start and end
         self._cancelled: set[str] = set()  # of those, the ones cancel() was called for
+        self._interrupted: set[str] = set()  # and the ones interrupt() was called for
         self._lock = threading.Lock()
         self._closed = False
         self._reaper = Reaper(self._remove)
@@ -244,6 +245,7 @@ class DockerBackend(Backend):
             with self._lock:
                 self._running.discard(spec.run_id)
                 self._cancelled.discard(spec.run_id)
+                self._interrupted.discard(spec.run_id)
 
     def cancel(self, run_id: str) -> bool:
         """Kill the container of run ``run_id`` (or the one it is about to get); the run ends ``cancelled``."""
@@ -254,6 +256,21 @@ class DockerBackend(Backend):
             cids = [cid for cid, owner in self._active.items() if owner == run_id]
         for cid in cids:
             self._kill(cid)
+        return True
+
+    def interrupt(self, run_id: str) -> bool:
+        """Ask the supervisor of run ``run_id`` to stop the script now and still send /output.
+
+        The run ends ``interrupted`` with what the script had written, kept and marked partial
+        (the same path as the supervisor's stop at the time limit). False when it is not running here.
+        """
+        with self._lock:
+            if run_id not in self._running:
+                return False
+            self._interrupted.add(run_id)
+            cids = [cid for cid, owner in self._active.items() if owner == run_id]
+        for cid in cids:
+            self._ask_stop(cid)
         return True
 
     def _run(
@@ -285,6 +302,8 @@ class DockerBackend(Backend):
         self._track(handle.cid, spec.run_id)
         if self._is_cancelled(spec.run_id):
             self._kill(handle.cid)  # cancelled while the container was being made: it never gets the job
+        elif self._is_interrupted(spec.run_id):
+            self._ask_stop(handle.cid)  # the supervisor remembers it and stops the script as it starts
         try:
             handlers = (on_agent, on_fetch if spec.egress else None)
             result = self._drive(handle, spec, limits, mounts, inputs_blob, out_dir, on_event, handlers)
@@ -553,6 +572,10 @@ class DockerBackend(Backend):
         with self._lock:
             return run_id in self._cancelled
 
+    def _is_interrupted(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._interrupted
+
     # -- one run --------------------------------------------------------------------------------
     def _drive(
         self,
@@ -604,6 +627,9 @@ class DockerBackend(Backend):
         # supervisor's own stop and the outputs it sends; past that the host kills the container.
         deadline = reader.t0 + limits.timeout_s
         hard_deadline = deadline + STOP_GRACE_S
+        # Why the host asked the supervisor to stop the script early ("interrupted", "output"):
+        # it then still sends /output, within STOP_GRACE_S, or the container is killed.
+        stop_for = ""
         demux = handle.demux
         if handle.early:
             reader.feed(1, handle.early)
@@ -616,6 +642,10 @@ class DockerBackend(Backend):
             try:
                 data = raw.recv(1 << 18)
             except TimeoutError:
+                if not stop_for and self._is_interrupted(spec.run_id):
+                    stop_for = "interrupted"
+                    deadline = time.monotonic()
+                    hard_deadline = min(hard_deadline, deadline + STOP_GRACE_S)
                 continue
             except OSError as exc:
                 engine_error = f"lost the connection to the container: {exc}"
@@ -628,11 +658,15 @@ class DockerBackend(Backend):
             while reader.host_requests and time.monotonic() < deadline:
                 self._answer(raw, reader, reader.host_requests.pop(0), handlers, deadline)
             if time.monotonic() >= hard_deadline:
-                killed_for = "timeout"
+                killed_for = stop_for or "timeout"
                 break
-            if reader.over_cap:
-                killed_for = "output"
-                break
+            if not stop_for and (reader.over_cap or self._is_interrupted(spec.run_id)):
+                stop_for = "output" if reader.over_cap else "interrupted"
+                if stop_for == "output":
+                    self._ask_stop(handle.cid)
+                # No more answers to the script's requests; the stream is read until the outputs arrive.
+                deadline = time.monotonic()
+                hard_deadline = min(hard_deadline, deadline + STOP_GRACE_S)
             if reader.archive_over_cap:
                 killed_for = "archive"
                 break
@@ -669,6 +703,9 @@ class DockerBackend(Backend):
                 engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
 
+        if stop_for == "interrupted" and reader.sent and not reader.reported_interrupt:
+            # The script had ended on its own before the stop reached it: its run is what it was.
+            stop_for = ""
         collected = collect_run_outputs(reader, out_dir, limits)
         if reader.archive is None and not killed_for and not engine_error:
             collected.leave("the container ended without sending its outputs")
@@ -676,6 +713,9 @@ class DockerBackend(Backend):
             collected.leave("outputs exceeded the collection cap and were not all collected")
         if (reader.reported_timeout or (reader.ended_s or 0) > limits.timeout_s) and reader.sent and not killed_for:
             collected.leave("the script was stopped at its time limit: its outputs are what it had written by then")
+        elif stop_for and reader.sent and not killed_for:
+            why = "it was interrupted" if stop_for == "interrupted" else "its output passed the cap"
+            collected.leave(f"the script was stopped because {why}: its outputs are what it had written by then")
         warnings = collected.warnings
         if (
             not trusted
@@ -689,7 +729,9 @@ class DockerBackend(Backend):
         # A run whose end the host saw only after the time limit overran it, whatever its code:
         # a script that outlived the limit (a fetch refused at the deadline, say) is timed out.
         overran = not killed_for and reader.ended_s is not None and reader.ended_s > limits.timeout_s
-        status, message = _decide(exit_code, oom, killed_for, engine_error, limits, reader, overran=overran)
+        status, message = _decide(
+            exit_code, oom, killed_for, engine_error, limits, reader, overran=overran, stopped_for=stop_for
+        )
         duration = reader.elapsed()
         reader.emit(RunFinished(run_id=spec.run_id, status=status, exit_code=exit_code, duration_s=duration))
         input_mode = "none" if not mounts else ("copied_read_only" if handle.pooled else "bind_read_only")
@@ -755,6 +797,17 @@ class DockerBackend(Backend):
         except docker.errors.APIError:
             pass  # already stopped
 
+    def _ask_stop(self, cid: str) -> None:
+        """SIGUSR1 to the supervisor (init passes it on; the script cannot send it): stop the script, send /output."""
+        import docker.errors
+
+        try:
+            self.client.api.kill(cid, signal="SIGUSR1")
+        except docker.errors.APIError:
+            pass  # already stopped: the run ends as it ends
+        except Exception as exc:  # noqa: BLE001 - called from a Ctrl-C helper thread: logged, never raised there
+            log.warning("could not ask container %s to stop its script: %s", cid[:12], exc)
+
     def _answer(
         self,
         raw: socket.socket,
@@ -818,9 +871,9 @@ def _report_decides(reader: RunReader) -> bool:
     code = reader.reported_exit
     if not (reader.sent and reader.stderr_ended and reader.settled) or code is None or not 0 <= code <= 255:
         return False
-    if reader.reported_timeout:
-        # The supervisor's own stop at the time limit (a SIGKILL it sent): trusted when the
-        # container's OOM count says the kernel killed nothing.
+    if reader.reported_timeout or reader.reported_interrupt:
+        # The supervisor's own stop at the time limit or at the host's request (a SIGKILL it
+        # sent): trusted when the container's OOM count says the kernel killed nothing.
         return reader.oom_kills == 0
     return code == 0 or (code != SIGKILLED and reader.oom_kills is not None)
 
@@ -834,17 +887,25 @@ def _decide(
     reader: RunReader,
     *,
     overran: bool = False,
+    stopped_for: str = "",
 ) -> tuple[RunStatus, str]:
     """The host's verdict on a run; nothing the script printed is consulted."""
     if killed_for == "cancelled":
         return "cancelled", "cancelled on request; the container was killed"
+    if stopped_for == "interrupted":
+        if killed_for:
+            return "interrupted", "interrupted; the script did not stop in time, so no outputs were collected"
+        kept = "what it had written to /output is kept (partial)" if reader.sent else "no outputs were sent"
+        return "interrupted", f"interrupted: the script was stopped; {kept}"
     if killed_for == "timeout":
         return "timed_out", f"killed after the {limits.timeout_s:g} s timeout; {_RAISE_TIMEOUT}"
     if (reader.reported_timeout or overran) and not oom:
         kept = "what it had written to /output is kept (partial)" if reader.sent else "no outputs were sent"
         return "timed_out", f"stopped at the {limits.timeout_s:g} s timeout; {kept}; {_RAISE_TIMEOUT}"
-    if killed_for == "output":
-        return "output_limit", f"stopped: stdout and stderr passed the {limits.receipt()['stdout_cap']} cap"
+    if killed_for == "output" or stopped_for == "output":
+        cap = limits.receipt()["stdout_cap"]
+        kept = "" if killed_for or not reader.sent else "; what it had written to /output is kept (partial)"
+        return "output_limit", f"stopped: stdout and stderr passed the {cap} cap{kept}"
     if oom:
         return "oom_killed", f"killed by the kernel: out of memory (limit {limits.receipt()['memory']})"
     if engine_error:

@@ -20,6 +20,9 @@ planting anything the user's tools would act on:
 - Only regular files and folders are taken; names that are not UTF-8 or hold control
   characters are refused with a warning; the total size and the number of entries are
   capped. Whatever is refused or left out makes the collection ``partial``.
+
+Standard library only (and ``harness.errors``): the thin client applies these same rules to the
+outputs tar it downloads from a server, and must not load pydantic to do it.
 """
 
 from __future__ import annotations
@@ -33,18 +36,20 @@ import tarfile
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, get_args
+from typing import IO, TYPE_CHECKING
 
 from harness.errors import ConfigError, Fix, InputError, OutputExists
-from harness.records import Artifact, OutputMode
 
 if TYPE_CHECKING:
     from harness.execution.limits import Limits
     from harness.execution.stream import RunReader
+    from harness.records import Artifact, OutputMode
 
 __all__ = [
     "MARKER",
+    "OUTPUT_MODES",
     "Collected",
+    "OutputFile",
     "check_destination",
     "collect_outputs",
     "collect_run_outputs",
@@ -58,6 +63,7 @@ __all__ = [
 ]
 
 MARKER = ".harness-output"
+OUTPUT_MODES = ("new", "merge", "overwrite")  # harness.records.OutputMode's values (a test keeps them equal)
 _CHUNK = 1024 * 1024
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -110,8 +116,8 @@ def is_harness_output(path: Path) -> bool:
 
 def check_destination(path: Path, mode: OutputMode) -> None:
     """Refuse (InputError) a destination that ``mode`` may not write to; touches nothing."""
-    if mode not in get_args(OutputMode):
-        raise ConfigError(f"unknown output mode {mode!r}", hint=f"use one of: {', '.join(get_args(OutputMode))}")
+    if mode not in OUTPUT_MODES:
+        raise ConfigError(f"unknown output mode {mode!r}", hint=f"use one of: {', '.join(OUTPUT_MODES)}")
     path = Path(path).expanduser()
     if not path.exists() and not path.is_symlink():
         return
@@ -208,15 +214,32 @@ def _refusal(name: str) -> str | None:
 _MAX_WARNINGS = 20
 
 
+@dataclass(frozen=True)
+class OutputFile:
+    """One file collected: its path under /output, size, and what the script declared it to be."""
+
+    path: str
+    size: int
+    declared: bool = False
+    description: str = ""
+
+
 @dataclass
 class Collected:
-    """What collection took and left: artifacts, warnings, conflicts, and whether anything was left out."""
+    """What collection took and left: files, warnings, conflicts, and whether anything was left out."""
 
-    artifacts: list[Artifact] = field(default_factory=list)
+    files: list[OutputFile] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
     partial: bool = False
     unlisted: int = field(default=0, repr=False)
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The files as ``Artifact`` records (for a ``RunResult``)."""
+        from harness.records import Artifact
+
+        return [Artifact(path=f.path, size=f.size, declared=f.declared, description=f.description) for f in self.files]
 
     def leave(self, warning: str) -> None:
         """Note something that was not collected; past a few, only count them (a script can cause millions)."""
@@ -281,8 +304,8 @@ def collect_outputs(
                         continue
                 if member.isfile():
                     total += member.size
-                    got.artifacts.append(
-                        Artifact(
+                    got.files.append(
+                        OutputFile(
                             path=name, size=member.size, declared=name in declared, description=declared.get(name, "")
                         )
                     )

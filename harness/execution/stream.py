@@ -133,12 +133,16 @@ class RunReader:
         self._stdout_tail = bytearray()
         self._stderr_tail = bytearray()
         self.over_cap = False
+        self.skipped_bytes = 0  # stdout past the cap, while the script was being stopped: not read
+        self._skipped_tail = b""
+        self._marker_found = False
         self.ended = False  # the stdout end marker arrived
         self.ended_s: float | None = None
         self.reported_exit: int | None = None
         self.settled = False  # the supervisor saw no other process alive when it reported
         self.oom_kills: int | None = None  # the container's OOM-kill count it read then
         self.reported_timeout = False  # the supervisor stopped the script at the run's time limit
+        self.reported_interrupt = False  # the supervisor stopped the script because the host asked (SIGUSR1)
         self.stderr_ended = False  # the stderr end marker arrived: the script's stderr is complete
         self.sent = False  # the trailer arrived: the output archive is complete
         self.sent_s: float | None = None
@@ -157,8 +161,29 @@ class RunReader:
         if self.ended:
             self._archive(data)
             return
+        if self.over_cap and not self._marker_found:
+            # Past the cap the script is being stopped: its bytes are only searched for the end
+            # marker (the outputs follow it), never split, parsed or counted.
+            self._skip_to_marker(data)
+            return
         # Only bytes before the end marker count against the script's output cap.
         self._out_feed(data)
+
+    def _skip_to_marker(self, data: bytes) -> None:
+        window = self._skipped_tail + data
+        at = window.find(self._marker)
+        if at < 0:
+            self.skipped_bytes += len(data)
+            self._skipped_tail = window[-len(self._marker) :]
+            return
+        # Negative when the marker began in the kept tail: those bytes were counted as skipped already.
+        self.skipped_bytes += at - len(self._skipped_tail)
+        self._skipped_tail = b""
+        self._marker_found = True  # the rest of its line may come in the next payload: read normally
+        # The supervisor starts its marker on a fresh line: whatever line was pending is the script's, cut.
+        self._out = LineSplitter()
+        self._blank_pending = False
+        self._out_feed(window[at:])
 
     def finish(self) -> None:
         """Flush unfinished lines at the end of the stream."""
@@ -282,6 +307,7 @@ class RunReader:
             self.settled = info.get("settled") is True
             self.oom_kills = kills if type(kills) is int and kills >= 0 else None
             self.reported_timeout = info.get("timed_out") is True
+            self.reported_interrupt = info.get("interrupted") is True
         self.archive = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
 
     def _archive(self, data: bytes) -> None:

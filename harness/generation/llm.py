@@ -8,7 +8,6 @@ offline template path never needs it configured.
 
 from __future__ import annotations
 
-import ast
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from harness import pysource
 from harness.errors import ConfigError, Fix, LLMError
 from harness.generation.budget import Budget, Usage
 from harness.settings import Settings
@@ -96,7 +96,7 @@ def parse_answer(content: Sequence[Any], stop_reason: str, usage: Usage) -> Answ
             )
         draft = ScriptDraft(code=match.group("code"))
     try:
-        ast.parse(draft.code)
+        pysource.parse(draft.code)
     except SyntaxError as exc:
         return Answer(
             None,

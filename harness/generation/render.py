@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness import pysource
 from harness.errors import ConfigError, Fix
 from harness.generation.scaffolds import Parameter, Scaffold, Substitution, assigned_literals, check_program
 
@@ -45,7 +46,7 @@ def py_literal(value: Any) -> str:
     else:
         raise ConfigError(f"cannot put a {type(value).__name__} into a script", hint="use plain data values")
     # repr() escapes everything that could end the literal; prove it parses back to the value.
-    if ast.literal_eval(text) != (list(value) if isinstance(value, tuple) else value):
+    if pysource.literal_eval(text) != (list(value) if isinstance(value, tuple) else value):
         raise ConfigError("a parameter value did not survive quoting", hint="use plain text")
     return text
 
@@ -159,9 +160,9 @@ def literal_differences(
 ) -> list[str]:
     """How ``rendered`` differs from ``reviewed`` other than in the substituted literals (empty: it does not)."""
     try:
-        old_tree = ast.parse(reviewed.decode("utf-8"))
+        old_tree = pysource.parse(reviewed.decode("utf-8"))
         data = rendered.encode("utf-8")
-        new_tree = ast.parse(rendered)
+        new_tree = pysource.parse(rendered)
     except (UnicodeError, SyntaxError) as exc:
         return [f"does not parse: {exc}"]
     old_sites, new_sites = assigned_literals(old_tree, reviewed), assigned_literals(new_tree, data)
@@ -176,7 +177,7 @@ def literal_differences(
             return [f"{sub.constant} at bytes {sub.start}-{sub.end} is not an assignment's value"]
         chosen.append(where)
         try:
-            value = ast.literal_eval(new_sites[where].value)
+            value = pysource.literal_eval(new_sites[where].value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             problems.append(f"{sub.constant} is not a literal")
             continue
@@ -235,6 +236,12 @@ def _render_program(scaffold: Scaffold, params: Mapping[str, object]) -> str:
 
 def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
     """Render the scaffold (its template, or its reviewed program) with validated ``params``; returns source."""
+    # Jinja's lexer and the literal checks parse Python: one thread at a time (harness.pysource).
+    with pysource.exclusive():
+        return _render(scaffold, params)
+
+
+def _render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
     if scaffold.kind == "program":
         return _render_program(scaffold, params)
     from jinja2 import StrictUndefined, TemplateError
@@ -256,7 +263,7 @@ def render(scaffold: Scaffold, params: Mapping[str, object]) -> str:
             hint="write {{ value | py }} for code and {{ value | text }} in docstrings or comments",
         ) from None
     try:
-        ast.parse(source)
+        pysource.parse(source)
     except SyntaxError as exc:
         raise ConfigError(
             f"scaffold {scaffold.name} rendered invalid Python (line {exc.lineno}): {exc.msg}", hint="fix the template"

@@ -33,6 +33,7 @@ from typing import Annotated, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator, model_validator
 
+from harness import pysource
 from harness.assertions import Assertion
 from harness.errors import NotFound, UserError
 
@@ -301,7 +302,7 @@ def _same_value(a: object, b: object) -> bool:
 def check_program(scaffold: Scaffold, data: bytes) -> tuple[ast.Module, list[LiteralSite]]:
     """Check a program scaffold's bytes against its substitutions; ValueError naming the first mismatch."""
     try:
-        tree = ast.parse(data.decode("utf-8"))
+        tree = pysource.parse(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError("program.py is not UTF-8") from None
     except SyntaxError as exc:
@@ -314,7 +315,7 @@ def check_program(scaffold: Scaffold, data: bytes) -> tuple[ast.Module, list[Lit
         if site is None:
             raise ValueError(f"{where} is not the value assigned to {sub.constant} in program.py")
         try:
-            literal = ast.literal_eval(site.value)
+            literal = pysource.literal_eval(site.value)
         except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
             raise ValueError(f"{where} is not a literal") from None
         default = scaffold.parameters[sub.parameter].default

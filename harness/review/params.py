@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
+from harness import pysource
 from harness.errors import HarnessError, RunError
 from harness.generation.scaffolds import Substitution, assigned_literals
 
@@ -118,7 +119,7 @@ def _kind(value: object) -> ParamKind | None:
 
 def constants(script: str) -> dict[str, _Found]:
     """Module-level ``NAME = <literal>`` assignments made exactly once, by name."""
-    tree = ast.parse(script)
+    tree = pysource.parse(script)
     data = script.encode("utf-8")
     # The parser's lines (bytes.splitlines ends lines where it does; str.splitlines also at \f and more).
     lines = [line.decode("utf-8") for line in data.splitlines()]
@@ -134,7 +135,7 @@ def constants(script: str) -> dict[str, _Found]:
     found: dict[str, _Found] = {}
     for site in assigned_literals(tree, data):
         try:
-            literal = ast.literal_eval(site.value)
+            literal = pysource.literal_eval(site.value)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
         kind = _kind(literal)

@@ -140,6 +140,8 @@ class EventLog:
     def _put(self, line: bytes) -> None:
         assert self._fh is not None, "the event log is closed"
         self._fh.write(line)
+        # On disk as it happens: a run stopped by Ctrl-C, or watched from another process, has its log so far.
+        self._fh.flush()
         self.written += 1
         self.written_bytes += len(line)
 

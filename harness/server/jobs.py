@@ -31,6 +31,7 @@ from harness.server.errors import Busy, Draining, problem_body
 __all__ = [
     "BufferedEvent",
     "Job",
+    "JobFailed",
     "JobKind",
     "JobOutcome",
     "JobRegistry",
@@ -65,6 +66,14 @@ class JobOutcome:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+class JobFailed(Exception):
+    """Raised by a job's work that failed with ``error`` yet has an outcome to keep (a refused gate's report)."""
+
+    def __init__(self, error: HarnessError, outcome: JobOutcome) -> None:
+        super().__init__(error.message)
+        self.error, self.outcome = error, outcome
+
+
 class Job:
     """One accepted job: its status, its bounded event buffer, its outcome, and its cancel switch."""
 
@@ -95,6 +104,8 @@ class Job:
         self._lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._cancel_hooks: list[Callable[[], object]] = []
+        self._answer: bool | None = None
+        self._answered = threading.Event()
 
     # -- events ---------------------------------------------------------------------------------
     def emit(self, kind: str, data: str) -> int:
@@ -174,6 +185,27 @@ class Job:
             hooks = list(self._cancel_hooks)
         for hook in hooks:
             _call(hook)
+
+    # -- confirmation -----------------------------------------------------------------------------
+    def ask(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for :meth:`answer`; False when declined, unanswered or cancelled meanwhile.
+
+        The server never waits on a terminal: a client that asked for confirmation answers over
+        HTTP, and one that went away is taken as a no when the time is up.
+        """
+        self.on_cancel(self._answered.set)
+        self._answered.wait(timeout)
+        with self._lock:
+            return bool(self._answer) and not self.cancel_requested.is_set()
+
+    def answer(self, run: bool) -> bool:
+        """Answer the job's question (the first answer counts); False when it was already answered."""
+        with self._lock:
+            if self._answered.is_set():
+                return False
+            self._answer = run
+        self._answered.set()
+        return True
 
     # -- views ----------------------------------------------------------------------------------
     @property
@@ -329,6 +361,8 @@ class JobRegistry:
         outcome, error = JobOutcome(), None
         try:
             outcome = work(job)
+        except JobFailed as failed:
+            outcome, error = failed.outcome, problem_body(failed.error)
         except HarnessError as exc:
             error = problem_body(exc)
         except BaseException as exc:

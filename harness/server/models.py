@@ -13,6 +13,7 @@ __all__ = [
     "AnalyzeIn",
     "ApproveIn",
     "CheckIn",
+    "ConfirmIn",
     "Health",
     "PoolState",
     "PromoteIn",
@@ -66,6 +67,25 @@ class RequestIn(_In):
     budget: int | None = Field(None, ge=1000)
     inputs_tar: str | None = None
     dry_run: bool = False
+    assume: bool = Field(
+        False, description="take a missing parameter when the data leaves exactly one value for it (the CLI's --yes)"
+    )
+    limits: LimitOverrides = Field(default_factory=LimitOverrides, description="this run's limits; unset: the server's")
+    allow_plan: bool = Field(
+        True,
+        description="false: a request that splits into a plan is refused (InvalidInput allow_plan) before any work",
+    )
+    confirm: bool = Field(
+        False,
+        description="ask before running: once vetted, the job emits a `confirm` event and waits (up to its "
+        "`wait_s`) for POST /v1/runs/{id}/confirm; no answer in time declines",
+    )
+
+
+class ConfirmIn(_In):
+    """The answer to a request job's ``confirm`` event: run it, or not."""
+
+    run: bool
 
 
 class Accepted(BaseModel):
@@ -86,6 +106,8 @@ class RunView(BaseModel):
     result: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    run_dir: str | None = Field(None, description="the server's folder of this run (a plan's: output_dir)")
+    output_dir: str | None = Field(None, description="a plan's output folder on the server")
 
 
 class AnalyzeIn(_In):

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import InvalidInput
-from harness.server.jobs import Job, JobOutcome
+from harness.errors import GateRefused, InvalidInput
+from harness.server.jobs import Job, JobFailed, JobOutcome
 
 if TYPE_CHECKING:
     from harness.events import Event
@@ -112,12 +112,23 @@ def _request_sink(job: Job, services: Services, seen: dict[str, Any]) -> Callabl
     return sink
 
 
+CONFIRM_WAIT_S = 600.0  # how long a request asked to confirm waits for its answer (a person at a prompt)
+
+
 def run_request(
     services: Services, job: Job, body: RequestIn, inputs: tuple[Path, ...], metrics: Metrics
 ) -> JobOutcome:
-    """Serve a plain-language request for ``job`` through ``app.requests``: routed to one run or a plan."""
-    from harness.app import requests as app_requests
+    """Serve a plain-language request for ``job`` through ``app.requests``: routed to one run or a plan.
 
+    The run id is the job id (history, the run folder and ``GET /v1/runs/{id}`` name one run). A
+    cancel or a drain reaches the request wherever it is: in LLM generation (let go at once, no
+    container started), waiting for its confirmation, or in its container.
+    """
+    from harness.app import requests as app_requests
+    from harness.app.cancel import CancelToken
+
+    token = CancelToken()
+    job.on_cancel(token.set)
     seen: dict[str, Any] = {}
     sink = _request_sink(job, services, seen)
     req = app_requests.RequestIn(
@@ -128,17 +139,41 @@ def run_request(
         budget=body.budget,
         inputs=inputs,
         dry_run=body.dry_run,
+        assume=body.assume,
+        limits=body.limits,
     )
-    if body.template is None and not body.dry_run:
+    if body.template is None and body.strategy is None and not body.dry_run:
         routed = app_requests.route(services, body.request)
         if routed.kind == "plan" and routed.plan is not None:
+            if not body.allow_plan:
+                raise InvalidInput(
+                    "the request splits into a plan, which this client asked not to run", name="allow_plan"
+                )
             job.kind = "plan"
             app_requests.check(req)
-            planned = req.model_copy(update={"output_dir": services.settings.runs_dir / f"plan-{job.id}"})
+            target = services.settings.runs_dir / f"plan-{job.id}"
+            planned = req.model_copy(update={"output_dir": target})
             plan = app_requests.run_plan(services, routed.plan, planned, estimate=routed.estimate, sink=sink)
-            return JobOutcome(report=plan.report.model_dump(mode="json"))
-    outcome = app_requests.run(services, req, sink=sink)
+            return JobOutcome(report=plan.report.model_dump(mode="json"), details={"output_dir": str(target)})
+
+    def ask(prepared: object) -> bool:
+        job.emit("confirm", json.dumps({"run_id": job.id, "wait_s": CONFIRM_WAIT_S}))
+        return job.ask(CONFIRM_WAIT_S)
+
+    try:
+        outcome = app_requests.run(
+            services, req, sink=sink, confirm=ask if body.confirm else None, cancel=token, run_id=job.id
+        )
+    except GateRefused as exc:
+        # Refused, yet its report was written: the job ends with both (``--json`` prints the report).
+        folder = services.settings.runs_dir / job.id
+        try:
+            report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            report = None
+        raise JobFailed(exc, JobOutcome(report=report, details={"run_dir": str(folder)})) from None
+    details = {"run_dir": str(outcome.run_dir)}
     if outcome.report is None:
-        # A dry run: prepared and vetted, not run; what was decided is its outcome.
-        return JobOutcome(report={"outcome": outcome.outcome, "run_id": outcome.run_id, **seen})
-    return JobOutcome(report=outcome.report.model_dump(mode="json"))
+        # A dry run or a declined one: prepared and vetted, not run; what was decided is its outcome.
+        return JobOutcome(report={"outcome": outcome.outcome, "run_id": outcome.run_id, **seen}, details=details)
+    return JobOutcome(report=outcome.report.model_dump(mode="json"), details=details)

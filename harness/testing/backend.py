@@ -73,6 +73,7 @@ class ScriptedBackend(Backend):
         self._lock = threading.Lock()  # a plan runs phases from several threads
         self._running: set[str] = set()
         self._cancelled: set[str] = set()
+        self._interrupted: set[str] = set()
 
     def run(
         self,
@@ -93,6 +94,7 @@ class ScriptedBackend(Backend):
             with self._lock:
                 self._running.discard(spec.run_id)
                 self._cancelled.discard(spec.run_id)
+                self._interrupted.discard(spec.run_id)
 
     def cancel(self, run_id: str) -> bool:
         """Stop playing run ``run_id``: the events not yet played are not, and it ends ``cancelled``."""
@@ -102,9 +104,21 @@ class ScriptedBackend(Backend):
             self._cancelled.add(run_id)
             return True
 
+    def interrupt(self, run_id: str) -> bool:
+        """Stop playing run ``run_id`` but keep its outputs, as the supervisor's stop does: it ends ``interrupted``."""
+        with self._lock:
+            if run_id not in self._running:
+                return False
+            self._interrupted.add(run_id)
+            return True
+
     def _is_cancelled(self, run_id: str) -> bool:
         with self._lock:
             return run_id in self._cancelled
+
+    def _is_interrupted(self, run_id: str) -> bool:
+        with self._lock:
+            return run_id in self._interrupted
 
     def _play(
         self,
@@ -130,7 +144,7 @@ class ScriptedBackend(Backend):
         fetcher = on_fetch if spec.egress else None  # as the Docker backend: no grant, no fetches
         deadline = time.monotonic() + limits.timeout_s  # a fetch is bounded by the run's end, as in a real run
         for event in outcome.events:
-            if self._is_cancelled(spec.run_id):
+            if self._is_cancelled(spec.run_id) or self._is_interrupted(spec.run_id):
                 break
             stream, line = _line(event)
             reader.feed(stream, line)
@@ -140,12 +154,18 @@ class ScriptedBackend(Backend):
         if outcome.stderr:
             reader.feed(2, outcome.stderr.encode())
         t_stream = reader.elapsed()
-        marker = json.dumps({"v": 1, "kind": "_harness_end", "nonce": nonce, "exit_code": outcome.exit_code})
-        reader.feed(1, b"\n" + marker.encode() + b"\n" + _tar(outcome.outputs))
+        stopped = self._is_interrupted(spec.run_id) and not self._is_cancelled(spec.run_id)
+        end = {"v": 1, "kind": "_harness_end", "nonce": nonce, "exit_code": outcome.exit_code, "interrupted": stopped}
+        trailer = json.dumps({"v": 1, "kind": "_harness_sent", "nonce": nonce}).encode() + b"\n"
+        reader.feed(1, b"\n" + json.dumps(end).encode() + b"\n" + _tar(outcome.outputs) + trailer)
         reader.finish()
         collected = collect_run_outputs(reader, out_dir, limits)
+        if stopped:
+            collected.leave("the script was stopped because it was interrupted: its outputs are what it had written")
         if self._is_cancelled(spec.run_id):
             status, message = _decide(outcome.exit_code, False, "cancelled", "", limits, reader)
+        elif stopped:
+            status, message = _decide(outcome.exit_code, False, "", "", limits, reader, stopped_for="interrupted")
         elif outcome.status is not None:
             status, message = outcome.status, outcome.message or f"scripted: {outcome.status}"
         else:

@@ -8,6 +8,7 @@ name) is normalised; everything else must be byte-identical, stdout and stderr.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -211,3 +212,314 @@ def test_interrupting_a_served_exec_cancels_the_run(
     while not gone() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert gone()
+
+
+# `harness run`: a request's confidence and estimate learn from the history the first of the two runs wrote.
+_CONFIDENCE = re.compile(r"\b(confidence|score) \d\.\d\d\b")
+_ESTIMATE = re.compile(r"(~|estimated )\d+(\.\d+)?s\b( \([^)]*\))?")
+_HISTORY = re.compile(r"history: .*")
+_RUN_VARIES = {"confidence", "workflow_confidence", "score", "created_at", "script_path", "plan_id", "id"}
+_RUN_VARIES |= {"total_s", "stages_s", "container_s", "wall_s", "busy_s", "estimate_error", "tokens", "started_s"}
+_RUN_VARIES |= {"finished_s", "parallel_execution_percentage", "basis"}
+_RUN_VARIES |= {"estimated_duration_s", "estimate_basis", "estimated_coordination_s", "duration_s", "sequential_s"}
+
+
+def _run_scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: "*" if k in _RUN_VARIES else _run_scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_run_scrub(v) for v in value]
+    if isinstance(value, str):
+        return _HISTORY.sub("history: *", value)
+    return value
+
+
+def _run_normal(text: str) -> str:
+    try:
+        return json.dumps(_run_scrub(json.loads(text)), indent=1)
+    except ValueError:
+        return _ESTIMATE.sub(r"\1Ns", _CONFIDENCE.sub(r"\1 N", text))  # with the estimate's basis
+
+
+def both_runs(server: RecordingProxy, *args: str) -> tuple[int, str, str]:
+    """``both`` for ``harness run``: the request went to the server's request endpoint, and both paths agree."""
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    before = len(server.requests)
+    code, out, err = _harness(["run", *args], env)
+    assert "POST /v1/requests HTTP/1.1" in server.requests[before:], "the request did not go through the server"
+    remote = code, _run_normal(out), _run_normal(err)
+    code, out, err = _harness(["run", *args, "--local"], env)
+    local = code, _run_normal(out), _run_normal(err)
+    for one, other in zip(remote[1:], local[1:], strict=True):
+        differ = difflib.unified_diff(one.splitlines(), other.splitlines(), "server", "local", lineterm="", n=1)
+        assert one == other, "\n".join(differ)
+    assert remote[0] == local[0]
+    return remote
+
+
+def _sales(tmp_path: Path) -> str:
+    data = tmp_path / "sales.csv"
+    data.write_text("region,amount\nnorth,3\nsouth,4\nnorth,5\n")
+    return str(data)
+
+
+def test_run_template_text_and_json(server: RecordingProxy, tmp_path: Path) -> None:
+    sales = _sales(tmp_path)
+    code, out, err = both_runs(server, "summarise the csv files by region", "--input", sales, "--yes")
+    assert code == 0 and out.startswith("succeeded · csv_summary · 4 phase(s)") and "assertions: 2/2 passed" in out
+    assert "decision use_template csv_summary" in err and "▶ discover" in err and "│ | north | 2 | 8 |" in err
+    code, out, _ = both_runs(server, "summarise the csv files by region", "--input", sales, "--json")
+    assert code == 0 and json.loads(out)["execution_result"]["status"] == "succeeded"
+
+
+def test_run_refusals_and_usage_errors(server: RecordingProxy, tmp_path: Path) -> None:
+    # A missing parameter: exit 2, one error line, and with --json the refusal on stdout.
+    code, out, err = both_runs(server, "summarise the csv files", "--json")
+    refusal = json.loads(out)
+    assert code == 2 and refusal["status"] == "refused" and refusal["missing"][0]["name"] == "group_by"
+    assert err.splitlines()[-1].startswith("Error: cannot run this request yet: missing --param group_by")
+    code, out, err = both_runs(server, "summarise the csv files")
+    assert code == 2 and out == "" and "Error: cannot run this request yet" in err
+    code, _, err = both_runs(server, "do it", "--template", "no_such_scaffold")
+    assert code == 2 and err.startswith("Error: ")
+    code, _, err = both_runs(server, "summarise by region", "--strategy", "guess", "--json")
+    assert code == 2 and "Error: unknown strategy 'guess'" in err
+    code, out, err = both_runs(server, "summarise by region", "--memory", "lots", "--input", _sales(tmp_path))
+    assert code == 2 and out == "" and err.startswith("Error: invalid limit memory='lots'")
+
+
+def test_run_dry_run_shows_script_and_findings(server: RecordingProxy) -> None:
+    code, out, err = both_runs(server, "summarise every CSV by region", "--dry-run")
+    assert code == 0 and "GROUP_BY = 'region'" in out
+    assert "┃ code" in err and err.rstrip().endswith("dry run: the script passes the standard gate; nothing was run")
+
+
+def test_run_a_plan(server: RecordingProxy) -> None:
+    request = (
+        "research these papers, then build a python package called inventory, "
+        "then audit the code for hard-coded secrets"
+    )
+    papers = str(ROOT / "scaffolds/research_digest/example/papers")
+    code, out, err = both_runs(server, request, "--input", papers, "--yes")
+    assert code == 0 and out.startswith("succeeded · 3/3 phases")
+    assert "plan stage 2: project_skeleton (project_skeleton, use_template) after research_digest" in err
+    assert "✓ security_audit: succeeded" in err
+    code, out, _ = both_runs(server, request, "--input", papers, "--json")
+    assert code == 0 and [p["status"] for p in json.loads(out)["phases"]] == ["succeeded"] * 3
+
+
+@pytest.fixture
+def gate_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[RecordingProxy]:
+    """A server (and CLI) whose log_analysis scaffold imports subprocess, which the gate refuses."""
+    import shutil
+
+    from harness.generation.scaffolds import scaffolds_root
+
+    library = tmp_path_factory.mktemp("scaffolds")
+    shutil.copytree(scaffolds_root() / "log_analysis", library / "log_analysis")
+    template = library / "log_analysis" / "template.py.j2"
+    template.write_text(template.read_text().replace("import json\n", "import json\nimport subprocess\n", 1))
+    monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
+    with running_server(tmp_path_factory.mktemp("server")) as proxy:
+        yield proxy
+
+
+def test_run_a_refused_gate(gate_server: RecordingProxy) -> None:
+    code, out, err = both_runs(gate_server, "find errors in the logs", "--template", "log_analysis", "--json")
+    report = json.loads(out)
+    assert code == 1 and report["execution_result"]["status"] == "gate_failed"
+    assert "HP101" in err and "the static-check gate refused the script; script, findings and report are in" in err
+
+
+@pytest.fixture
+def llm_server(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A server (and CLI) whose LLM is the fake Messages API: yields (proxy, fake)."""
+    from harness.testing import FakeAnthropic
+
+    with FakeAnthropic() as fake:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789abcdefghij")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", fake.base_url)
+        monkeypatch.setenv("HARNESS_LLM_RETRIES", "1")
+        monkeypatch.setenv("HARNESS_LLM_ANALYSIS", "off")
+        with running_server(tmp_path_factory.mktemp("server")) as proxy:
+            yield proxy, fake
+
+
+def test_run_a_generated_script_against_the_fake_llm(llm_server: Any) -> None:
+    from harness.testing import Reply
+
+    proxy, fake = llm_server
+    code = "import json\nimport os\nprint('hello from the model')\n"
+    for _ in range(2):
+        fake.add(Reply.tool_use("write_script", {"code": code, "explanation": "greets"}))
+    done = both_runs(proxy, "write a greeting script", "--strategy", "generate_custom", "--yes")
+    status, out, err = done
+    assert status == 0 and out.startswith("succeeded · None · ")
+    assert "generating (LLM call 1)…" in err and "generated g-ID in 1 attempt(s)" in err
+    assert "│ hello from the model" in err and fake.pending == 0
+
+
+OUTPUTS = """
+from pathlib import Path
+Path("/output/a.txt").write_text("hi")
+Path("/output/sub").mkdir()
+Path("/output/sub/b.txt").write_text("yo")
+Path("/output/.hidden").write_text("x")
+"""
+
+
+def both_outputs(
+    server: RecordingProxy, tmp_path: Path, setup: Any, *args: str, fetched: bool = True
+) -> tuple[int, str, str, dict[str, bytes]]:
+    """``both`` with ``--output DEST`` (DEST in ``args``), each path into its own folder made alike by ``setup``.
+
+    ``fetched``: the served command downloaded the outputs from the server (else it was refused, or in-process).
+    """
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    seen: dict[str, tuple[int, str, str]] = {}
+    trees: dict[str, dict[str, bytes]] = {}
+    for mode in ("server", "local"):
+        dest = tmp_path / f"dest-{mode}"
+        setup(dest)
+        before = len(server.requests)
+        local = ["--local"] if mode == "local" else []
+        code, out, err = _harness([a.replace("DEST", str(dest)) for a in args] + local, env)
+        if mode == "server":
+            downloads = [line for line in server.requests[before:] if line.startswith("GET") and "/outputs " in line]
+            assert len(downloads) == int(fetched), (server.requests[before:], out, err)
+        seen[mode] = code, _run_normal(out.replace(str(dest), "DEST")), _run_normal(err.replace(str(dest), "DEST"))
+        trees[mode] = {
+            # A plan's report names its ids and timings: the file must be there alike, not hold the same bytes.
+            str(p.relative_to(dest)): b"<report>"
+            if p.name.endswith("report.json")
+            else p.read_bytes()
+            if p.is_file()
+            else b"<dir>"
+            for p in sorted(dest.rglob("*"))
+            if p.name != ".harness-output"
+        }
+    for one, other in zip(seen["server"][1:], seen["local"][1:], strict=True):
+        assert one == other, "\n".join(difflib.unified_diff(one.splitlines(), other.splitlines(), lineterm="", n=1))
+    assert seen["server"][0] == seen["local"][0] and trees["server"] == trees["local"]
+    return (*seen["server"], trees["server"])
+
+
+def _nothing(dest: Path) -> None:
+    return None
+
+
+def _taken(dest: Path) -> None:
+    (dest / "sub").mkdir(parents=True)
+    (dest / "a.txt").write_text("mine")
+
+
+def test_exec_output_new_merge_and_overwrite(server: RecordingProxy, tmp_path: Path) -> None:
+    source = script(tmp_path, "outs.py", OUTPUTS)
+    code, out, _, tree = both_outputs(server, tmp_path / "new", _nothing, "exec", source, "--output", "DEST")
+    assert code == 0 and tree == {"a.txt": b"hi", "sub": b"<dir>", "sub/b.txt": b"yo"}
+    assert "outputs partial" in out and "refused .hidden: names starting with a dot are never written" in out
+    assert "  outputs: DEST" in out
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "merge", _taken, "exec", source, "-o", "DEST", "--merge", "--json"
+    )
+    result = json.loads(out)
+    assert code == 0 and tree["a.txt"] == b"mine" and tree["sub/b.txt"] == b"yo"
+    assert result["output_conflicts"] == ["a.txt"] and [a["path"] for a in result["artifacts"]] == ["sub/b.txt"]
+    code, _, err, tree = both_outputs(server, tmp_path / "refused", _taken, "exec", source, "-o", "DEST", fetched=False)
+    assert code == 2 and err.startswith("Error: output folder DEST is not empty") and tree["a.txt"] == b"mine"
+
+
+def test_run_output_and_a_plan_output(server: RecordingProxy, tmp_path: Path) -> None:
+    sales = _sales(tmp_path)
+    request = "summarise the csv files by region"
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "one", _nothing, "run", request, "-i", sales, "-o", "DEST", "-y"
+    )
+    assert code == 0 and set(tree) == {"summary.json", "summary.md"} and "  outputs: DEST" in out
+    # A plan's outputs are made in-process (the server says before any work that it would be a plan).
+    plan = "research these papers, then build a python package called inventory, then audit the code for secrets"
+    papers = str(ROOT / "scaffolds/research_digest/example/papers")
+    code, out, _, tree = both_outputs(
+        server, tmp_path / "plan", _nothing, "run", plan, "-i", papers, "-o", "DEST", "-y", fetched=False
+    )
+    assert code == 0 and "  outputs: DEST" in out and "security_audit/findings.json" in tree
+
+
+def test_served_run_and_output_load_nothing_heavy(server: RecordingProxy, tmp_path: Path) -> None:
+    heavy = ("pydantic", "docker", "rich", "typer", "jinja2", "bandit", "celery", "anthropic")
+    outs = script(tmp_path, "outs.py", OUTPUTS)
+    sales = _sales(tmp_path)
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}"}
+    for args in (
+        ["run", "summarise the csv files by region", "-i", sales, "-y", "-o", str(tmp_path / "run-out")],
+        ["exec", outs, "-o", str(tmp_path / "exec-out")],
+    ):
+        code = (
+            "import json, sys\nfrom harness.cli import main\n"
+            f"code = main({args!r})\n"
+            f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\nsys.exit(code)\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout.splitlines()[-1]) == [], args
+    assert (tmp_path / "run-out" / "summary.md").is_file() and (tmp_path / "exec-out" / "sub" / "b.txt").is_file()
+
+
+def _expect(fd: int, wanted: str, seen: list[str], timeout: float = 60) -> None:
+    """Read the terminal until ``wanted`` has appeared (in what was read since the last call)."""
+    import select
+
+    deadline = time.monotonic() + timeout
+    text = ""
+    while wanted not in text:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(left, 0))
+        assert ready, f"{wanted!r} never came; the terminal showed {''.join(seen) + text!r}"
+        try:
+            chunk = os.read(fd, 65536).decode(errors="replace")
+        except OSError:  # the child closed the terminal
+            chunk = ""
+        assert chunk, f"the terminal closed before {wanted!r}; it showed {''.join(seen) + text!r}"
+        text += chunk
+    seen.append(text)
+
+
+def test_a_served_run_at_a_terminal_asks_for_missing_parameters_and_to_confirm(
+    server: RecordingProxy, tmp_path: Path
+) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "HARNESS_URL": f"unix://{server.path}", "COLUMNS": "200"}
+    before = len(server.requests)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", "summarise the csv files", "--input", _sales(tmp_path)],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    seen: list[str] = []
+    try:
+        _expect(primary, "[region]: ", seen)  # asked, with the data's one candidate as the default
+        os.write(primary, b"\n")
+        _expect(primary, "Run it? [Y/n]: ", seen)  # asked once the script is vetted
+        os.write(primary, b"y\n")
+        assert proc.wait(120) == 0, "".join(seen)
+        try:
+            while chunk := os.read(primary, 65536):
+                seen.append(chunk.decode(errors="replace"))
+        except OSError:
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(primary)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", "".join(seen))
+    assert "csv_summary needs group_by: the request does not say what to group by" in shown
+    assert "succeeded" in shown and "group_by='region'" in shown
+    posts = [line for line in server.requests[before:] if line.startswith("POST /v1/requests")]
+    confirms = [line for line in server.requests[before:] if line.startswith("POST /v1/runs/")]
+    assert len(posts) == 2 and len(confirms) == 1  # refused for the parameter, then asked to confirm

@@ -22,10 +22,12 @@ RANK = {
     "events": 0,
     "progress": 0,
     "safe_text": 0,
+    "pysource": 0,
     "_version": 0,
     "runtime_data": 0,
     "limits": 0,
     "ports": 0,
+    "provenance": 0,
     "dispatch": 1,
     "generation": 2,
     "checks": 3,
@@ -135,3 +137,21 @@ def test_the_app_layer_imports_no_front_end() -> None:
         if name.startswith("harness.app"):
             fronts = {t for t in _imports(tree) if (_rank(t) or 0) >= RANK["cli"]}
             assert not fronts, f"{name} imports {fronts}"
+
+
+def test_every_parse_goes_through_the_lock() -> None:
+    """CPython 3.11's AST state is shared by threads (gh-106905): plan phases parse at once."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "pysource.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("parse", "literal_eval")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "ast"
+            ) or (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compile"):
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert offenders == [], "use harness.pysource.parse / compile_tree: " + ", ".join(offenders)

@@ -22,7 +22,7 @@ from harness.execution.outputs import MARKER
 from harness.server.app import ServerState, state_of
 from harness.server.inputs import extract_inputs
 from harness.server.jobs import Job, JobKind, JobOutcome
-from harness.server.models import Accepted, RequestIn, RunIn, RunView
+from harness.server.models import Accepted, ConfirmIn, RequestIn, RunIn, RunView
 from harness.server.usecases import decode_tar, limits_for, run_request, run_script
 
 __all__ = ["router"]
@@ -134,14 +134,15 @@ async def submit_run(request: Request) -> Accepted:
 async def submit_request(request: Request, body: RequestIn) -> Accepted:
     """Serve a plain-language request (analyse, decide, generate or fill, check, run); 202."""
     state = state_of(request)
-    blob = await asyncio.to_thread(decode_tar, body.inputs_tar)
     services = state.services
+    limits = body.limits.apply(services.settings.limits)  # a bad limit is the caller's 422 now
+    blob = await asyncio.to_thread(decode_tar, body.inputs_tar)
     job = await asyncio.to_thread(
         _admit,
         state,
         "request",
         blob,
-        services.settings.limits.input_size,
+        limits.input_size,
         lambda job, inputs: run_request(services, job, body, inputs, state.metrics),
     )
     return _accepted(job)
@@ -307,6 +308,16 @@ async def cancel_run(request: Request, run_id: str) -> dict[str, Any]:
     state = state_of(request)
     job = _job(state, run_id)
     await asyncio.to_thread(state.registry.cancel, job)
+    return job.view()
+
+
+@router.post("/runs/{run_id}/confirm", status_code=202, response_model=RunView)
+async def confirm_run(request: Request, run_id: str, body: ConfirmIn) -> dict[str, Any]:
+    """Answer a request job's ``confirm`` event: ``{"run": true}`` runs it, false declines (it ends unrun)."""
+    state = state_of(request)
+    job = _job(state, run_id)
+    if job.kind != "request" or job.finished or not job.answer(body.run):
+        raise Conflict(f"run {run_id} is not waiting for a confirmation", hint="only a request asked to confirm is")
     return job.view()
 
 

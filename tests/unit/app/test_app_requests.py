@@ -165,3 +165,48 @@ def test_the_library_and_the_app_refuse_the_same_requests() -> None:
         assert "g-0123456789ab" in caught.value.hint
         with pytest.raises(RunError):
             check_runnable(prepared, services.settings.generated_dir)
+
+
+def test_a_cancel_before_the_run_stops_it_and_starts_no_container(tmp_path: Path) -> None:
+    from harness.app.cancel import CancelToken
+    from harness.errors import Cancelled
+
+    backend = ScriptedBackend([_good()])
+    token = CancelToken()
+    seen: list[str] = []
+
+    def sink(event: RequestEvent) -> None:
+        seen.append(event.kind)
+        if event.kind == "drafted":
+            token.set()  # after vetting, before the container
+
+    req = RequestIn(request=CSV_REQUEST, template="csv_summary", params={"group_by": "region"})
+    with _services(backend) as services, pytest.raises(Cancelled):
+        requests.run(services, req, sink=sink, cancel=token, run_id="0123456789ab")
+    assert backend.specs == [] and "run" not in seen and seen[-1] == "drafted"
+
+
+def test_a_cancelled_prepare_lets_go_at_once_and_closes_the_late_result() -> None:
+    import threading
+
+    from harness.app.cancel import CancelToken
+    from harness.app.requests import _cancellable
+    from harness.errors import Cancelled
+
+    release, closed = threading.Event(), threading.Event()
+
+    class _Late:
+        def close(self) -> None:
+            closed.set()
+
+    def work() -> object:
+        release.wait(30)  # an LLM call that has not answered yet
+        return _Late()
+
+    token = CancelToken()
+    threading.Timer(0.05, token.set).start()
+    with pytest.raises(Cancelled):
+        _cancellable(work, token)  # type: ignore[arg-type]
+    assert not closed.is_set()
+    release.set()  # the model answers after all: its result is closed, not used
+    assert closed.wait(10)

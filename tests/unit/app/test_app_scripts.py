@@ -163,3 +163,26 @@ def test_cancel_token_callbacks_run_once_and_can_be_removed() -> None:
     token.set()
     token.on_cancel(lambda: calls.append("late"))
     assert calls == ["b", "late"] and token.is_set() and token.wait(0)
+
+
+def test_an_interrupted_run_ends_interrupted_with_its_outputs_kept() -> None:
+    from harness.app.scripts import interrupt
+
+    opened: list[Services] = []
+
+    def script(spec: RunSpec) -> Outcome:
+        # Ctrl-C while the script runs: the CLI's helper thread calls app.scripts.interrupt.
+        assert interrupt(opened[0], spec.run_id)
+        return Outcome(events=(LogEvent(message="never played"),), outputs={"part.txt": b"half"})
+
+    backend = ScriptedBackend(script)
+    with _services(backend) as services:
+        opened.append(services)
+        assert not interrupt(services, "0123456789ab")  # nothing of that id is running
+        outcome = exec_script(services, ScriptRun(source=SCRIPT))
+    result = outcome.result
+    assert result.status == "interrupted" and result.outputs_partial
+    assert "kept (partial)" in result.message
+    assert (outcome.run_dir / "output" / "part.txt").read_bytes() == b"half"
+    assert all(e.kind != "log" for e in result.events)
+    assert json.loads((outcome.run_dir / "provenance.json").read_text())["kind"] == "exec"

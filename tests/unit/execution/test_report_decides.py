@@ -35,6 +35,11 @@ def _reader(*, report: dict[str, object] | None, stderr: bool = True, sent: bool
         ({"exit_code": 256, "settled": True, "oom_kills": 0}, False),
         ({"exit_code": -1, "settled": True, "oom_kills": 0}, False),
         ({"settled": True, "oom_kills": 0}, False),
+        # The supervisor's own stop (time limit, or the host's SIGUSR1): trusted when nothing was OOM-killed.
+        ({"exit_code": 137, "settled": True, "oom_kills": 0, "interrupted": True}, True),
+        ({"exit_code": 137, "settled": True, "oom_kills": 1, "interrupted": True}, False),
+        ({"exit_code": 137, "settled": True, "oom_kills": None, "interrupted": True}, False),
+        ({"exit_code": 137, "settled": True, "oom_kills": 0, "timed_out": True}, True),
     ],
 )
 def test_which_reports_decide(report: dict[str, object], decides: bool) -> None:

@@ -330,3 +330,26 @@ def test_the_stdout_tail_holds_the_scripts_lines_and_not_the_markers_newline() -
         r.finish()
         r.close()
         assert r.stdout_tail == tail, stream
+
+
+def test_past_the_cap_output_is_skipped_to_the_marker_and_the_outputs_still_arrive() -> None:
+    # The host asks the supervisor to stop the script at the cap; until its report arrives the
+    # flood is only searched for the marker, in any chunking, and the archive after it is kept.
+    archive = tar_bytes({"part.txt": b"half done\n"})
+    head = b"line\n" * 300
+    flood = b"x" * 5000 + b"\nunfinished"
+    stopped = {"v": 1, "kind": "_harness_end", "nonce": "n0nce", "exit_code": 137, "settled": True, "interrupted": True}
+    stream = head + flood + b"\n" + json.dumps(stopped).encode() + b"\n" + archive + trailer()
+    for size in (1, 7, 64, 4096):  # in one payload there is no "meanwhile": nothing to skip
+        seen = []
+        r = reader(stdout_cap=1000, on_event=seen.append)
+        for at in range(0, len(stream), size):
+            r.feed(1, stream[at : at + size])
+        r.finish()
+        assert r.over_cap and r.ended and r.sent, size
+        assert r.reported_exit == 137 and r.reported_interrupt, size
+        assert r.stdout_bytes <= 1000 + size, size
+        assert r.stdout_bytes + r.skipped_bytes == len(head + flood) + 1, size  # +1: the marker's own newline
+        assert not any("unfinished" in e.model_dump_json() for e in seen), size
+        assert r.archive is not None and r.archive.read() == archive, size
+        r.close()
