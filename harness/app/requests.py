@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -39,7 +39,7 @@ from harness.progress import (
     RunEvent,
     Vetted,
 )
-from harness.provenance import Provenance
+from harness.provenance import InputRecord, Provenance
 from harness.records import Analysis, Decision, MissingInput, OutputMode, Strategy
 from harness.report import Report
 
@@ -101,6 +101,11 @@ class RequestIn(BaseModel):
         default_factory=LimitOverrides, description="this run's limits; unset: the settings'"
     )
     argv: tuple[str, ...] = Field((), description="the command line as given, for the report (redacted there)")
+    input_origins: tuple[str, ...] = Field(
+        (),
+        description="the uploaded inputs' absolute paths on the caller's side: the report records these "
+        "instead of the staged copies' (whose hashes it keeps)",
+    )
     rerun_of: str | None = Field(None, description="the run this request repeats (harness rerun)")
 
     @field_validator("strategy")
@@ -409,6 +414,17 @@ def run_prepared(services: Services, prepared: Prepared, req: RequestIn, *, sink
     return report
 
 
+def _as_named(records: tuple[InputRecord, ...], origins: Sequence[str]) -> tuple[InputRecord, ...]:
+    # Uploaded inputs were hashed as staged; the report names them by the caller's paths. Each
+    # input is mounted under its own name (/input/NAME), so the names pair them up.
+    by_name = {PurePath(o).name: o for o in origins}
+    named = []
+    for record in records:
+        origin = by_name.get(PurePath(record.given).name)
+        named.append(record if origin is None else record.model_copy(update={"given": origin, "resolved": origin}))
+    return tuple(named)
+
+
 def provenance_of(req: RequestIn) -> Provenance:
     """The request's part of a run's provenance: command line, inputs hashed now, parameters and limits given."""
     from harness.provenance import harness_version, record_inputs, redact_argv, redact_params
@@ -418,7 +434,7 @@ def provenance_of(req: RequestIn) -> Provenance:
         argv=redact_argv(req.argv),
         harness_version=harness_version(),
         request=req.request,
-        inputs=record_inputs(req.inputs),
+        inputs=_as_named(record_inputs(req.inputs), req.input_origins),
         params_given=redact_params(req.params),
         limit_overrides=req.limits.model_dump(mode="json", exclude_none=True),
         output_dir=str(req.output_dir) if req.output_dir is not None else None,

@@ -450,6 +450,8 @@ def _run(client: Client, argv: list[str]) -> int:
     body["limits"] = {k: v for k, v in limits.items() if v is not None}
     if opts.input:
         body["inputs_tar"] = _inputs_tar(opts.input)
+        body["input_origins"] = [os.path.abspath(os.path.expanduser(p)) for p in opts.input]
+    body["argv"] = ["harness", "run", *argv]
     # As in-process: at a terminal, without --yes, missing parameters are asked for (three rounds at most).
     asks = 3 if not opts.yes and sys.stdin.isatty() and sys.stderr.isatty() else 0
     while True:

@@ -75,6 +75,14 @@ class RequestIn(_In):
         True,
         description="false: a request that splits into a plan is refused (InvalidInput allow_plan) before any work",
     )
+    argv: list[Annotated[str, Field(max_length=20_000)]] = Field(
+        default_factory=list, max_length=200, description="the caller's command line, recorded in the report"
+    )
+    input_origins: list[Annotated[str, Field(max_length=4096)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="the uploaded inputs' paths on the caller's side, in the tar's order, recorded in the report",
+    )
     confirm: bool = Field(
         False,
         description="ask before running: once vetted, the job emits a `confirm` event and waits (up to its "

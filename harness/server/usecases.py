@@ -141,6 +141,8 @@ def run_request(
         dry_run=body.dry_run,
         assume=body.assume,
         limits=body.limits,
+        argv=tuple(body.argv),
+        input_origins=tuple(body.input_origins),
     )
     if body.template is None and body.strategy is None and not body.dry_run:
         routed = app_requests.route(services, body.request)
