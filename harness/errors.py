@@ -14,6 +14,7 @@
     │   ├── EngineError             (also Unavailable) the container engine cannot be used
     │   │   ├── EngineUnavailable   no engine answered
     │   │   ├── EngineRefused       an engine answered but refused us (permissions, API error)
+    │   │   ├── RuntimeMissing      the OCI runtime asked for by name is not registered in the engine
     │   │   └── ImageError          the sandbox image is missing and cannot be built
     │   └── NotReviewed             (also Refused) no verified approval covers what was asked
     ├── Unavailable                 a service harness needs (engine, LLM) cannot be used now
@@ -78,6 +79,7 @@ __all__ = [
     "RemoteError",
     "RunError",
     "RunPrunedError",
+    "RuntimeMissing",
     "Tampered",
     "Unavailable",
     "UserError",
@@ -92,10 +94,11 @@ class Fix:
     ``give_input``: supply the input ``target`` (a parameter name, ``template``, ``llm``, ``inputs``,
     ``script``, ``against``, ``hosts``);
     ``review``: review and approve the generated script ``target``; ``approve_egress``: approve
-    ``target`` with egress to ``values``.
+    ``target`` with egress to ``values``; ``setup_runtime``: register the OCI runtime ``target`` in
+    the engine (``harness sandbox setup-runtime``).
     """
 
-    action: Literal["give_input", "review", "approve_egress"]
+    action: Literal["give_input", "review", "approve_egress", "setup_runtime"]
     target: str = ""
     values: tuple[str, ...] = ()
 
@@ -189,6 +192,15 @@ class EngineUnavailable(EngineError):
 
 class EngineRefused(EngineError):
     """Raised when the engine answers but refuses a request (permissions, API errors)."""
+
+
+class RuntimeMissing(EngineError):
+    """Raised when a run asks by name for an OCI runtime the engine has not registered (``auto`` never does)."""
+
+    def __init__(self, message: str, *, hint: str = "", runtime: str = "", available: Sequence[str] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.runtime = runtime
+        self.available = tuple(available)
 
 
 class ImageError(EngineError):

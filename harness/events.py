@@ -165,6 +165,7 @@ class RunStarted(_Event):
     run_id: str
     image: str
     pooled: bool
+    runtime: str = Field("", description="the OCI runtime the engine runs the container under (runc, runsc, ...)")
 
 
 class RunFinished(_Event):

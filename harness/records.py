@@ -58,6 +58,9 @@ class RunSpec(_Record):
         "overwrite: replace a folder harness made earlier",
     )
     limits: Limits | None = Field(None, description="None: the settings' limits")
+    runtime: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] | None = Field(
+        None, description="OCI runtime for this run (auto or a registered name); None: the backend's"
+    )
     egress: tuple[str, ...] = Field(
         (), description="hosts the host may fetch from for the script (a reviewed grant); the container stays offline"
     )
@@ -102,7 +105,8 @@ class PolicyReceipt(_Record):
     no_new_privileges: bool = True
     init: bool = True
     seccomp: str = "engine default"
-    runtime: str = "runc"
+    runtime: str = Field("runc", description="the OCI runtime the engine ran the container under, as it reported it")
+    engine: str = Field("docker", description="the container engine and its version (docker, podman)")
     ipc: str = "none"
     log_driver: str = "none"
     input_mode: Literal["none", "bind_read_only", "copied_read_only"] = "none"

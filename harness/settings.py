@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "HARNESS_"
+_RUNTIME_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # "auto" matches too
 # The one place the default model is named: a current model of the installed SDK's list.
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -60,7 +62,9 @@ class Settings(BaseModel):
     docker_host: str | None = Field(None, description="engine address; default: DOCKER_HOST or the local socket")
     image: str | None = Field(None, description="sandbox image to use as is; default: built from this tree")
     base_image: str = Field("python:3.11-slim", description="base for the sandbox image when it can be pulled")
-    runtime: str | None = Field(None, description="OCI runtime, e.g. runsc; default: the engine's")
+    runtime: str = Field(
+        "auto", description="OCI runtime: auto (runsc when the engine has it registered, else runc) or a name"
+    )
     broker_url: str | None = Field(
         None, description="redis:// broker of harness workers: runs go to the queue instead of the local engine"
     )
@@ -99,6 +103,13 @@ class Settings(BaseModel):
     runs_max_age_days: float = Field(
         30.0, ge=0, description="runs older than this are pruned after each run (0: no limit)"
     )
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, value: str) -> str:
+        if not _RUNTIME_NAME.match(value):
+            raise ValueError("give auto or a runtime the engine has registered, e.g. runc or runsc")
+        return value
 
     @field_validator("runs_max_bytes", mode="before")
     @classmethod

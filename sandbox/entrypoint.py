@@ -481,9 +481,29 @@ def _idle_timeout(argv: list[str]) -> int:
     return IDLE_TIMEOUT_S
 
 
+def _own_scratch() -> None:
+    """Give the script's uid its folders where the engine could not, then give up CAP_CHOWN.
+
+    Docker mounts /work and /output owned by the script's uid. Podman's tmpfs takes no uid
+    option (and keeps the image folder's mode): there the engine grants CAP_CHOWN, used here
+    once, before any job arrives, and dropped from every set this process keeps.
+    """
+    if os.getuid() != 0:
+        return
+    for path, mode in ((WORK_DIR, 0o700), (OUTPUT_DIR, 0o755)):
+        if os.stat(path).st_uid != SCRIPT_UID:
+            os.chmod(path, mode)  # still root's: no CAP_FOWNER needed
+            os.chown(path, SCRIPT_UID, SCRIPT_GID)
+    _set_effective(SUPERVISOR_CAPS)  # permitted becomes exactly SUPERVISOR_CAPS
+
+
 def main(argv: list[str]) -> int:
     """Read the job, run the script in a child, then send its outputs; return its exit code."""
     reader = _StdinReader()
+    try:
+        _own_scratch()
+    except OSError as exc:
+        return _fail(f"could not give the script its folders: {exc!r}")
     _set_dumpable(False)
     signal.signal(signal.SIGALRM, _on_deadline)
     signal.alarm(_idle_timeout(argv))

@@ -46,7 +46,7 @@ def services(**overrides: Any) -> Services:
     current = _current.get()
     if current is not None:
         opened, with_overrides = current
-        if with_overrides != overrides:
+        if overrides and with_overrides != overrides:
             raise RuntimeError("services were already opened with other settings in this invocation")
         return opened
     # Settings are resolved here, at the command's first need, so a bad HARNESS_* value fails where it did.

@@ -13,7 +13,14 @@ from harness.cli.console import err_console
 from harness.cli.context import command_line, services
 from harness.cli.display import RunDisplay
 from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
-from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import (
+    LocalOption,
+    MergeOption,
+    OutputOption,
+    OverwriteOption,
+    RuntimeOption,
+    runtime_overrides,
+)
 from harness.cli.render import egress_lines, emit, emit_json, exec_summary, plain
 from harness.errors import ConfigError, InputError
 from harness.events import Event
@@ -66,6 +73,7 @@ def register(app: typer.Typer) -> None:
                 "only what review granted",
             ),
         ] = None,
+        runtime: RuntimeOption = None,
         as_json: Annotated[bool, typer.Option("--json", help="print the run result as JSON on stdout")] = False,
         local: LocalOption = False,
     ) -> None:
@@ -74,6 +82,7 @@ def register(app: typer.Typer) -> None:
         from harness.execution.outputs import output_mode
 
         mode = output_mode(merge=merge, overwrite=overwrite)
+        opened = services(**runtime_overrides(runtime))
         source, name = None, "main.py"
         if generated is None:
             if script is None or not script.is_file():
@@ -106,7 +115,6 @@ def register(app: typer.Typer) -> None:
                     shown.append(stack.enter_context(RunDisplay(err_console, title)))
                 shown[0].on_event(event)
 
-            opened = services()
             with first_ctrl_c_stops(lambda: interrupt(opened, run.run_id or ""), say_stopping):
                 outcome = exec_script(opened, run, sink=on_event)
         result = outcome.result

@@ -147,6 +147,8 @@ def fix_text(fix: Mapping[str, Any]) -> str | None:
         return _GIVE.get(target)
     if fix.get("action") == "review":
         return f"review it: harness review show {target}, then harness review approve {target}"
+    if fix.get("action") == "setup_runtime":
+        return f"set it up as root with: harness sandbox setup-runtime {target} (or pass --runtime auto)"
     if fix.get("action") == "approve_egress" and values:
         return f"approve it with the egress it needs: harness review approve {target} --allow-host {values[0]}"
     return None
@@ -177,6 +179,13 @@ def egress_lines(rows: Iterable[Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+def _runtime_note(result: Mapping[str, Any]) -> str:
+    """`` under runsc``: the runtime the engine reported for the run (absent from older results)."""
+    policy = result.get("policy")
+    runtime = policy.get("runtime") if isinstance(policy, dict) else None
+    return f" under {visible(str(runtime))}" if runtime else ""
+
+
 def exec_summary(result: Mapping[str, Any], run_dir: str | Path) -> list[Line]:
     """A short human summary of a script run (``RunResult`` as JSON); what the script named is made visible."""
     status = str(result["status"])
@@ -186,7 +195,8 @@ def exec_summary(result: Mapping[str, Any], run_dir: str | Path) -> list[Line]:
             (status, f"bold {style}"),
             (
                 f" (exit code {result['exit_code']}) in {result['duration_s']:.2f}s"
-                f" · {result['events_count']} events · {'pooled' if result['pooled'] else 'cold'} container",
+                f" · {result['events_count']} events · {'pooled' if result['pooled'] else 'cold'} container"
+                f"{_runtime_note(result)}",
                 "",
             ),
         )
@@ -330,6 +340,10 @@ class RunView:
     def fold(self, event: Mapping[str, Any]) -> str:
         """Fold one event into the state; the line it is worth ("" for none), not yet made visible."""
         kind = event.get("kind")
+        if kind == "run_started" and event.get("runtime"):
+            # The boundary this run got, as the engine reported it: on the display's first line.
+            self.title = f"{self.title} · {visible(str(event['runtime']))}"
+            return ""
         if kind == "phase":
             name = str(event["name"])
             if event["status"] == "start":

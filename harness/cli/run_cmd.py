@@ -14,7 +14,14 @@ from harness.cli.console import err_console
 from harness.cli.context import command_line, services
 from harness.cli.display import RunDisplay
 from harness.cli.interrupt import INTERRUPTED_EXIT, first_ctrl_c_stops, say_stopping
-from harness.cli.options import LocalOption, MergeOption, OutputOption, OverwriteOption
+from harness.cli.options import (
+    LocalOption,
+    MergeOption,
+    OutputOption,
+    OverwriteOption,
+    RuntimeOption,
+    runtime_overrides,
+)
 from harness.cli.render import (
     analysis_lines,
     analyze_lines,
@@ -225,6 +232,7 @@ def register(app: typer.Typer) -> None:
         memory: Annotated[str | None, typer.Option(help="memory limit, e.g. 512m")] = None,
         cpus: Annotated[float | None, typer.Option(help="CPU quota in cores")] = None,
         pids: Annotated[int | None, typer.Option(help="process limit")] = None,
+        runtime: RuntimeOption = None,
         local: LocalOption = False,
     ) -> None:
         """Serve REQUEST: match a scaffold (or generate a script), gate it, run it in the sandbox, and report."""
@@ -232,7 +240,9 @@ def register(app: typer.Typer) -> None:
         from harness.app.scripts import LimitOverrides
 
         limits = LimitOverrides(timeout_s=timeout, memory=memory, cpus=cpus, pids=pids)
-        limits.apply(services().settings.limits)  # a bad value is a usage error before anything is analysed
+        limits.apply(
+            services(**runtime_overrides(runtime)).settings.limits
+        )  # a bad value is a usage error before anything is analysed
 
         mode = output_mode(merge=merge, overwrite=overwrite)
         req = app_requests.RequestIn(

@@ -32,6 +32,7 @@ EXIT_CODES_BY_NAME: dict[str, int] = {
     "RemoteError": 1,
     "RunError": 1,
     "RunPrunedError": 2,
+    "RuntimeMissing": 2,
     "Tampered": 1,
     "Unavailable": 1,
     "UserError": 2,

@@ -26,10 +26,12 @@ from harness import __version__
 from harness.errors import EngineRefused, EngineUnavailable, Fix, InputError
 from harness.events import AgentRequestEvent, FetchRequestEvent, RunFinished, RunStarted
 from harness.execution.backend import AgentHandler, Backend, EventCallback, FetchHandler, answer_request
+from harness.execution.engines import copy_image, engine_flags, engine_name, selectable_runtimes
 from harness.execution.image import ImageBuilder, Progress
 from harness.execution.limits import Limits
 from harness.execution.outputs import collect_run_outputs, prepare_destination
 from harness.execution.pool import Reaper, WarmPool
+from harness.execution.runtimes import flags_for, resolve
 from harness.execution.stream import Demuxer, RunReader
 from harness.records import PolicyReceipt, RunResult, RunSpec, RunStatus
 from harness.settings import Settings
@@ -128,6 +130,7 @@ class _Handle:
     sock: Any
     raw: socket.socket
     pooled: bool
+    runtime: str  # as the engine reports it for this container, not as it was asked for
     timings: dict[str, float] = field(default_factory=dict)
     closed: bool = False
     demux: Demuxer = field(default_factory=Demuxer)
@@ -194,10 +197,20 @@ class DockerBackend(Backend):
         # if this process dies, nothing it started waits forever.
         self.idle_timeout_s = self.settings.pool_idle_s if idle_timeout_s is None else idle_timeout_s
         self.client = client or connect(self.settings)
+        info = self.client.info()
+        version = self.client.version()
+        self.engine = engine_name(version)
+        self.engine_version = f"{self.engine} {version.get('Version', '?')}"
+        # What the engine can run, and what this backend's runs get unless a spec names another.
+        self.runtimes = selectable_runtimes(self.engine, info)
+        self._engine_default = str(info.get("DefaultRuntime") or "runc")
+        self.runtime = resolve(self.settings.runtime, self.runtimes, engine_default=self._engine_default)
         self.swept = sweep(self.client)
-        self.image = ImageBuilder(self.client, self.settings, progress).ensure()
+        builder = ImageBuilder(self.client, self.settings, progress)
+        if self.engine == "podman" and builder.current() is None and not self.settings.image:
+            _image_from_docker(self.settings, self.client, progress)
+        self.image = builder.ensure()
         self.owner = owner_token()
-        self.runtime = self.settings.runtime or "engine default (runc)"
         self._active: dict[str, str] = {}
         self._running: set[str] = set()  # run ids between run()'s start and end
         self._cancelled: set[str] = set()  # of those, the ones cancel() was called for
@@ -207,9 +220,9 @@ class DockerBackend(Backend):
         self._reaper = Reaper(self._remove)
         size = self.settings.pool_size if pool_size is None else pool_size
         self._pool: WarmPool[_Handle] | None = (
-            WarmPool(size, lambda: self._launch(self.settings.limits, {}, pooled=True), self._discard)
-            if size > 0
-            else None
+            # The pool holds containers of one configuration: the settings' limits under this
+            # backend's runtime. A run that asks for other limits or another runtime starts cold.
+            WarmPool(size, self._launch_pooled, self._discard) if size > 0 else None
         )
 
     # -- public -------------------------------------------------------------------------------
@@ -272,15 +285,20 @@ class DockerBackend(Backend):
         out_dir = (
             None if spec.output_dir is None else prepare_destination(spec.output_dir, spec.output_mode, spec.run_id)
         )
+        runtime = (
+            self.runtime
+            if spec.runtime is None
+            else resolve(spec.runtime, self.runtimes, engine_default=self._engine_default)
+        )
         handle = None
         inputs_blob = b""
-        if self._pool is not None and limits == self.settings.limits:
+        if self._pool is not None and limits == self.settings.limits and runtime == self.runtime:
             fits = not mounts or _inputs_size(mounts) <= limits.input_size
-            handle = self._take_live() if fits else None
+            handle = self._take_live(runtime) if fits else None
             if handle is not None and mounts:
                 inputs_blob = _inputs_tar(mounts)
         if handle is None:
-            handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id)
+            handle = self._launch(limits, mounts, pooled=False, run_id=spec.run_id, runtime=runtime)
         self._track(handle.cid, spec.run_id)
         if self._is_cancelled(spec.run_id):
             self._kill(handle.cid)  # cancelled while the container was being made: it never gets the job
@@ -302,10 +320,15 @@ class DockerBackend(Backend):
             self._pool.refill()
         return result
 
-    def _take_live(self) -> _Handle | None:
-        """A pooled container that is still alive (one killed from outside is discarded)."""
+    def _take_live(self, runtime: str) -> _Handle | None:
+        """A pooled container under ``runtime`` that is still alive (one killed from outside is discarded)."""
         assert self._pool is not None
         while (handle := self._pool.take()) is not None:
+            if handle.runtime != runtime:
+                # The engine ran it under another runtime than asked: never hand out a weaker boundary.
+                log.warning("pooled container %s runs under %s, not %s", handle.cid[:12], handle.runtime, runtime)
+                self._discard(handle)
+                continue
             try:
                 handle.raw.setblocking(False)
                 try:
@@ -355,25 +378,41 @@ class DockerBackend(Backend):
         self._reaper.close()
 
     # -- containers ---------------------------------------------------------------------------
+    def _launch_pooled(self) -> _Handle:
+        return self._launch(self.settings.limits, {}, pooled=True, runtime=self.runtime)
+
     def _labels(self, run_id: str) -> dict[str, str]:
         return {LABEL: "1", "harness.version": __version__, "harness.owner": owner_token(), "harness.run_id": run_id}
 
-    def _launch(self, limits: Limits, mounts: dict[str, Path], *, pooled: bool, run_id: str = "pool") -> _Handle:
-        """Create, attach and start a container that waits for one job on stdin."""
+    def _launch(
+        self, limits: Limits, mounts: dict[str, Path], *, pooled: bool, runtime: str, run_id: str = "pool"
+    ) -> _Handle:
+        """Create, attach and start a container under ``runtime`` that waits for one job on stdin."""
         import docker.errors
         from docker.types import LogConfig, Ulimit
 
         api = self.client.api
-        opts = f"rw,noexec,nosuid,nodev,nr_inodes={limits.inodes}"
-        owned = f"{opts},uid={_UID},gid={_UID}"
+        engine = engine_flags(self.engine)
+        opts = "rw,noexec,nosuid,nodev" + (f",nr_inodes={limits.inodes}" if engine.inodes else "")
+        if engine.tmpfs_owner:
+            owned = f"{opts},uid={_UID},gid={_UID}"
+            work, output = f"{owned},mode=0700", f"{owned},mode=0755"
+        else:
+            # The engine cannot give the script's uid the folder: the supervisor does (CAP_CHOWN).
+            work = output = opts
         tmpfs = {
             "/tmp": f"{opts},size={limits.tmp_size},mode=1777",  # noqa: S108 - the container's own tmpfs
-            "/work": f"{owned},size={limits.work_size},mode=0700",
-            "/output": f"{owned},size={limits.output_size},mode=0755",
+            "/work": f"{work},size={limits.work_size}",
+            "/output": f"{output},size={limits.output_size}",
         }
         if pooled:
             # Owned by the supervisor, which copies the inputs in: the script can read them only.
-            tmpfs["/input"] = f"{opts},uid=0,gid=0,size={limits.input_size},mode=0755"
+            owner = ",uid=0,gid=0" if engine.tmpfs_owner else ""  # root's either way; Podman refuses the option
+            tmpfs["/input"] = f"{opts}{owner},size={limits.input_size},mode=0755"
+        flags = flags_for(runtime, limits.pids)
+        tmpfs.update(flags.tmpfs)
+        limit = flags.nproc if flags.nproc is not None else engine.nproc
+        nproc = [] if limit is None else [Ulimit(name="nproc", soft=limit, hard=limit)]
         binds = {str(path): {"bind": f"/input/{name}", "mode": "ro"} for name, path in mounts.items()}
         t0 = time.monotonic()
         try:
@@ -381,10 +420,10 @@ class DockerBackend(Backend):
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
-                cap_add=list(SUPERVISOR_CAPS),
+                cap_add=[*SUPERVISOR_CAPS, *engine.cap_add],
                 security_opt=["no-new-privileges"],
                 init=True,
-                pids_limit=limits.pids,
+                pids_limit=flags.pids_limit,
                 mem_limit=limits.memory,
                 memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9),
@@ -392,6 +431,7 @@ class DockerBackend(Backend):
                     Ulimit(name="nofile", soft=limits.nofile, hard=limits.nofile),
                     Ulimit(name="fsize", soft=limits.fsize, hard=limits.fsize),
                     Ulimit(name="core", soft=0, hard=0),
+                    *nproc,
                 ],
                 tmpfs=tmpfs,
                 # No /dev/shm at all: no scaffold needs POSIX shared memory, and Docker would
@@ -401,7 +441,7 @@ class DockerBackend(Backend):
                 restart_policy={"Name": "no"},
                 log_config=LogConfig(type="none"),
                 binds=binds or None,
-                runtime=self.settings.runtime,
+                runtime=runtime,
                 oom_score_adj=500,
             )
             created = api.create_container(
@@ -422,6 +462,14 @@ class DockerBackend(Backend):
         cid = created["Id"]
         t1 = time.monotonic()
         try:
+            # The receipt names the runtime the engine recorded for this container, not the one asked for.
+            actual = self._runtime_of(cid)
+            if actual != runtime:
+                # Never run a script under another boundary than the one asked for.
+                raise EngineRefused(
+                    f"the engine created the container under {actual}, not {runtime} as asked",
+                    hint="check the engine's runtime configuration (harness sandbox status)",
+                )
             sock = api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
             t2 = time.monotonic()
             api.start(cid)
@@ -433,7 +481,7 @@ class DockerBackend(Backend):
         t3 = time.monotonic()
         # The SDK hands back a SocketIO wrapper around the hijacked connection; keep the socket too.
         raw = getattr(sock, "_sock", sock)
-        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, started=t2)
+        handle = _Handle(cid=cid, sock=sock, raw=raw, pooled=pooled, runtime=actual, started=t2)
         try:
             self._await_ready(handle)
         except BaseException:
@@ -446,6 +494,15 @@ class DockerBackend(Backend):
             "ready_s": time.monotonic() - t3,
         }
         return handle
+
+    def _runtime_of(self, cid: str) -> str:
+        """The OCI runtime the engine recorded for container ``cid``."""
+        api = self.client.api
+        if self.engine == "podman":
+            # Podman's Docker-compatible inspect says "oci"; its own API names the runtime.
+            reply = api._get(f"{api.base_url}/v4.0.0/libpod/containers/{cid}/json")
+            return str(api._result(reply, json=True).get("OCIRuntime") or self._engine_default)
+        return str(api.inspect_container(cid)["HostConfig"].get("Runtime") or self._engine_default)
 
     def _await_ready(self, handle: _Handle, timeout: float = 60.0) -> None:
         """Read until the entrypoint says it waits for its job (its interpreter is up)."""
@@ -475,7 +532,13 @@ class DockerBackend(Backend):
         import docker.errors
 
         try:
-            self.client.api.remove_container(cid, force=True)
+            try:
+                self.client.api.remove_container(cid, force=True)
+            except docker.errors.APIError as exc:
+                if "could not be stopped" not in _api_text(exc):
+                    raise
+                # Podman refuses a forced removal of a container that stopped meanwhile: once more, unforced.
+                self.client.api.remove_container(cid)
         except docker.errors.NotFound:
             pass
         except Exception as exc:  # noqa: BLE001 - cleanup failures are logged, not raised
@@ -534,7 +597,7 @@ class DockerBackend(Backend):
             archive_cap=2 * limits.output_size + 16 * 1024 * 1024,
             on_event=on_event,
         )
-        reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled))
+        reader.emit(RunStarted(run_id=spec.run_id, image=self.image, pooled=handle.pooled, runtime=handle.runtime))
         header = {
             "v": 1,
             "script": spec.script,
@@ -632,6 +695,10 @@ class DockerBackend(Backend):
                 if exit_code != 0:
                     state = self.client.api.inspect_container(handle.cid)["State"]
                     oom = bool(state.get("OOMKilled"))
+                    if self.engine == "podman":
+                        # Podman 4.3 on cgroup v1 never sets OOMKilled: the container's own cgroup
+                        # count, which the supervisor read from the kernel, is the evidence there.
+                        oom = oom or bool(reader.oom_kills)
             except (docker.errors.DockerException, OSError, KeyError, ValueError) as exc:
                 engine_error = engine_error or f"the engine did not report the exit: {exc}"
         t_wait = reader.elapsed()
@@ -702,16 +769,25 @@ class DockerBackend(Backend):
             policy=PolicyReceipt(
                 user=SCRIPT_USER,
                 supervisor_user=SUPERVISOR_USER,
-                cap_add=SUPERVISOR_CAPS,
+                cap_add=(*SUPERVISOR_CAPS, *engine_flags(self.engine).cap_add),
                 capabilities=_CAPABILITIES,
                 ipc="none",
-                runtime=self.settings.runtime or "runc",
+                runtime=handle.runtime,
+                engine=self.engine_version,
+                seccomp=flags_for(handle.runtime, limits.pids).seccomp,
                 input_mode=input_mode,
                 env_keys=tuple(sorted(spec.env)),
                 egress=spec.egress,
-                limits=limits.receipt(),
+                limits=self._receipt_limits(limits, handle.runtime),
             ),
         )
+
+    def _receipt_limits(self, limits: Limits, runtime: str) -> dict[str, object]:
+        """The limits as applied under ``runtime`` on this engine, with how each differs from the common way."""
+        applied: dict[str, object] = {**limits.receipt(), **flags_for(runtime, limits.pids).receipt}
+        if not engine_flags(self.engine).inodes:
+            applied["inodes"] = "not enforced (the engine refuses nr_inodes)"
+        return applied
 
     def _kill(self, cid: str) -> None:
         import docker.errors
@@ -759,6 +835,29 @@ _CAPABILITIES = (
     " (for the output collector)",
     "init (pid 1, uid 0): SETUID, SETGID, SETPCAP, KILL",
 )
+
+
+def _image_from_docker(settings: Settings, target: Any, progress: Progress | None) -> None:
+    """Copy the sandbox image into Podman from the local Docker engine (built there first when missing).
+
+    Podman's store is its own; the image is built once, offline, the way Docker builds it. With
+    no local Docker engine, Podman builds it itself (``ImageBuilder.ensure`` on its socket).
+    """
+    import docker
+    import docker.errors
+
+    try:
+        source = docker.DockerClient(base_url="unix:///var/run/docker.sock", timeout=300)
+        source.ping()
+    except docker.errors.DockerException:
+        return
+    try:
+        tag = ImageBuilder(source, settings.model_copy(update={"docker_host": None}), progress).ensure()
+        if progress is not None:
+            progress(f"copying {tag} from Docker into Podman ...")
+        copy_image(source, target, tag)
+    finally:
+        source.close()
 
 
 def _report_decides(reader: RunReader) -> bool:

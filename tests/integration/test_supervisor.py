@@ -93,6 +93,12 @@ REACH = textwrap.dedent(
     def read(path):
         return attempt(lambda: open(path, "rb").read(64))
 
+    def names(path):
+        try:
+            return sorted(v.split(b"=")[0].decode() for v in open(path, "rb").read().split(b"\0") if v)
+        except OSError:
+            return None
+
     def mem(pid):
         def go():
             with open(f"/proc/{pid}/mem", "rb") as fh:
@@ -106,6 +112,7 @@ REACH = textwrap.dedent(
         out[name + "_uid"] = os.stat(f"/proc/{pid}").st_uid
         out[name + "_ptrace"] = ptrace(pid)
         out[name + "_environ"] = read(f"/proc/{pid}/environ")
+        out[name + "_environ_names"] = names(f"/proc/{pid}/environ")
         out[name + "_mem"] = mem(pid)
         out[name + "_stop"] = attempt(lambda: os.kill(pid, signal.SIGSTOP))
         out[name + "_kill"] = attempt(lambda: os.kill(pid, signal.SIGKILL))
@@ -117,9 +124,13 @@ REACH = textwrap.dedent(
 )
 
 
+# What init and the supervisor start with: the image's ENV and the engine's HOSTNAME and HOME.
+IMAGE_ENV = {"HOME", "HOSTNAME", "LANG", "PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+
+
 @pytest.mark.parametrize("mode", ["cold", "pooled"])
 def test_the_script_cannot_trace_signal_or_read_the_supervisor_or_init(
-    mode: str, request: pytest.FixtureRequest, tmp_path: Path
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path, sandbox_runtime: str
 ) -> None:
     backend: DockerBackend = request.getfixturevalue("backend" if mode == "cold" else "pooled")
     if mode == "pooled":
@@ -133,7 +144,12 @@ def test_the_script_cannot_trace_signal_or_read_the_supervisor_or_init(
     for name in ("supervisor", "init"):
         assert info[name + "_uid"] == 0, info
         assert info[name + "_ptrace"] == "EPERM", info
-        assert info[name + "_environ"] == "EACCES", info
+        if sandbox_runtime == "runc":
+            assert info[name + "_environ"] == "EACCES", info
+        else:
+            # gVisor (20221219) lets any process read another's environ: it holds only the
+            # image's fixed variables (no job, nonce or secret travels in it); memory stays closed.
+            assert set(info[name + "_environ_names"]) <= IMAGE_ENV, info
         assert info[name + "_mem"] == "EACCES", info
         assert info[name + "_stop"] == "EPERM", info
         assert info[name + "_kill"] == "EPERM", info
@@ -197,7 +213,9 @@ FILL = textwrap.dedent(
 )
 
 
-def test_every_tmpfs_runs_out_of_inodes_at_the_cap(backend: DockerBackend) -> None:
+def test_every_tmpfs_runs_out_of_inodes_at_the_cap(backend: DockerBackend, sandbox_runtime: str) -> None:
+    if sandbox_runtime == "runsc":
+        pytest.skip("gVisor (20221219) accepts nr_inodes but does not enforce it: docs/supervisor.md")
     limits = Limits.build(inodes=2000, timeout_s=60)
     result = backend.run(RunSpec(script=FILL, argv=("/tmp", "/work", "/output"), limits=limits))
     assert result.ok, result.stderr_tail
