@@ -8,10 +8,12 @@ templates needs no Docker.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from functools import cached_property
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,8 @@ class Services:
         self._stack = ExitStack()
         self._lock = threading.RLock()  # a plan's phases reach for these from several threads at once
         self._library = library
+        self._library_given = library is not None  # a library handed in is kept as it is
+        self._library_stamp: tuple[int, ...] = ()
         self._backend = backend  # given by the caller: the caller closes it
         self._backend_factory = backend_factory or _docker_backend
         self._history: HistoryStore | None = None
@@ -75,12 +79,18 @@ class Services:
     # -- resources ------------------------------------------------------------------------------
     @property
     def library(self) -> Library:
-        """The scaffold library under ``settings.scaffolds_dir`` (loaded once)."""
+        """The scaffold library under ``settings.scaffolds_dir``, loaded again when the folder changed.
+
+        A long-lived process (``harness serve``, a worker) must see a scaffold promoted by another
+        process: a promotion adds or replaces a folder, which changes these modification times.
+        """
         with self._lock:
-            if self._library is None:
+            stamp = _folder_stamp(self.settings.scaffolds_dir)
+            if self._library is None or (self._library_given is False and stamp != self._library_stamp):
                 from harness.generation.scaffolds import load_library
 
                 self._library = load_library(self.settings.scaffolds_dir)
+                self._library_stamp = stamp
             return self._library
 
     @cached_property
@@ -157,3 +167,13 @@ class Services:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _folder_stamp(folder: Path) -> tuple[int, ...]:
+    """The modification times of a folder and its sub-folders: what a promotion changes."""
+    try:
+        with os.scandir(folder) as entries:
+            children = sorted(e.stat().st_mtime_ns for e in entries if e.is_dir(follow_symlinks=False))
+        return (folder.stat().st_mtime_ns, *children)
+    except OSError:
+        return ()

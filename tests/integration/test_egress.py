@@ -166,7 +166,17 @@ if __name__ == "__main__":
 """
 
 
+@pytest.fixture
+def library(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A scaffold library of its own, set before any server starts (a server reads its settings once)."""
+    folder = tmp_path_factory.mktemp("library") / "scaffolds"
+    folder.mkdir()
+    monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(folder))
+    return folder
+
+
 def test_egress_is_granted_by_review_to_the_reviewed_bytes(
+    library: Any,
     served: str,
     cli: Callable[..., tuple[int, str, str]],
     monkeypatch: pytest.MonkeyPatch,
@@ -179,9 +189,6 @@ def test_egress_is_granted_by_review_to_the_reviewed_bytes(
 
     from harness.review.store import GeneratedRecord, GeneratedStore
 
-    library = tmp_path / "scaffolds"
-    library.mkdir()
-    monkeypatch.setenv("HARNESS_SCAFFOLDS_DIR", str(library))
     store = GeneratedStore(Path(os.environ["HARNESS_GENERATED_DIR"]), Path(os.environ["HARNESS_DATA_DIR"]))
     record = GeneratedRecord(
         id=store.new_id(), created_at=store.now(), request="fetch the greeting", strategy="generate_custom", model="m"

@@ -107,3 +107,17 @@ def test_the_old_constructor_still_builds_its_own_services(tmp_path: Path) -> No
     assert len(made) == 1 and made[0].closed  # one backend per execute, closed after it, as before
     with pytest.raises(TypeError):
         Harness(Settings.from_env(), services=harness.services)
+
+
+def test_a_scaffold_promoted_by_another_process_is_seen_without_a_restart(tmp_path: Path) -> None:
+
+    root = Path(__file__).resolve().parents[2] / "scaffolds"
+    library = tmp_path / "scaffolds"
+    library.mkdir()
+    shutil.copytree(root / "csv_summary", library / "csv_summary")
+    with Services(Settings.from_env(environ={"HARNESS_SCAFFOLDS_DIR": str(library)})) as services:
+        first = services.library
+        assert "csv_summary" in first and "log_analysis" not in first
+        assert services.library is first  # unchanged folder: the same library, not read again
+        shutil.copytree(root / "log_analysis", library / "log_analysis")  # what a promotion does
+        assert "log_analysis" in services.library
