@@ -61,6 +61,7 @@ __all__ = [
     "ensure_runnable",
     "prepare",
     "provenance_of",
+    "refuse_if_gated",
     "route",
     "run",
     "run_plan",
@@ -376,6 +377,20 @@ def sole_values(missing: Sequence[MissingInput]) -> dict[str, str] | None:
     return {m.name: m.sole for m in missing if m.sole is not None}
 
 
+def refuse_if_gated(services: Services, prepared: Prepared, req: RequestIn, *, sink: EventSink | None = None) -> None:
+    """GateRefused (its findings named) when the gate refused the script; its report is written first."""
+    if prepared.gate_passed:
+        return
+    report = run_prepared(services, prepared, req, sink=sink)
+    findings = prepared.checks.findings if prepared.checks is not None else ()
+    raise GateRefused(
+        "the static-check gate refused the script",
+        hint=f"script, findings and report are in {prepared.run_dir}",
+        id=report.run_id,
+        findings=[f for f in findings if f.severity != "info"],
+    )
+
+
 def ensure_runnable(services: Services, prepared: Prepared) -> None:
     """Refuse a prepared request that cannot run: missing inputs (MissingInputs), no usable script (RunError)."""
     from harness.pipeline import check_runnable
@@ -465,15 +480,7 @@ def run(
         ensure_runnable(services, prepared)
         if req.dry_run:
             return RequestOutcome(run_id=prepared.run_id, run_dir=prepared.run_dir, outcome="dry_run")
-        if not prepared.gate_passed:
-            report = run_prepared(services, prepared, req, sink=sink)
-            findings = prepared.checks.findings if prepared.checks is not None else ()
-            raise GateRefused(
-                "the static-check gate refused the script",
-                hint=f"script, findings and report are in {prepared.run_dir}",
-                id=report.run_id,
-                findings=[f for f in findings if f.severity != "info"],
-            )
+        refuse_if_gated(services, prepared, req, sink=sink)
         if confirm is not None and not confirm(prepared):
             return RequestOutcome(run_id=prepared.run_id, run_dir=prepared.run_dir, outcome="declined")
         if cancel is not None and cancel.is_set():

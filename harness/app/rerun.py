@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.app.scripts import PROVENANCE_FILE, LimitOverrides, ScriptOutcome, ScriptRun, exec_script
-from harness.errors import GateRefused, InputError, InvalidInput, NotFound, RunPrunedError, Tampered
+from harness.errors import InputError, InvalidInput, NotFound, RunPrunedError, Tampered
 from harness.provenance import REDACTED, Provenance, check_inputs, sha256_text
 from harness.records import Decision, OutputMode, RunStatus, new_run_id
 from harness.report import Report
@@ -244,15 +244,7 @@ def _rerun_request(
     app_requests.check(request_in)
     prepared = _prepare_again(services, req, made_from, params, warnings)
     try:
-        if not prepared.gate_passed:
-            report = app_requests.run_prepared(services, prepared, request_in, sink=sink)
-            findings = prepared.checks.findings if prepared.checks is not None else ()
-            raise GateRefused(
-                "the static-check gate refused the script",
-                hint=f"script, findings and report are in {prepared.run_dir}",
-                id=report.run_id,
-                findings=[f for f in findings if f.severity != "info"],
-            )
+        app_requests.refuse_if_gated(services, prepared, request_in, sink=sink)
         report = app_requests.run_prepared(services, prepared, request_in, sink=sink)
     finally:
         prepared.close()
