@@ -188,65 +188,64 @@ def review_router(
             return unauthorized()
         return await script(session, record_id, done=done if done in _STATUSES else "")
 
-    @router.post("/scripts/{record_id}/approve")
-    async def approve(request: Request, record_id: str) -> Response:
+    async def act(
+        request: Request, record_id: str, done: str, do: Callable[[Mapping[str, list[str]]], object]
+    ) -> Response:
+        # Every review action: a checked POST, the action off the event loop, the script page again
+        # with the error on failure, else a redirect that says what was done.
         checked = await posted(request)
         if isinstance(checked, HTMLResponse):
             return checked
         session, fields = checked
         try:
-            hosts = actions.split_hosts(one(fields, "hosts"))
-            await run_in_threadpool(
-                lambda: actions.approve(
-                    services(),
-                    record_id,
-                    reviewer=one(fields, "reviewer") or default_reviewer,
-                    reason=one(fields, "reason"),
-                    hosts=hosts,
-                    sha256=one(fields, "sha256"),
-                )
-            )
+            await run_in_threadpool(do, fields)
         except HarnessError as exc:
             return await script(session, record_id, error=exc)
-        return redirect(f"/review/scripts/{record_id}?done=approved")
+        return redirect(f"/review/scripts/{record_id}?done={done}")
+
+    @router.post("/scripts/{record_id}/approve")
+    async def approve(request: Request, record_id: str) -> Response:
+        return await act(
+            request,
+            record_id,
+            "approved",
+            lambda fields: actions.approve(
+                services(),
+                record_id,
+                reviewer=one(fields, "reviewer") or default_reviewer,
+                reason=one(fields, "reason"),
+                hosts=actions.split_hosts(one(fields, "hosts")),
+                sha256=one(fields, "sha256"),
+            ),
+        )
 
     @router.post("/scripts/{record_id}/reject")
     async def reject(request: Request, record_id: str) -> Response:
-        checked = await posted(request)
-        if isinstance(checked, HTMLResponse):
-            return checked
-        session, fields = checked
-        try:
-            await run_in_threadpool(
-                lambda: actions.reject(
-                    services(),
-                    record_id,
-                    reviewer=one(fields, "reviewer") or default_reviewer,
-                    reason=one(fields, "reason"),
-                )
-            )
-        except HarnessError as exc:
-            return await script(session, record_id, error=exc)
-        return redirect(f"/review/scripts/{record_id}?done=rejected")
+        return await act(
+            request,
+            record_id,
+            "rejected",
+            lambda fields: actions.reject(
+                services(),
+                record_id,
+                reviewer=one(fields, "reviewer") or default_reviewer,
+                reason=one(fields, "reason"),
+            ),
+        )
 
     @router.post("/scripts/{record_id}/promote")
     async def promote(request: Request, record_id: str) -> Response:
-        checked = await posted(request)
-        if isinstance(checked, HTMLResponse):
-            return checked
-        session, fields = checked
-        try:
-            await run_in_threadpool(
-                lambda: actions.promote(
-                    services(),
-                    record_id,
-                    name=one(fields, "name"),
-                    constants=[c for c in fields.get("param", []) if c],
-                    reviewer=one(fields, "reviewer") or default_reviewer,
-                )
-            )
-        except HarnessError as exc:
-            return await script(session, record_id, error=exc)
-        return redirect(f"/review/scripts/{record_id}?done=promoted")
+        return await act(
+            request,
+            record_id,
+            "promoted",
+            lambda fields: actions.promote(
+                services(),
+                record_id,
+                name=one(fields, "name"),
+                constants=[c for c in fields.get("param", []) if c],
+                reviewer=one(fields, "reviewer") or default_reviewer,
+            ),
+        )
 
     return router
